@@ -1,0 +1,1 @@
+"""Our port of ImageBind (vision, audio, text towers), loading the official checkpoint."""

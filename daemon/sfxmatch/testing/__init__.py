@@ -1,0 +1,1 @@
+"""Test and benchmark tooling: real media fetched from package registries, synthetic media."""

@@ -1,0 +1,1 @@
+"""Fixtures for the real media of shared/MEDIA.md (being written)."""

@@ -1,0 +1,1 @@
+"""Fixtures for synthetic media with exact ground truth (being written)."""
