@@ -1,0 +1,209 @@
+"""The ``sfxmatch`` command line: parses arguments and calls library functions, nothing more.
+
+Each subcommand is one ``_add_<name>`` function registered in ``_SUBCOMMANDS``; later
+commands (library, suggest, daemon) plug in the same way. Errors the user can fix
+(``SfxmatchError``) print one line and exit 2; Ctrl-C prints one line and exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from sfxmatch import __version__, scenes
+from sfxmatch.errors import SfxmatchError
+
+PROG = "sfxmatch"
+EXIT_USER_ERROR = 2  # argparse uses 2 for usage errors too
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0: {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text}")
+    return value
+
+
+# --- scenes -------------------------------------------------------------------------------
+
+
+def _add_scenes(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "scenes",
+        help="split a video into scenes",
+        description="Split a video into scenes (PySceneDetect) and list them.",
+    )
+    parser.add_argument("video", type=Path, help="video file")
+    parser.add_argument(
+        "--detector",
+        choices=scenes.DETECTORS,
+        default="content",
+        help="content: fixed threshold on frame change (default); adaptive: change relative "
+        "to neighbouring frames, steadier under fast camera motion",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=_positive_float,
+        help="cut threshold (default: "
+        + ", ".join(f"{k} {v:g}" for k, v in scenes.DEFAULT_THRESHOLDS.items())
+        + ")",
+    )
+    parser.add_argument(
+        "--min-scene-len",
+        type=_non_negative_float,
+        default=scenes.DEFAULT_MIN_SCENE_LEN,
+        metavar="SECONDS",
+        help="shortest scene in seconds (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-side",
+        type=int,
+        default=scenes.DEFAULT_MAX_SIDE,
+        metavar="PIXELS",
+        help="analyse frames downscaled to this longest side (default: %(default)s)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(handler=_run_scenes)
+
+
+def _run_scenes(args: argparse.Namespace) -> int:
+    with _progress_bar(f"scenes {args.video.name}") as progress:
+        found = scenes.detect_scenes(
+            args.video,
+            detector=args.detector,
+            threshold=args.threshold,
+            min_scene_len=args.min_scene_len,
+            max_side=args.max_side,
+            progress=progress,
+        )
+    threshold = args.threshold or scenes.DEFAULT_THRESHOLDS[args.detector]
+    if args.json:
+        document = {
+            "file": str(args.video),
+            "detector": args.detector,
+            "threshold": threshold,
+            "min_scene_len": args.min_scene_len,
+            "scenes": [
+                {
+                    "index": s.index,
+                    "start": round(s.start, 6),
+                    "end": round(s.end, 6),
+                    "start_timecode": scenes.format_timecode(s.start),
+                    "end_timecode": scenes.format_timecode(s.end),
+                    "start_frame": s.start_frame,
+                    "end_frame": s.end_frame,
+                }
+                for s in found
+            ],
+        }
+        print(json.dumps(document, indent=2, ensure_ascii=False))
+        return 0
+    print(
+        f"{args.video}: {len(found)} scene{'s' * (len(found) != 1)} "
+        f"({args.detector} detector, threshold {threshold:g}, "
+        f"min length {args.min_scene_len:g} s)"
+    )
+    header = ("#", "start s", "end s", "start", "end", "frames", "first", "last")
+    rows = [
+        (
+            str(s.index),
+            f"{s.start:.3f}",
+            f"{s.end:.3f}",
+            scenes.format_timecode(s.start),
+            scenes.format_timecode(s.end),
+            str(s.frame_count),
+            str(s.start_frame),
+            str(s.end_frame - 1),
+        )
+        for s in found
+    ]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
+    return 0
+
+
+@contextlib.contextmanager
+def _progress_bar(description: str) -> Iterator[Callable[[float, float], None] | None]:
+    """A rich bar on stderr when it is a terminal; nothing at all otherwise (pipes, CI)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[seconds]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=None, seconds="")
+
+        def update(done: float, total: float) -> None:
+            seconds = f"{done:.0f}/{total:.0f} s"
+            bar.update(task, completed=done, total=total or None, seconds=seconds)
+
+        yield update
+
+
+# --- entry point --------------------------------------------------------------------------
+
+_SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_scenes,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser, subcommands included."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Suggest and place ambience and sound effects for video from your own "
+        "sound library.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    for add in _SUBCOMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except SfxmatchError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: not an error. Point stdout at devnull
+        # so the interpreter's final flush does not complain either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0

@@ -1,0 +1,115 @@
+"""Settings read from the environment, with per-user defaults from platformdirs.
+
+Kept deliberately small: every value has one environment variable and one default, and
+``Settings.from_env()`` reads them afresh each call (nothing is cached at import, so tests
+and the daemon can change the environment). Modules that need a new setting add a field
+here rather than reading ``os.environ`` themselves.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from platformdirs import user_cache_dir
+
+from sfxmatch.errors import ConfigError
+
+APP_NAME = "sfxmatch"
+
+ENV_CACHE_DIR = "SFXMATCH_CACHE_DIR"
+ENV_IMAGEBIND_CHECKPOINT = "SFXMATCH_IMAGEBIND_CHECKPOINT"
+ENV_DEVICE = "SFXMATCH_DEVICE"
+ENV_DTYPE = "SFXMATCH_DTYPE"
+ENV_BATCH_SIZE = "SFXMATCH_BATCH_SIZE"
+ENV_COMPILE = "SFXMATCH_COMPILE"
+ENV_OFFLINE = "SFXMATCH_OFFLINE"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _get(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name)
+    if value is None or not value.strip():
+        return None  # an empty variable counts as unset, as shells make that easy to write
+    return value.strip()
+
+
+def env_path(name: str, environ: Mapping[str, str] | None = None) -> Path | None:
+    """A path from the environment, with ``~`` expanded; None when unset or empty."""
+    value = _get(os.environ if environ is None else environ, name)
+    return Path(value).expanduser() if value is not None else None
+
+
+def env_int(name: str, environ: Mapping[str, str] | None = None) -> int | None:
+    value = _get(os.environ if environ is None else environ, name)
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not an integer") from None
+    if number <= 0:
+        raise ConfigError(f"{name}={value!r} must be a positive integer")
+    return number
+
+
+def env_bool(name: str, environ: Mapping[str, str] | None = None, default: bool = False) -> bool:
+    value = (os.environ if environ is None else environ).get(name)
+    if value is None:
+        return default
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ConfigError(f"{name}={value!r} is not a boolean (use 1/0, true/false, yes/no, on/off)")
+
+
+def default_cache_dir() -> Path:
+    """The per-user cache directory (``~/.cache/sfxmatch`` on Linux)."""
+    return Path(user_cache_dir(APP_NAME, appauthor=False))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process-wide settings. ``None`` means "let the component choose"."""
+
+    cache_dir: Path
+    imagebind_checkpoint: Path | None = None
+    device: str | None = None  # "cpu", "cuda", "cuda:1", ...
+    dtype: str | None = None  # "fp32", "bf16", "fp16"
+    batch_size: int | None = None
+    compile: bool = False
+    offline: bool = False  # never download (model weights); fail with instructions instead
+
+    @property
+    def models_dir(self) -> Path:
+        """Where downloaded model weights live."""
+        return self.cache_dir / "models"
+
+    @property
+    def embeddings_dir(self) -> Path:
+        """Where the embedding cache lives."""
+        return self.cache_dir / "embeddings"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            cache_dir=env_path(ENV_CACHE_DIR, env) or default_cache_dir(),
+            imagebind_checkpoint=env_path(ENV_IMAGEBIND_CHECKPOINT, env),
+            device=_get(env, ENV_DEVICE),
+            dtype=_get(env, ENV_DTYPE),
+            batch_size=env_int(ENV_BATCH_SIZE, env),
+            compile=env_bool(ENV_COMPILE, env),
+            offline=env_bool(ENV_OFFLINE, env),
+        )
+
+
+def settings() -> Settings:
+    """Current settings from the environment (read each call)."""
+    return Settings.from_env()
