@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal, Protocol, get_args, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, get_args, runtime_checkable
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -32,6 +32,28 @@ UNIT_TOLERANCE = 1e-3  # float32 embeddings renormalised upstream land well insi
 
 class StoreError(SfxmatchError):
     """The store cannot do what was asked (unreachable service, rejected write, bad data)."""
+
+
+_S = TypeVar("_S", bound="StoreLifecycle")
+
+
+class StoreLifecycle:
+    """What every backend shares about being open or closed, and use as a context manager."""
+
+    _closed: bool = False
+
+    def close(self) -> None:
+        self._closed = True
+
+    def __enter__(self: _S) -> _S:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("the store is closed")
 
 
 @dataclass(frozen=True, slots=True)

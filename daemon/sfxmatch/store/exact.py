@@ -29,6 +29,7 @@ from sfxmatch.store.base import (
     Record,
     SoundMeta,
     StoreError,
+    StoreLifecycle,
     check_top_k,
     normalize_query,
     prepare_ids,
@@ -120,7 +121,7 @@ class _Block:
         return self.matrix[rows] @ q
 
 
-class ExactStore:
+class ExactStore(StoreLifecycle):
     """In-memory rows, optional single-file persistence, exact cosine search."""
 
     def __init__(self, dim: int = DEFAULT_DIM, path: str | os.PathLike[str] | None = None) -> None:
@@ -212,17 +213,7 @@ class ExactStore:
     def close(self) -> None:
         self._closed = True
 
-    def __enter__(self) -> ExactStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- internals -----------------------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StoreError("the store is closed")
 
     def _selection(self, filter: Filter | None) -> list[tuple[_Block, NDArray[np.intp] | None]]:
         """(block, rows) pairs covering the matching records; rows None = the whole block."""

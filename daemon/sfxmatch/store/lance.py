@@ -54,6 +54,7 @@ from sfxmatch.store.base import (
     Record,
     SoundMeta,
     StoreError,
+    StoreLifecycle,
     check_top_k,
     chunks,
     normalize_query,
@@ -440,7 +441,7 @@ def _locked(
     return wrapper
 
 
-class LanceStore:
+class LanceStore(StoreLifecycle):
     """``VectorStore`` over one LanceDB table; upserts are ``merge_insert`` on ``id``.
 
     Safe to share between threads: writes and searches are serialised by one lock.
@@ -568,12 +569,6 @@ class LanceStore:
         self._table = None  # type: ignore[assignment]
         self._db = None  # type: ignore[assignment]
 
-    def __enter__(self) -> LanceStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- index management ----------------------------------------------------------------
 
     def has_vector_index(self) -> bool:
@@ -700,8 +695,7 @@ class LanceStore:
             return None  # unreadable or stale: rebuild
 
     def _open_table(self) -> Any:
-        if self._closed:
-            raise StoreError("the store is closed")
+        self._check_open()
         return self._table
 
     def _matrix(self, rows: pa.Table) -> NDArray[np.float32]:

@@ -44,6 +44,7 @@ from sfxmatch.store.base import (
     Record,
     SoundMeta,
     StoreError,
+    StoreLifecycle,
     check_top_k,
     chunks,
     normalize_query,
@@ -81,7 +82,7 @@ def pinecone_filter(filter: Filter | None) -> dict[str, Any] | None:
     return out or None
 
 
-class PineconeStore:
+class PineconeStore(StoreLifecycle):
     """``VectorStore`` over one Pinecone index. Needs the ``pinecone`` extra."""
 
     def __init__(
@@ -263,17 +264,7 @@ class PineconeStore:
             with contextlib.suppress(Exception):  # closing is best effort
                 closable.close()
 
-    def __enter__(self) -> PineconeStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- internals -----------------------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StoreError("the store is closed")
 
     def _check_model(self, name: str, model: Any) -> None:
         fields = getattr(getattr(model, "schema", None), "fields", None) or {}
