@@ -1,0 +1,269 @@
+"""The typed values the pipeline hands on: what to place where, and why.
+
+``Suggestions`` is the one result of ``Pipeline.suggest``: per scene the ranked ambience and
+the synced effect intervals with their candidates, plus the flat list of ``Placement`` values
+that the mixer renders and the timeline writer exports. Everything here is immutable and in
+seconds of *record time* (0 = the first frame of the edit); frame and timecode conversions
+live in :mod:`sfxmatch.timeline`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
+from fractions import Fraction
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+from sfxmatch.store.base import Kind
+
+AMBIENCE_TRACK = "Ambience"
+SyncRule = Literal["report", "threshold", "hysteresis"]
+AmbienceMode = Literal["vta", "va"]
+
+
+def sfx_track(number: int) -> str:
+    """The name of the n-th effects track (1-based): "SFX 1", "SFX 2", ..."""
+    if number < 1:
+        raise ValueError(f"effects tracks are numbered from 1, not {number}")
+    return f"SFX {number}"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceClip:
+    """One picture clip of an editor's timeline: which part of which file sits where.
+
+    ``source_in``/``source_out`` are seconds into the media file; ``record_start`` is seconds
+    from the start of the edit. A whole video is one clip at record 0.
+    """
+
+    path: str
+    source_in: float
+    source_out: float
+    record_start: float
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("source_in", "source_out", "record_start"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite time >= 0, not {value!r}")
+        if self.source_out <= self.source_in:
+            raise ValueError(
+                f"clip {self.name or self.path!r}: source_out {self.source_out} is not after "
+                f"source_in {self.source_in}"
+            )
+
+    @property
+    def duration(self) -> float:
+        return self.source_out - self.source_in
+
+    @property
+    def record_end(self) -> float:
+        return self.record_start + self.duration
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """The picture the suggestions are for: its clips, frame rate and size."""
+
+    clips: tuple[SourceClip, ...]
+    fps: Fraction
+    width: int = 0
+    height: int = 0
+    start_timecode: str = "00:00:00:00"
+    name: str = ""
+
+    @property
+    def duration(self) -> float:
+        return max((c.record_end for c in self.clips), default=0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One library sound proposed for a slot, with its cosine score (higher is better)."""
+
+    sound_id: str
+    label: str
+    path: str
+    score: float
+    kind: Kind
+    duration: float
+    ucs_category: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """A label's similarity over time: ``values[i]`` is the score of the segment at ``times[i]``."""
+
+    label: str
+    times: tuple[float, ...]
+    values: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.times) != len(self.values):
+            raise ValueError("a trace needs as many times as values")
+
+
+@dataclass(frozen=True, slots=True)
+class EffectSuggestion:
+    """A synced interval where ``label`` is strongly and stably on screen, and its sounds."""
+
+    label: str
+    start: float
+    end: float
+    confidence: float
+    candidates: tuple[Candidate, ...]
+    scene_index: int
+    rule: SyncRule = "report"
+    trace: Trace | None = None  # the label's similarity over the interval's scene
+
+
+@dataclass(frozen=True, slots=True)
+class SceneSuggestion:
+    """One scene (record time) with its ranked ambience and its effect intervals."""
+
+    index: int
+    start: float
+    end: float
+    ambience: tuple[Candidate, ...]
+    effects: tuple[EffectSuggestion, ...] = ()
+    ambience_labels: tuple[tuple[str, float], ...] = ()  # VTA mode: the labels searched in
+    borrowed_from: int | None = None  # a short scene keeps this neighbour's ambience
+
+
+@dataclass(frozen=True, slots=True)
+class Keyframe:
+    """Gain (dB) and pan (-1 left .. +1 right) at ``time`` seconds after the clip starts."""
+
+    time: float
+    gain_db: float
+    pan: float
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """One sound placed on one track: what the mixer renders and the timeline exports.
+
+    The clip plays ``path`` from ``source_start`` for ``duration`` seconds at ``record_start``.
+    When ``loop`` is set and the file is shorter than the slot, the mixer loops it with
+    crossfades (the timeline exports one clip per pass). ``automation`` keyframes, when
+    present, override the constant ``gain_db``/``pan`` and are linearly interpolated.
+    """
+
+    track: str
+    kind: Kind
+    sound_id: str
+    path: str
+    label: str
+    record_start: float
+    duration: float
+    source_start: float = 0.0
+    source_duration: float = 0.0  # the whole file's length (the media's available range)
+    loop: bool = False
+    gain_db: float = 0.0
+    pan: float = 0.0
+    fade_in: float = 0.0
+    fade_out: float = 0.0
+    scene_index: int = -1
+    score: float = 0.0
+    automation: tuple[Keyframe, ...] = ()
+    alternatives: tuple[Candidate, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("record_start", "duration", "source_start", "source_duration"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"placement {name} must be a finite time >= 0, not {value!r}")
+        if self.duration <= 0:
+            raise ValueError("a placement must last longer than zero seconds")
+        if not -1.0 <= self.pan <= 1.0:
+            raise ValueError(f"pan must be within -1..1, not {self.pan}")
+        if self.fade_in < 0 or self.fade_out < 0 or self.fade_in + self.fade_out > self.duration + 1e-9:
+            raise ValueError("fades must be >= 0 and fit inside the placement")
+
+    @property
+    def record_end(self) -> float:
+        return self.record_start + self.duration
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestions:
+    """Everything ``Pipeline.suggest`` found for one edit; deterministic for the same inputs."""
+
+    edit: Edit
+    scenes: tuple[SceneSuggestion, ...]
+    placements: tuple[Placement, ...]
+    model_id: str
+    traces: tuple[Trace, ...] = ()  # the strongest labels' similarity over the whole edit
+    meaningless: bool = False  # made with random weights: for development only
+    settings: tuple[tuple[str, str], ...] = field(default=())  # what produced them, for the record
+
+    @property
+    def tracks(self) -> tuple[str, ...]:
+        """Track names in order: Ambience first, then SFX 1..n."""
+        names = {p.track for p in self.placements}
+        sfx = sorted((n for n in names if n != AMBIENCE_TRACK), key=_track_number)
+        return ((AMBIENCE_TRACK,) if AMBIENCE_TRACK in names else ()) + tuple(sfx)
+
+
+def _track_number(name: str) -> tuple[int, str]:
+    tail = name.rsplit(" ", 1)[-1]
+    return (int(tail), name) if tail.isdigit() else (1 << 30, name)
+
+
+# --- JSON: how suggestions cross process boundaries (CLI --json, the Resolve script) ------
+
+SCHEMA_VERSION = 1
+
+
+def to_dict(suggestions: Suggestions) -> dict[str, Any]:
+    """Plain JSON-ready data; ``from_dict`` gives back an equal ``Suggestions``."""
+    data = _plain(suggestions)
+    data["schema"] = SCHEMA_VERSION
+    return data
+
+
+def from_dict(data: Mapping[str, Any]) -> Suggestions:
+    if data.get("schema", SCHEMA_VERSION) != SCHEMA_VERSION:
+        raise ValueError(f"suggestions schema {data.get('schema')} is not {SCHEMA_VERSION}")
+    return _build(Suggestions, data)
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Fraction):
+        return f"{value.numerator}/{value.denominator}"
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _build(cls: type, data: Any) -> Any:
+    hints = get_type_hints(cls)
+    kwargs = {}
+    for f in fields(cls):
+        if f.name in data:
+            kwargs[f.name] = _convert(hints[f.name], data[f.name])
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    origin = get_origin(hint)
+    if origin in (Union, UnionType):
+        args = [a for a in get_args(hint) if a is not type(None)]
+        return None if value is None else _convert(args[0], value)
+    if origin is tuple:
+        args = get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(args[0], v) for v in value)
+        return tuple(_convert(a, v) for a, v in zip(args, value, strict=True))
+    if hint is Fraction:
+        return Fraction(value)
+    if isinstance(hint, type) and is_dataclass(hint):
+        return _build(hint, value)
+    if hint is float:
+        return float(value)
+    return value
