@@ -180,7 +180,11 @@ class Placement:
             raise ValueError("a placement must last longer than zero seconds")
         if not -1.0 <= self.pan <= 1.0:
             raise ValueError(f"pan must be within -1..1, not {self.pan}")
-        if self.fade_in < 0 or self.fade_out < 0 or self.fade_in + self.fade_out > self.duration + 1e-9:
+        if (
+            self.fade_in < 0
+            or self.fade_out < 0
+            or self.fade_in + self.fade_out > self.duration + 1e-9
+        ):
             raise ValueError("fades must be >= 0 and fit inside the placement")
 
     @property
