@@ -171,7 +171,16 @@ def _progress_bar(description: str) -> Iterator[Callable[[float, float], None] |
 
 # --- entry point --------------------------------------------------------------------------
 
-_SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_scenes,)
+def _add_library(subparsers: argparse._SubParsersAction) -> None:
+    from sfxmatch.cli_library import add_library
+
+    add_library(subparsers)
+
+
+_SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    _add_scenes,
+    _add_library,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

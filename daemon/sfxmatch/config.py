@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from platformdirs import user_cache_dir
+from platformdirs import user_cache_dir, user_data_dir
 
 from sfxmatch.errors import ConfigError
 
@@ -26,6 +26,8 @@ ENV_DTYPE = "SFXMATCH_DTYPE"
 ENV_BATCH_SIZE = "SFXMATCH_BATCH_SIZE"
 ENV_COMPILE = "SFXMATCH_COMPILE"
 ENV_OFFLINE = "SFXMATCH_OFFLINE"
+ENV_DATA_DIR = "SFXMATCH_DATA_DIR"
+ENV_STORE_DIR = "SFXMATCH_STORE_DIR"
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -69,6 +71,11 @@ def env_bool(name: str, environ: Mapping[str, str] | None = None, default: bool 
     raise ConfigError(f"{name}={value!r} is not a boolean (use 1/0, true/false, yes/no, on/off)")
 
 
+def default_data_dir() -> Path:
+    """The per-user data directory (``~/.local/share/sfxmatch`` on Linux): libraries, index."""
+    return Path(user_data_dir(APP_NAME, appauthor=False))
+
+
 def default_cache_dir() -> Path:
     """The per-user cache directory (``~/.cache/sfxmatch`` on Linux)."""
     return Path(user_cache_dir(APP_NAME, appauthor=False))
@@ -85,6 +92,18 @@ class Settings:
     batch_size: int | None = None
     compile: bool = False
     offline: bool = False  # never download (model weights); fail with instructions instead
+    data_dir: Path | None = None  # None: default_data_dir()
+    store_dir_override: Path | None = None  # $SFXMATCH_STORE_DIR
+
+    @property
+    def library_dir(self) -> Path:
+        """Registered libraries and their index state (per model, see the indexer)."""
+        return (self.data_dir or default_data_dir()) / "libraries"
+
+    @property
+    def store_dir(self) -> Path:
+        """The embedded vector store's folder (one table per model inside)."""
+        return self.store_dir_override or (self.data_dir or default_data_dir()) / "store"
 
     @property
     def models_dir(self) -> Path:
@@ -107,6 +126,8 @@ class Settings:
             batch_size=env_int(ENV_BATCH_SIZE, env),
             compile=env_bool(ENV_COMPILE, env),
             offline=env_bool(ENV_OFFLINE, env),
+            data_dir=env_path(ENV_DATA_DIR, env),
+            store_dir_override=env_path(ENV_STORE_DIR, env),
         )
 
 

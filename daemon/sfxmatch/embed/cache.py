@@ -246,6 +246,28 @@ class CachedEncoder:
             "audio", keys, items, lambda misses: self.encoder.embed_audio(misses, sample_rate)
         )
 
+    def embed_audio_windows(
+        self, waveform: np.ndarray, sample_rate: int, *, window: float = 2.0, hop: float = 1.0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        # One entry per whole sound: its windows are stored as one row-stacked blob would be
+        # a new cache format, so the windows' start times ride in the key and are recomputed.
+        from sfxmatch.embed.imagebind.preprocess import AUDIO_SAMPLE_RATE, window_starts
+
+        data = np.asarray(waveform, np.float32)
+        n16 = round(data.shape[-1] * AUDIO_SAMPLE_RATE / sample_rate)
+        win, step = round(window * AUDIO_SAMPLE_RATE), round(hop * AUDIO_SAMPLE_RATE)
+        starts = window_starts(n16, win, step)
+        base = content_key(data, sample_rate=sample_rate, window=window, hop=hop)
+        keys = [f"{base}:{i}" for i in range(len(starts))]
+        hits = self.cache.get_many(self.model_id, "audio_window", keys, dim=self.dim)
+        if all(h is not None for h in hits):
+            vectors = np.stack([np.asarray(h, np.float32) for h in hits])
+            return vectors, np.asarray(starts, np.float64) / AUDIO_SAMPLE_RATE
+        vectors, times = self.encoder.embed_audio_windows(data, sample_rate, window=window, hop=hop)
+        if len(vectors) == len(keys):
+            self.cache.put_many(self.model_id, "audio_window", zip(keys, vectors, strict=True))
+        return vectors, times
+
     def embed_text(self, texts: Sequence[str]) -> np.ndarray:
         items = list(texts)
         keys = [content_key(text) for text in items]

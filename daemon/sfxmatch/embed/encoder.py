@@ -67,6 +67,13 @@ class Encoder(Protocol):
         """Sounds, each (samples,) or (channels, samples) float32 at ``sample_rate``."""
         ...
 
+    def embed_audio_windows(
+        self, waveform: np.ndarray, sample_rate: int, *, window: float = 2.0, hop: float = 1.0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One long sound as windows of ``window`` s every ``hop`` s: (vectors (W, dim),
+        window start times in seconds). A bed is then matched by its best part."""
+        ...
+
     def embed_text(self, texts: Sequence[str]) -> np.ndarray:
         """Labels or descriptions."""
         ...
@@ -247,6 +254,20 @@ class ImageBindEncoder:
             for i in range(0, len(waveforms), per_batch)
         )
         return self._run("audio", batches, len(waveforms), pad=False)
+
+    def embed_audio_windows(
+        self, waveform: np.ndarray, sample_rate: int, *, window: float = 2.0, hop: float = 1.0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        from sfxmatch.embed.imagebind.preprocess import audio_windows
+
+        inputs, starts = audio_windows(
+            np.asarray(waveform, np.float32), sample_rate, window=window, hop=hop
+        )
+        batches = (
+            inputs[i : i + self.batch_size].to(self.device)
+            for i in range(0, inputs.shape[0], self.batch_size)
+        )
+        return self._run("audio", batches, inputs.shape[0]), np.asarray(starts, np.float64)
 
     def embed_text(self, texts: Sequence[str]) -> np.ndarray:
         from sfxmatch.embed.imagebind.tokenizer import tokenize

@@ -41,9 +41,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import ArrayLike, NDArray
-from platformdirs import user_data_dir
 
-from sfxmatch.config import APP_NAME, env_path
+from sfxmatch.config import Settings
 from sfxmatch.store.base import (
     DEFAULT_DIM,
     FILTER_FIELDS,
@@ -63,7 +62,6 @@ from sfxmatch.store.base import (
 )
 from sfxmatch.store.exact import ExactStore, top_k_indices
 
-ENV_STORE_DIR = "SFXMATCH_STORE_DIR"
 TABLE_NAME = "vectors"
 
 _WRITE_CHUNK = 50_000  # rows per commit: bounds memory; each chunk is one atomic version
@@ -73,8 +71,8 @@ _CODED_FIELDS = tuple(name for name in FILTER_FIELDS if name != "kind")
 
 
 def default_store_dir() -> Path:
-    """``$SFXMATCH_STORE_DIR``, else ``<platformdirs user_data_dir>/sfxmatch/store``."""
-    return env_path(ENV_STORE_DIR) or Path(user_data_dir(APP_NAME, appauthor=False)) / "store"
+    """``$SFXMATCH_STORE_DIR``, else ``$SFXMATCH_DATA_DIR/store``, else the user data dir's."""
+    return Settings.from_env().store_dir
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,263 @@
+"""``sfxmatch library ...``: add, index, status, search, remove (thin over ``Pipeline``)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sfxmatch.library.indexer import IndexProgress
+    from sfxmatch.pipeline import Pipeline
+
+KIND_CHOICES = ("ambience", "effect", "music")
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Which encoder and store a command uses (shared by library and suggest)."""
+    group = parser.add_argument_group("model and store")
+    group.add_argument(
+        "--model",
+        default=None,
+        metavar="NAME",
+        help="encoder config: imagebind-huge (default, needs the checkpoint) or imagebind-tiny "
+        "(development only); also $SFXMATCH_MODEL",
+    )
+    group.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="DEVELOPMENT ONLY: run with random weights; results are meaningless",
+    )
+    group.add_argument(
+        "--store",
+        choices=("lance", "exact", "pinecone"),
+        default="lance",
+        help="vector store: embedded LanceDB (default), exact (numpy file), pinecone",
+    )
+
+
+def pipeline_from_args(args: argparse.Namespace) -> Pipeline:
+    from sfxmatch.pipeline import Pipeline
+
+    weights = "random" if getattr(args, "random_weights", False) else None
+    return Pipeline(model=args.model, weights=weights, store_backend=args.store)
+
+
+def warn_if_meaningless(pipeline: Pipeline) -> None:
+    if pipeline.meaningless:
+        print(
+            "sfxmatch: WARNING: this model has RANDOM weights (development only): kinds, "
+            "matches and suggestions are MEANINGLESS",
+            file=sys.stderr,
+        )
+
+
+def add_library(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "library",
+        help="manage and search your sound libraries",
+        description="Register sound folders, index them (labels, kinds, embeddings), check "
+        "what was indexed and search it by text.",
+    )
+    commands = parser.add_subparsers(title="library commands", metavar="ACTION", required=True)
+
+    add = commands.add_parser("add", help="register a folder of sounds")
+    add.add_argument("path", type=Path, help="the library's root folder")
+    add.add_argument("--name", help="library name (default: the folder's name)")
+    add.add_argument("--catalogue", type=Path, help="CSV/TSV of file descriptions to trust first")
+    add.add_argument(
+        "--kind",
+        action="append",
+        default=[],
+        metavar="GLOB=KIND",
+        help="override the kind of matching files, e.g. 'Beds/**=ambience' (repeatable)",
+    )
+    add.set_defaults(handler=_run_add, needs_model=False)
+
+    index = commands.add_parser("index", help="index new and changed sounds")
+    index.add_argument("names", nargs="*", help="libraries to index (default: all)")
+    index.add_argument("--json", action="store_true", help="print the reports as JSON")
+    index.set_defaults(handler=_run_index)
+
+    status = commands.add_parser("status", help="what is indexed, and what could not be")
+    status.add_argument("name", nargs="?", help="one library (default: all)")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(handler=_run_status)
+
+    search = commands.add_parser("search", help="find sounds by a text description")
+    search.add_argument("text", help='what it sounds like, e.g. "rain on a tin roof"')
+    search.add_argument("--kind", choices=KIND_CHOICES, help="only this kind")
+    search.add_argument("--library", action="append", help="only these libraries (repeatable)")
+    search.add_argument("--top-k", type=int, default=10, help="how many (default: %(default)s)")
+    search.add_argument("--json", action="store_true", help="print JSON")
+    search.set_defaults(handler=_run_search)
+
+    remove = commands.add_parser("remove", help="forget a library (the files are not touched)")
+    remove.add_argument("name", help="library name")
+    remove.set_defaults(handler=_run_remove)
+
+    for sub in (add, index, status, search, remove):
+        add_model_options(sub)
+
+
+def _run_add(args: argparse.Namespace) -> int:
+    from sfxmatch.errors import ConfigError
+
+    overrides = []
+    for rule in args.kind:
+        glob, sep, kind = rule.rpartition("=")
+        if not sep or not glob:
+            raise ConfigError(f"--kind {rule!r}: write GLOB=KIND, e.g. 'Beds/**=ambience'")
+        overrides.append((glob, kind))
+    with pipeline_from_args(args) as pipeline:
+        library = pipeline.library_add(
+            args.path, args.name, catalogue=args.catalogue, kind_overrides=overrides
+        )
+    print(f"added library {library.name!r} at {library.root}; run `sfxmatch library index`")
+    return 0
+
+
+@contextlib.contextmanager
+def _index_bar() -> Iterator[Callable[[IndexProgress], None]]:
+    """Files/s and ETA on a terminal; a line per library otherwise."""
+    if not sys.stderr.isatty():
+        last: dict[str, float] = {}
+
+        def plain(p: IndexProgress) -> None:
+            now = time.monotonic()
+            if p.stage in ("done", "scan") or now - last.get(p.library, 0.0) > 10:
+                last[p.library] = now
+                print(f"{p.library}: {p.stage} {p.done}/{p.total} {p.message}", file=sys.stderr)
+
+        yield plain
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+        tasks: dict[str, Any] = {}
+        started: dict[str, float] = {}
+
+        def update(p: IndexProgress) -> None:
+            if p.library not in tasks:
+                tasks[p.library] = bar.add_task(p.library, total=None, rate="")
+            task = tasks[p.library]
+            if p.stage == "index" and p.library not in started:
+                started[p.library] = time.monotonic()
+            elapsed = time.monotonic() - started.get(p.library, time.monotonic())
+            rate = f"{p.done / elapsed:.1f} files/s" if elapsed > 0 and p.done else ""
+            bar.update(task, completed=p.done, total=p.total or None, rate=rate)
+
+        yield update
+
+
+def _run_index(args: argparse.Namespace) -> int:
+    cancel = threading.Event()
+    with pipeline_from_args(args) as pipeline:
+        warn_if_meaningless(pipeline)
+        with _index_bar() as on_file:
+            try:
+                reports = pipeline.library_index(args.names or None, cancel=cancel, on_file=on_file)
+            except KeyboardInterrupt:
+                # Batches already committed stay; the next run picks up the rest.
+                print(
+                    "sfxmatch: index stopped; what was done is kept, run it again to finish",
+                    file=sys.stderr,
+                )
+                return 130
+    if args.json:
+        print(json.dumps([_report_json(r) for r in reports], indent=2, ensure_ascii=False))
+        return 0
+    for r in reports:
+        print(
+            f"{r.library}: {r.indexed} sounds indexed ({r.added} added, {r.changed} changed, "
+            f"{r.moved} moved, {r.deleted} deleted, {r.relabelled} relabelled, {r.failed} failed) "
+            f"in {r.seconds:.1f} s"
+        )
+        if r.faults:
+            print(f"  {len(r.faults)} problem(s): see `sfxmatch library status {r.library}`")
+    return 0
+
+
+def _report_json(r: Any) -> dict[str, Any]:
+    data = {k: v for k, v in dataclasses.asdict(r).items() if k != "faults"}
+    data["faults"] = [{"path": str(f), "kind": f.kind, "reason": f.reason} for f in r.faults]
+    return data
+
+
+def _run_status(args: argparse.Namespace) -> int:
+    with pipeline_from_args(args) as pipeline:
+        statuses = pipeline.library_status(args.name)
+    if args.json:
+        out = [
+            {
+                "name": s.library.name,
+                "root": s.library.root,
+                "root_exists": s.root_exists,
+                "sounds": s.sounds,
+                "by_kind": s.by_kind,
+                "last_run": s.last_run.summary if s.last_run else None,
+                "faults": [{"path": f.path, "kind": f.kind, "reason": f.reason} for f in s.faults],
+            }
+            for s in statuses
+        ]
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+        return 0
+    if not statuses:
+        print("no libraries yet: add one with `sfxmatch library add PATH`")
+    for s in statuses:
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(s.by_kind.items())) or "nothing indexed"
+        missing = "" if s.root_exists else "  (ROOT FOLDER MISSING)"
+        print(f"{s.library.name}: {s.library.root}{missing}")
+        print(f"  {s.sounds} sounds: {kinds}")
+        if s.last_run:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.last_run.finished))
+            print(f"  last indexed {when}")
+        if s.faults:
+            print(f"  {len(s.faults)} file(s) skipped:")
+            for f in s.faults:
+                print(f"    {f.path}: {f.reason}")
+    return 0
+
+
+def _run_search(args: argparse.Namespace) -> int:
+    with pipeline_from_args(args) as pipeline:
+        warn_if_meaningless(pipeline)
+        found = pipeline.library_search(
+            args.text, kind=args.kind, library=args.library, top_k=args.top_k
+        )
+    if args.json:
+        print(json.dumps([dataclasses.asdict(c) for c in found], indent=2, ensure_ascii=False))
+        return 0
+    if not found:
+        print("no match (is the library indexed? `sfxmatch library status`)")
+    for rank, c in enumerate(found, 1):
+        print(f"{rank:>3}. {c.score:+.3f}  {c.kind:<8}  {c.label}  ({c.path})")
+    return 0
+
+
+def _run_remove(args: argparse.Namespace) -> int:
+    with pipeline_from_args(args) as pipeline:
+        removed = pipeline.library_remove(args.name)
+    print(f"removed library {args.name!r} ({removed} sounds forgotten; no file was touched)")
+    return 0

@@ -1,0 +1,567 @@
+"""Index a library: scan it, label and classify its sounds, embed them, store the vectors.
+
+One run per library (:func:`index_library`):
+
+1. ``scan`` against the committed snapshot: only added, changed and moved files cost work;
+   a sound whose sidecar text changed (or every sound, when the catalogue changed) is
+   re-labelled without re-embedding its audio.
+2. A reader thread decodes each file (16 kHz mono, what ImageBind's audio tower eats) and
+   reads its metadata while the main thread embeds the previous batch.
+3. Per batch: embed new labels (text tower), decide each sound's kind, embed the audio
+   (upstream's 3 clips of 2 s; long ambience also as windows), upsert the vectors, then
+   commit the batch's rows in one SQLite transaction.
+
+Crash safety: vector ids are deterministic (``<sound_id>:0`` the whole sound, ``:w<k>``
+windows, ``t:<library>:<hash>`` label texts), the store upsert happens before the commit and
+deletions before the rows go. A run killed anywhere leaves the state at its last commit;
+the next run redoes the uncommitted work, writing the same ids again: no duplicates, nothing
+missing. A file that cannot be read is recorded as a fault and skipped; its previously
+indexed vectors (if any) stay until it is readable again or deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from sfxmatch import media
+from sfxmatch.errors import MediaError, SfxmatchError
+from sfxmatch.library.kinds import (
+    KINDS,
+    KindOverrides,
+    PromptSet,
+    ZeroShot,
+    decide_kind,
+    embed_prompts,
+    is_seamless_loop,
+    zero_shot_kinds,
+)
+from sfxmatch.library.metadata import Catalogue, SoundLabel, describe_sound, load_catalogue
+from sfxmatch.library.registry import (
+    IndexedSound,
+    IndexState,
+    LibraryConfig,
+    RunRecord,
+    encode_path,
+)
+from sfxmatch.library.scan import FileEntry, ScanFault, scan
+from sfxmatch.store.base import Record, SoundMeta, VectorStore
+
+AUDIO_RATE = 16_000  # ImageBind's audio tower works at 16 kHz
+WINDOW_SECONDS = 2.0
+WINDOWED_MIN_SECONDS = 8.0  # ambience at least this long is also stored as windows
+MAX_WINDOWS = 48  # a one-hour bed gets windows every 75 s, not 3600 of them
+BATCH_FILES = 16
+KILL_ENV = "SFXMATCH_TEST_KILL_AT"  # "point:n": SIGKILL self at the n-th pass (crash tests)
+
+Progress = Callable[["IndexProgress"], None]
+
+
+@dataclass(frozen=True)
+class IndexProgress:
+    """Where a run is: ``done`` of ``total`` files of the current stage."""
+
+    library: str
+    stage: str  # "scan", "index", "relabel", "done"
+    done: int
+    total: int
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What one run did, per library."""
+
+    library: str
+    scanned: int
+    added: int
+    changed: int
+    moved: int
+    deleted: int
+    relabelled: int
+    unchanged: int
+    failed: int
+    faults: tuple[ScanFault, ...]
+    seconds: float
+    decode_seconds: float  # reading, decoding and features (reader thread)
+    model_seconds: float  # text and audio embedding
+    cancelled: bool = False
+    indexed: int = 0  # sounds in the index after the run
+
+    def summary(self) -> dict[str, object]:
+        return {
+            k: v for k, v in self.__dict__.items() if k not in ("faults",) and k != "library"
+        } | {"faults": len(self.faults)}
+
+
+@dataclass
+class _Work:
+    entry: FileEntry
+    relabel_only: bool
+    label: SoundLabel | None = None
+    audio: np.ndarray | None = None  # 16 kHz mono
+    duration: float = 0.0
+    seamless: bool | None = None
+    sidecar: str = ""
+    fault: ScanFault | None = None
+
+
+@dataclass
+class _Timer:
+    decode: float = 0.0
+    model: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def sidecar_signature(path: str | os.PathLike[str]) -> str:
+    """Size and mtime of the description texts that may sit beside a sound (``name.txt``,
+    ``name.wav.txt``): when it changes, the sound is labelled again."""
+    path = os.fspath(path)
+    parts = []
+    for candidate in (os.path.splitext(path)[0] + ".txt", path + ".txt"):
+        try:
+            st = os.stat(candidate)
+        except OSError:
+            continue
+        parts.append(f"{os.path.basename(candidate)}:{st.st_size}:{st.st_mtime_ns}")
+    return "|".join(parts)
+
+
+def catalogue_signature(library: LibraryConfig) -> str:
+    if not library.catalogue:
+        return ""
+    try:
+        st = os.stat(library.catalogue)
+    except OSError:
+        return "missing"
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def audio_ids(sound_id: str, windows: int) -> list[str]:
+    """Every vector id of a sound with ``windows`` window vectors."""
+    return [f"{sound_id}:0"] + [f"{sound_id}:w{k}" for k in range(windows)]
+
+
+def label_id(library: LibraryConfig, label: str, kind: str) -> str:
+    digest = hashlib.blake2b(f"{kind}\0{label}".encode(), digest_size=10).hexdigest()
+    return f"t:{library.library_id}:{digest}"
+
+
+def _kill_point(name: str, counter: dict[str, int] = {}) -> None:  # noqa: B006
+    """Crash tests only: SIGKILL this process at the n-th pass of a named point."""
+    spec = os.environ.get(KILL_ENV)
+    if not spec:
+        return
+    point, _, nth = spec.partition(":")
+    if point != name:
+        return
+    counter[name] = counter.get(name, 0) + 1
+    if counter[name] >= int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _read(item: _Work, catalogue: Catalogue | None, timer: _Timer) -> _Work:
+    """Metadata and, unless only the label changed, the audio. Never raises for bad files."""
+    started = time.perf_counter()
+    path = item.entry.path
+    try:
+        item.sidecar = sidecar_signature(path)
+        item.label = describe_sound(
+            path, relpath=item.entry.relpath, fmt=item.entry.format, catalogue=catalogue
+        )
+        if not item.relabel_only:
+            audio = media.load_audio(path, sample_rate=AUDIO_RATE, channels="mono")
+            samples = audio.samples[0]
+            if samples.size == 0:
+                raise MediaError(path, "holds no audio samples")
+            if not np.isfinite(samples).all():
+                raise MediaError(path, "decodes to non-finite samples")
+            item.audio = samples
+            item.duration = samples.size / AUDIO_RATE
+            item.seamless = is_seamless_loop(samples, AUDIO_RATE)
+    except SfxmatchError as exc:
+        item.fault = ScanFault(path, "unreadable", str(getattr(exc, "problem", exc)))
+    except (OSError, ValueError, RuntimeError, MemoryError) as exc:
+        item.fault = ScanFault(path, "unreadable", f"cannot be decoded: {exc}")
+    with timer.lock:
+        timer.decode += time.perf_counter() - started
+    return item
+
+
+def _prefetch(
+    items: Sequence[_Work], catalogue: Catalogue | None, timer: _Timer, stop: threading.Event
+) -> Iterator[_Work]:
+    """Read items in a background thread, a few ahead of the consumer."""
+    out: queue.Queue[_Work | None] = queue.Queue(maxsize=2 * BATCH_FILES)
+
+    def work() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    break
+                out.put(_read(item, catalogue, timer))
+        finally:
+            out.put(None)
+
+    thread = threading.Thread(target=work, name="sfxmatch-index-reader", daemon=True)
+    thread.start()
+    try:
+        while (item := out.get()) is not None:
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a reader waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                out.get(timeout=0.05)
+        thread.join()
+
+
+class _Batcher:
+    """Turns read items into stored vectors and committed rows."""
+
+    def __init__(
+        self,
+        library: LibraryConfig,
+        encoder: object,
+        store: VectorStore,
+        state: IndexState,
+        timer: _Timer,
+        min_margin: float = 0.0,
+    ) -> None:
+        self.min_margin = min_margin
+        self.library = library
+        self.encoder = encoder
+        self.store = store
+        self.state = state
+        self.timer = timer
+        self.overrides = KindOverrides.from_mapping(dict(library.kind_overrides))
+        self._prompts: PromptSet | None = None
+        self._label_vectors: dict[str, np.ndarray] = {}
+
+    def prompts(self) -> PromptSet:
+        if self._prompts is None:
+            with self.model_time():
+                self._prompts = embed_prompts(self.encoder)  # type: ignore[arg-type]
+        return self._prompts
+
+    @contextlib.contextmanager
+    def model_time(self) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timer.model += time.perf_counter() - started
+
+    def label_vectors(self, labels: Sequence[str]) -> dict[str, np.ndarray]:
+        missing = sorted({t for t in labels if t not in self._label_vectors})
+        if missing:
+            with self.model_time():
+                vectors = self.encoder.embed_text(missing)  # type: ignore[attr-defined]
+            self._label_vectors.update(zip(missing, np.asarray(vectors), strict=True))
+        return {t: self._label_vectors[t] for t in labels}
+
+    def commit(self, items: Sequence[_Work]) -> list[IndexedSound]:
+        """Embed, upsert and commit one batch of successfully read items."""
+        if not items:
+            return []
+        texts = [it.label.text for it in items]  # type: ignore[union-attr]
+        by_text = self.label_vectors(texts)
+        shots: list[ZeroShot] = zero_shot_kinds(
+            np.stack([by_text[t] for t in texts]), self.prompts()
+        )
+        sounds: list[IndexedSound] = []
+        records: list[Record] = []
+        stale: list[str] = []
+        full = [it for it in items if not it.relabel_only]
+        whole: dict[str, np.ndarray] = {}
+        if full:
+            with self.model_time():
+                vectors = self.encoder.embed_audio([it.audio for it in full], AUDIO_RATE)  # type: ignore[attr-defined]
+            whole = {it.entry.sound_id: v for it, v in zip(full, np.asarray(vectors), strict=True)}
+        for item, shot in zip(items, shots, strict=True):
+            entry, label = item.entry, item.label
+            assert label is not None
+            old = self.state.sound(entry.sound_id)
+            duration = old.duration if item.relabel_only and old else item.duration
+            decision = decide_kind(
+                relpath=entry.relpath,
+                path=entry.path,
+                overrides=self.overrides,
+                ucs=label.ucs,
+                zero_shot=shot,
+                duration=duration,
+                seamless_loop=item.seamless,
+                loop_hint=label.loop_hint,
+                min_margin=self.min_margin,
+            )
+            sound = IndexedSound(
+                entry=entry,
+                library=self.library.name,
+                label=label.text,
+                label_source=label.source,
+                label_detail=label.detail,
+                ucs_category=label.ucs.cat_id if label.ucs else "",
+                kind=decision.kind,
+                kind_source=decision.source,
+                kind_reason=decision.reason,
+                duration=duration,
+                windows=0,
+                sidecar=item.sidecar,
+                problems=label.problems,
+            )
+            meta = self._meta(sound)
+            if item.relabel_only and old is not None:
+                # Same audio: carry the stored vectors over with the new label and kind.
+                ids = audio_ids(entry.sound_id, old.windows)
+                kept = {r.id: r for r in self.store.get(ids)}
+                if len(kept) != len(ids):  # vectors lost somehow: embed again next run
+                    continue
+                sound = replace(sound, windows=old.windows)
+                for r in kept.values():
+                    records.append(
+                        Record(r.id, r.vector, replace(meta, start=r.meta.start, end=r.meta.end))
+                    )
+            else:
+                records.append(Record(f"{entry.sound_id}:0", whole[entry.sound_id], meta))
+                if decision.kind == "ambience" and duration >= WINDOWED_MIN_SECONDS:
+                    hop = max(1.0, duration / MAX_WINDOWS)
+                    with self.model_time():
+                        vectors, starts = self.encoder.embed_audio_windows(  # type: ignore[attr-defined]
+                            item.audio, AUDIO_RATE, window=WINDOW_SECONDS, hop=hop
+                        )
+                    for k, (vector, start) in enumerate(zip(vectors, starts, strict=True)):
+                        end = min(duration, float(start) + WINDOW_SECONDS)
+                        records.append(
+                            Record(
+                                f"{entry.sound_id}:w{k}",
+                                vector,
+                                replace(meta, start=float(start), end=end),
+                            )
+                        )
+                    sound = replace(sound, windows=len(vectors))
+                if old is not None and old.windows > sound.windows:
+                    stale += audio_ids(entry.sound_id, old.windows)[1 + sound.windows :]
+            records.append(self._label_record(sound, by_text[sound.label]))
+            sounds.append(sound)
+        self.store.upsert(records)
+        _kill_point("upserted")
+        if stale:
+            self.store.delete(stale)
+        with self.state.transaction() as db:
+            IndexState.put_sounds(db, sounds)
+        _kill_point("committed")
+        return sounds
+
+    def _meta(self, sound: IndexedSound) -> SoundMeta:
+        return SoundMeta(
+            sound_id=sound.entry.sound_id,
+            library=self.library.name,
+            kind=sound.kind,  # type: ignore[arg-type]
+            label=sound.label,
+            ucs_category=sound.ucs_category,
+            path=encode_path(sound.entry.path),
+            duration=sound.duration,
+            start=0.0,
+            end=sound.duration,
+        )
+
+    def _label_record(self, sound: IndexedSound, vector: np.ndarray) -> Record:
+        rid = label_id(self.library, sound.label, sound.kind)
+        meta = SoundMeta(
+            sound_id=rid,
+            library=self.library.name,
+            kind=sound.kind,  # type: ignore[arg-type]
+            label=sound.label,
+            ucs_category=sound.ucs_category,
+            modality="text",
+        )
+        return Record(rid, np.asarray(vector, np.float32), meta)
+
+    def move(self, moves: Sequence[tuple[FileEntry, FileEntry]]) -> None:
+        """Keep the vectors of moved sounds, with their new path."""
+        updated: list[IndexedSound] = []
+        records: list[Record] = []
+        for old_entry, new_entry in moves:
+            old = self.state.sound(old_entry.sound_id)
+            if old is None:
+                continue
+            sound = replace(old, entry=new_entry)
+            meta = self._meta(sound)
+            for r in self.store.get(audio_ids(old.entry.sound_id, old.windows)):
+                records.append(
+                    Record(r.id, r.vector, replace(meta, start=r.meta.start, end=r.meta.end))
+                )
+            updated.append(sound)
+        if records:
+            self.store.upsert(records)
+        with self.state.transaction() as db:
+            IndexState.put_sounds(db, updated)
+
+    def delete(self, sound_ids: Sequence[str]) -> None:
+        ids: list[str] = []
+        for sid in sound_ids:
+            old = self.state.sound(sid)
+            if old is not None:
+                ids += audio_ids(sid, old.windows)
+        if ids:
+            self.store.delete(ids)
+        _kill_point("deleted")
+        with self.state.transaction() as db:
+            IndexState.drop_sounds(db, sound_ids)
+
+    def collect_labels(self) -> None:
+        """Label vectors for (label, kind) pairs no sound has any more go; missing ones come."""
+        wanted = self.state.label_keys(self.library.name)
+        stored = {h.id: (h.meta.label, h.meta.kind) for h in self._label_hits()}
+        gone = [rid for rid, key in stored.items() if key not in wanted]
+        if gone:
+            self.store.delete(gone)
+
+    def _label_hits(self) -> list[Record]:
+        from sfxmatch.store.base import Filter
+
+        flt = Filter(library=self.library.name, modality="text")
+        labels = self.store.labels(flt)
+        if not labels:
+            return []
+        ids = [label_id(self.library, label, kind) for label in labels for kind in KINDS]
+        return self.store.get(ids)
+
+
+def index_library(
+    library: LibraryConfig,
+    encoder: object,
+    store: VectorStore,
+    state: IndexState,
+    *,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    batch_files: int = BATCH_FILES,
+    zero_shot_min_margin: float = 0.0,
+) -> IndexReport:
+    """Bring the index of ``library`` up to date. See the module docstring for guarantees.
+
+    ``cancel`` is checked between batches: what was committed stays, the rest is done by the
+    next run. Raises only for problems with the library as a whole (root gone, store down).
+    """
+    started = time.perf_counter()
+    wall_started = time.time()
+    cancel = cancel or threading.Event()
+    timer = _Timer()
+    tell = progress or (lambda p: None)
+    root = Path(library.root)
+    if not root.is_dir():
+        raise SfxmatchError(
+            f"{library.root}: the root of library {library.name!r} is not a readable folder"
+        )
+
+    tell(IndexProgress(library.name, "scan", 0, 0, f"scanning {library.root}"))
+    result = scan([library.scan_root], state.snapshot(library))
+    _kill_point("scanned")
+    batcher = _Batcher(library, encoder, store, state, timer, zero_shot_min_margin)
+
+    catalogue: Catalogue | None = None
+    if library.catalogue:
+        catalogue = load_catalogue(library.catalogue)
+    faults = list(result.faults)
+
+    if result.deleted:
+        batcher.delete([e.sound_id for e in result.deleted])
+    if result.moved:
+        batcher.move([(m.old, m.new) for m in result.moved])
+
+    # Unchanged sounds whose label sources changed, and moved ones (a file name may be the
+    # label): relabel only. A changed catalogue relabels everything.
+    known = {s.entry.sound_id: s for s in state.sounds(library.name)}
+    cat_sig = catalogue_signature(library)
+    last = state.last_run(library.name)
+    catalogue_changed = last is not None and last.summary.get("catalogue", "") != cat_sig
+    relabel = [
+        e
+        for e in result.unchanged
+        if e.sound_id in known
+        and (catalogue_changed or known[e.sound_id].sidecar != sidecar_signature(e.path))
+    ]
+    relabel += [m.new for m in result.moved]
+    # Touched files (same content, new mtime) must be committed with their new stat.
+    touched = [
+        e
+        for e in result.unchanged
+        if e.sound_id in known and known[e.sound_id].entry.mtime_ns != e.mtime_ns
+    ]
+    if touched:
+        with state.transaction() as db:
+            IndexState.put_sounds(db, [replace(known[e.sound_id], entry=e) for e in touched])
+
+    work = [_Work(e, relabel_only=False) for e in result.to_process]
+    queued = {w.entry.sound_id for w in work}
+    work += [_Work(e, relabel_only=True) for e in relabel if e.sound_id not in queued]
+    total = len(work)
+    done = failed = 0
+    relabelled = sum(1 for w in work if w.relabel_only)
+    stop = threading.Event()
+    batch: list[_Work] = []
+    cancelled = False
+    tell(IndexProgress(library.name, "index", 0, total, result.summary()))
+
+    def flush() -> None:
+        nonlocal done
+        batcher.commit(batch)
+        done += len(batch)
+        batch.clear()
+        tell(IndexProgress(library.name, "index", done + failed, total, ""))
+
+    try:
+        for item in _prefetch(work, catalogue, timer, stop):
+            if cancel.is_set():
+                cancelled = True
+                break
+            if item.fault is not None:
+                faults.append(item.fault)
+                failed += 1
+                tell(IndexProgress(library.name, "index", done + failed, total, str(item.fault)))
+                continue
+            batch.append(item)
+            if len(batch) >= batch_files:
+                flush()
+        if batch and not cancelled:
+            flush()
+    finally:
+        stop.set()
+
+    with state.transaction() as db:
+        IndexState.replace_faults(db, library.name, faults)
+    if not cancelled:
+        batcher.collect_labels()
+    indexed = sum(state.count(library.name).values())
+    report = IndexReport(
+        library=library.name,
+        scanned=len(result.snapshot.entries),
+        added=len(result.added),
+        changed=len(result.changed),
+        moved=len(result.moved),
+        deleted=len(result.deleted),
+        relabelled=relabelled,
+        unchanged=len(result.unchanged),
+        failed=failed,
+        faults=tuple(faults),
+        seconds=time.perf_counter() - started,
+        decode_seconds=timer.decode,
+        model_seconds=timer.model,
+        cancelled=cancelled,
+        indexed=indexed,
+    )
+    summary = report.summary() | {"catalogue": cat_sig}
+    state.add_run(RunRecord(library.name, wall_started, time.time(), summary))
+    tell(IndexProgress(library.name, "done", total, total, "cancelled" if cancelled else "done"))
+    return report

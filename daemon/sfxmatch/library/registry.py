@@ -1,0 +1,411 @@
+"""Which libraries the user has added, and the per-model index state of their sounds.
+
+Two files under ``Settings.library_dir``:
+
+- ``libraries.json``: the registered libraries (name, root folder, catalogue, kind overrides),
+  written atomically; small and human-readable.
+- ``<model>/index.sqlite``: what has been indexed with one model: a row per sound (its scan
+  entry, label, kind and how many vectors it has in the store), the faults of the last run
+  and a short history of runs. SQLite (WAL) makes each batch's commit atomic, so a killed
+  indexer resumes from its last commit; the store's upserts are idempotent by id, so work
+  redone after a kill writes the same vectors again instead of duplicates.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sfxmatch.errors import ConfigError
+from sfxmatch.library.scan import FileEntry, LibraryRoot, ScanFault, Snapshot
+
+_NAME = re.compile(r"^[\w][\w .@+-]{0,63}$", re.UNICODE)
+
+
+def library_id_for(name: str) -> str:
+    """The scan's library id: derived from the name, so moving the root keeps sound ids."""
+    return "lib-" + hashlib.blake2b(name.encode("utf-8"), digest_size=6).hexdigest()
+
+
+def check_library_name(name: str) -> str:
+    if not _NAME.match(name or ""):
+        raise ConfigError(
+            f"library name {name!r} must be 1-64 letters, digits, spaces or . _ @ + - "
+            "and start with a letter or digit"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class LibraryConfig:
+    """One library: a root folder and how to read it."""
+
+    name: str
+    root: str
+    catalogue: str | None = None  # CSV/TSV or AudioSet-style label file the user points to
+    kind_overrides: tuple[tuple[str, str], ...] = ()  # (glob, kind), last match wins
+    added_at: float = 0.0
+
+    @property
+    def library_id(self) -> str:
+        return library_id_for(self.name)
+
+    @property
+    def scan_root(self) -> LibraryRoot:
+        return LibraryRoot(Path(self.root), self.library_id)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "root": self.root,
+            "catalogue": self.catalogue,
+            "kind_overrides": [list(p) for p in self.kind_overrides],
+            "added_at": self.added_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> LibraryConfig:
+        overrides = data.get("kind_overrides") or []
+        return cls(
+            name=str(data["name"]),
+            root=str(data["root"]),
+            catalogue=str(data["catalogue"]) if data.get("catalogue") else None,
+            kind_overrides=tuple((str(g), str(k)) for g, k in overrides),  # type: ignore[union-attr]
+            added_at=float(data.get("added_at") or 0.0),  # type: ignore[arg-type]
+        )
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file in the same folder and rename: all or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+class Registry:
+    """The registered libraries, in ``libraries.json``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.path = folder / "libraries.json"
+
+    def all(self) -> list[LibraryConfig]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise ConfigError(f"{self.path}: cannot be read ({exc.strerror or exc})") from None
+        try:
+            data = json.loads(text)
+            return [LibraryConfig.from_json(item) for item in data["libraries"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{self.path}: is not a valid library list ({exc})") from None
+
+    def get(self, name: str) -> LibraryConfig:
+        for library in self.all():
+            if library.name == name:
+                return library
+        known = ", ".join(lib.name for lib in self.all()) or "none yet"
+        raise ConfigError(f"no library named {name!r} (known: {known}); add one first")
+
+    def add(self, library: LibraryConfig) -> LibraryConfig:
+        check_library_name(library.name)
+        libraries = self.all()
+        for other in libraries:
+            if other.name == library.name:
+                raise ConfigError(
+                    f"a library named {library.name!r} already exists (root {other.root})"
+                )
+            if os.path.realpath(other.root) == os.path.realpath(library.root):
+                raise ConfigError(f"{library.root} is already library {other.name!r}")
+        self._write([*libraries, library])
+        return library
+
+    def remove(self, name: str) -> LibraryConfig:
+        library = self.get(name)
+        self._write([lib for lib in self.all() if lib.name != name])
+        return library
+
+    def _write(self, libraries: Iterable[LibraryConfig]) -> None:
+        data = {"version": 1, "libraries": [lib.to_json() for lib in libraries]}
+        write_atomic(self.path, json.dumps(data, indent=2, ensure_ascii=False))
+
+
+# --------------------------------------------------------------------------- index state
+
+
+@dataclass(frozen=True)
+class IndexedSound:
+    """A sound as indexed: its scan entry and what the indexer made of it."""
+
+    entry: FileEntry
+    library: str
+    label: str
+    label_source: str
+    label_detail: str
+    ucs_category: str
+    kind: str
+    kind_source: str
+    kind_reason: str
+    duration: float
+    windows: int  # extra window vectors beyond the whole-sound vector
+    sidecar: str  # signature of the sidecar texts when labelled (a change re-labels)
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RecordedFault:
+    library: str
+    path: str
+    kind: str
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    library: str
+    started: float
+    finished: float
+    summary: dict[str, object] = field(default_factory=dict)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sounds (
+    sound_id TEXT PRIMARY KEY,
+    library TEXT NOT NULL,
+    library_id TEXT NOT NULL,
+    root BLOB NOT NULL,
+    relpath BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    format TEXT NOT NULL,
+    label TEXT NOT NULL,
+    label_source TEXT NOT NULL,
+    label_detail TEXT NOT NULL,
+    ucs_category TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    kind_source TEXT NOT NULL,
+    kind_reason TEXT NOT NULL,
+    duration REAL NOT NULL,
+    windows INTEGER NOT NULL,
+    sidecar TEXT NOT NULL,
+    problems TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sounds_library ON sounds(library);
+CREATE TABLE IF NOT EXISTS faults (
+    library TEXT NOT NULL, path TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS faults_library ON faults(library);
+CREATE TABLE IF NOT EXISTS runs (
+    library TEXT NOT NULL, started REAL NOT NULL, finished REAL NOT NULL, summary TEXT NOT NULL
+);
+"""
+
+_COLUMNS = [
+    *("sound_id", "library", "library_id", "root", "relpath", "size", "mtime_ns"),
+    *("content_hash", "format", "label", "label_source", "label_detail", "ucs_category"),
+    *("kind", "kind_source", "kind_reason", "duration", "windows", "sidecar", "problems"),
+]
+
+
+def display_path(raw: str | bytes | os.PathLike[str]) -> str:
+    """A path printable anywhere (bytes that are not UTF-8 shown as U+FFFD)."""
+    return os.fsencode(raw).decode("utf-8", "replace")
+
+
+def encode_path(path: str | os.PathLike[str]) -> str:
+    """A path as text that survives UTF-8 stores (Arrow, JSON, protobuf): itself when it is
+    valid UTF-8, else ``b64:`` and its bytes. ``decode_path`` inverts it."""
+    raw = os.fsencode(path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "b64:" + base64.b64encode(raw).decode("ascii")
+    return "b64:" + base64.b64encode(raw).decode("ascii") if text.startswith("b64:") else text
+
+
+def decode_path(text: str) -> str:
+    if text.startswith("b64:"):
+        return os.fsdecode(base64.b64decode(text[4:]))
+    return text
+
+
+class IndexState:
+    """The SQLite file of one model's index. Use as a context manager; one writer at a time."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=60.0, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> IndexState:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic commit: everything inside lands, or nothing does."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- sounds --------------------------------------------------------------------------
+
+    def sounds(self, library: str) -> list[IndexedSound]:
+        rows = self._db.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM sounds WHERE library = ? ORDER BY relpath",
+            (library,),
+        )
+        return [_sound(row) for row in rows]
+
+    def sound(self, sound_id: str) -> IndexedSound | None:
+        row = self._db.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM sounds WHERE sound_id = ?", (sound_id,)
+        ).fetchone()
+        return _sound(row) if row else None
+
+    def snapshot(self, library: LibraryConfig) -> Snapshot:
+        """What the next scan of ``library`` is compared against: the committed sounds."""
+        root = library.scan_root
+        entries = tuple(
+            FileEntry(
+                s.entry.sound_id,
+                root.library_id,
+                root.path,
+                s.entry.relpath,
+                s.entry.size,
+                s.entry.mtime_ns,
+                s.entry.content_hash,
+                s.entry.format,
+            )
+            for s in self.sounds(library.name)
+        )
+        return Snapshot((root,), entries)
+
+    @staticmethod
+    def put_sounds(db: sqlite3.Connection, sounds: Iterable[IndexedSound]) -> None:
+        db.executemany(
+            f"INSERT OR REPLACE INTO sounds ({', '.join(_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(_COLUMNS))})",
+            [_row(s) for s in sounds],
+        )
+
+    @staticmethod
+    def drop_sounds(db: sqlite3.Connection, sound_ids: Iterable[str]) -> None:
+        db.executemany("DELETE FROM sounds WHERE sound_id = ?", [(i,) for i in sound_ids])
+
+    def count(self, library: str) -> dict[str, int]:
+        rows = self._db.execute(
+            "SELECT kind, COUNT(*) FROM sounds WHERE library = ? GROUP BY kind", (library,)
+        )
+        return dict(rows.fetchall())
+
+    def label_keys(self, library: str) -> set[tuple[str, str]]:
+        """Distinct (label, kind) pairs of the library's sounds."""
+        rows = self._db.execute(
+            "SELECT DISTINCT label, kind FROM sounds WHERE library = ?", (library,)
+        )
+        return {(label, kind) for label, kind in rows}
+
+    # -- faults and runs -----------------------------------------------------------------
+
+    @staticmethod
+    def replace_faults(db: sqlite3.Connection, library: str, faults: Iterable[ScanFault]) -> None:
+        now = time.time()
+        db.execute("DELETE FROM faults WHERE library = ?", (library,))
+        db.executemany(
+            "INSERT INTO faults (library, path, kind, reason, at) VALUES (?, ?, ?, ?, ?)",
+            [(library, display_path(f.path), f.kind, f.reason, now) for f in faults],
+        )
+
+    def faults(self, library: str) -> list[RecordedFault]:
+        rows = self._db.execute(
+            "SELECT library, path, kind, reason, at FROM faults WHERE library = ? ORDER BY path",
+            (library,),
+        )
+        return [RecordedFault(*row) for row in rows]
+
+    def add_run(self, run: RunRecord) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO runs (library, started, finished, summary) VALUES (?, ?, ?, ?)",
+                (run.library, run.started, run.finished, json.dumps(run.summary)),
+            )
+            # Keep a short history per library.
+            db.execute(
+                "DELETE FROM runs WHERE library = ? AND rowid NOT IN (SELECT rowid FROM runs "
+                "WHERE library = ? ORDER BY finished DESC LIMIT 20)",
+                (run.library, run.library),
+            )
+
+    def last_run(self, library: str) -> RunRecord | None:
+        row = self._db.execute(
+            "SELECT library, started, finished, summary FROM runs WHERE library = ? "
+            "ORDER BY finished DESC LIMIT 1",
+            (library,),
+        ).fetchone()
+        return RunRecord(row[0], row[1], row[2], json.loads(row[3])) if row else None
+
+    def forget_library(self, library: str) -> None:
+        with self.transaction() as db:
+            for table in ("sounds", "faults", "runs"):
+                db.execute(f"DELETE FROM {table} WHERE library = ?", (library,))
+
+
+def _row(s: IndexedSound) -> tuple[object, ...]:
+    e = s.entry
+    return (
+        e.sound_id, s.library, e.library_id, os.fsencode(e.root), e.relpath_bytes, e.size,
+        e.mtime_ns, e.content_hash, e.format, s.label, s.label_source, s.label_detail,
+        s.ucs_category, s.kind, s.kind_source, s.kind_reason, s.duration, s.windows, s.sidecar,
+        json.dumps(list(s.problems)),
+    )  # fmt: skip
+
+
+def _sound(row: tuple[object, ...]) -> IndexedSound:
+    (sid, library, library_id, root, relpath, size, mtime, digest, fmt, label, lsrc, ldet,
+     ucs, kind, ksrc, kreason, duration, windows, sidecar, problems) = row  # fmt: skip
+    entry = FileEntry(
+        str(sid), str(library_id), Path(os.fsdecode(root)), os.fsdecode(relpath),  # type: ignore[arg-type]
+        int(size), int(mtime), str(digest), str(fmt),  # type: ignore[arg-type]
+    )  # fmt: skip
+    return IndexedSound(
+        entry, str(library), str(label), str(lsrc), str(ldet), str(ucs), str(kind), str(ksrc),
+        str(kreason), float(duration), int(windows), str(sidecar),  # type: ignore[arg-type]
+        tuple(json.loads(str(problems))),
+    )  # fmt: skip

@@ -1,0 +1,369 @@
+"""The one facade: what the CLI, the daemon and the tests call.
+
+``Pipeline`` owns the expensive things (the encoder, the vector store, the index state) and
+opens them lazily, so ``library status`` never loads a model and a daemon pays the model
+load once. Every long method takes ``progress`` (a callable receiving ``Progress`` values)
+and ``cancel`` (a ``threading.Event``); cancelling raises ``Cancelled`` from ``suggest``
+and ends ``library_index`` early with what was committed kept.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from sfxmatch.config import Settings
+from sfxmatch.errors import ConfigError, SfxmatchError
+from sfxmatch.library.indexer import (
+    IndexProgress,
+    IndexReport,
+    audio_ids,
+    index_library,
+    label_id,
+)
+from sfxmatch.library.registry import (
+    IndexState,
+    LibraryConfig,
+    RecordedFault,
+    Registry,
+    RunRecord,
+    check_library_name,
+    decode_path,
+)
+from sfxmatch.store.base import KINDS, Filter, Hit, Kind, VectorStore
+from sfxmatch.suggestions import Candidate
+
+if TYPE_CHECKING:
+    from sfxmatch.embed.encoder import Encoder
+
+DEFAULT_MODEL = "imagebind-huge"
+Weights = Literal["checkpoint", "random"]
+
+
+class Cancelled(SfxmatchError):
+    """The caller cancelled the work (nothing half-written is left behind)."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress message: ``stage`` (e.g. "scan", "embed", "mix"), its fraction done."""
+
+    stage: str
+    fraction: float
+    message: str = ""
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+def _no_progress(_: Progress) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class LibraryStatus:
+    """One library as the index knows it."""
+
+    library: LibraryConfig
+    sounds: int
+    by_kind: dict[str, int]
+    faults: tuple[RecordedFault, ...]
+    last_run: RunRecord | None
+    root_exists: bool
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "model"
+
+
+class Pipeline:
+    """Everything sfxmatch does, behind one object. Thread-safe for concurrent readers; index
+    runs and model loads are serialised."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        model: str | None = None,
+        weights: Weights | None = None,
+        encoder: Encoder | None = None,
+        store: VectorStore | None = None,
+        store_backend: str = "lance",
+        store_options: dict[str, Any] | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        self.model = model or os.environ.get("SFXMATCH_MODEL") or DEFAULT_MODEL
+        if weights is None:
+            weights = "checkpoint" if self.model == DEFAULT_MODEL else "random"
+        self.weights: Weights = weights
+        self.seed = seed
+        self._encoder = encoder
+        self._given_encoder = encoder
+        self._store = store
+        self._store_backend = store_backend
+        self._store_options = dict(store_options or {})
+        self._state: IndexState | None = None
+        self._lock = threading.RLock()
+        self._index_lock = threading.Lock()
+        self.registry = Registry(self.settings.library_dir)
+
+    # -- what the facade holds -----------------------------------------------------------
+
+    @property
+    def model_key(self) -> str:
+        """Names the index and store folders: vectors of different models never mix."""
+        if self._given_encoder is not None:
+            return _slug(self._given_encoder.model_id)
+        weights = "checkpoint" if self.weights == "checkpoint" else f"random-seed{self.seed}"
+        return _slug(f"{self.model}-{weights}")
+
+    @property
+    def meaningless(self) -> bool:
+        """True when the encoder has random weights: suggestions are for development only."""
+        if self._encoder is not None:
+            return "random" in self._encoder.model_id
+        return self.weights == "random"
+
+    @property
+    def dim(self) -> int:
+        if self._encoder is not None:
+            return self._encoder.dim
+        from sfxmatch.embed.imagebind.config import get_config
+
+        return get_config(self.model).embed_dim
+
+    @property
+    def encoder(self) -> Encoder:
+        with self._lock:
+            if self._encoder is None:
+                from sfxmatch.embed.cache import CachedEncoder, EmbeddingCache
+                from sfxmatch.embed.encoder import load_encoder
+
+                encoder = load_encoder(
+                    self.model, weights=self.weights, seed=self.seed, settings=self.settings
+                )
+                cache = EmbeddingCache(self.settings.embeddings_dir / "embeddings.sqlite")
+                self._encoder = CachedEncoder(encoder, cache)
+            return self._encoder
+
+    def load_model(self) -> str:
+        """Load the encoder now (the daemon's eager start); returns its model id."""
+        return self.encoder.model_id
+
+    @property
+    def store(self) -> VectorStore:
+        with self._lock:
+            if self._store is None:
+                from sfxmatch.store import open_store
+
+                options = dict(self._store_options)
+                if self._store_backend in ("lance", "exact"):
+                    options.setdefault("path", self.settings.store_dir / self.model_key)
+                self._store = open_store(self._store_backend, dim=self.dim, **options)  # type: ignore[arg-type]
+            return self._store
+
+    @property
+    def state(self) -> IndexState:
+        with self._lock:
+            if self._state is None:
+                folder = self.settings.library_dir / self.model_key
+                self._state = IndexState(folder / "index.sqlite")
+            return self._state
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+            if self._state is not None:
+                self._state.close()
+                self._state = None
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- library -------------------------------------------------------------------------
+
+    def library_add(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        *,
+        catalogue: str | os.PathLike[str] | None = None,
+        kind_overrides: Sequence[tuple[str, str]] = (),
+    ) -> LibraryConfig:
+        """Register a folder of sounds (nothing is read until ``library_index``)."""
+        root = Path(os.path.abspath(os.fspath(path)))
+        if not root.exists():
+            raise ConfigError(f"{root}: no such folder")
+        if not root.is_dir():
+            raise ConfigError(f"{root}: is not a folder (add the folder that holds the sounds)")
+        if not os.access(root, os.R_OK | os.X_OK):
+            raise ConfigError(f"{root}: permission denied")
+        if catalogue is not None and not Path(catalogue).is_file():
+            raise ConfigError(f"{catalogue}: catalogue file not found")
+        from sfxmatch.library.kinds import parse_kind
+
+        for _, kind in kind_overrides:
+            parse_kind(kind)
+        library = LibraryConfig(
+            name=check_library_name(name or root.name),
+            root=str(root),
+            catalogue=os.path.abspath(catalogue) if catalogue else None,
+            kind_overrides=tuple((str(g), str(k)) for g, k in kind_overrides),
+            added_at=time.time(),
+        )
+        return self.registry.add(library)
+
+    def libraries(self) -> list[LibraryConfig]:
+        return self.registry.all()
+
+    def library_remove(self, name: str) -> int:
+        """Forget a library: its vectors, its index rows, its registration. Returns how many
+        sounds were removed. The sound files themselves are never touched."""
+        library = self.registry.get(name)
+        with self._index_lock:
+            sounds = self.state.sounds(name)
+            ids = [i for s in sounds for i in audio_ids(s.entry.sound_id, s.windows)]
+            ids += sorted({label_id(library, s.label, s.kind) for s in sounds})
+            for start in range(0, len(ids), 1000):
+                self.store.delete(ids[start : start + 1000])
+            self.state.forget_library(name)
+            self.registry.remove(name)
+        return len(sounds)
+
+    def library_index(
+        self,
+        names: Sequence[str] | None = None,
+        *,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+        on_file: Callable[[IndexProgress], None] | None = None,
+    ) -> list[IndexReport]:
+        """Bring the index of each named library (default: all) up to date."""
+        libraries = [self.registry.get(n) for n in names] if names else self.registry.all()
+        if not libraries:
+            raise ConfigError("no library to index: add one with `sfxmatch library add PATH`")
+        tell = progress or _no_progress
+        reports = []
+        with self._index_lock:
+            for number, library in enumerate(libraries):
+
+                def relay(p: IndexProgress, number: int = number) -> None:
+                    if on_file is not None:
+                        on_file(p)
+                    part = p.done / p.total if p.total else (1.0 if p.stage == "done" else 0.0)
+                    fraction = (number + part) / len(libraries)
+                    tell(Progress(f"index {p.library}", fraction, p.message))
+
+                report = index_library(
+                    library,
+                    self.encoder,
+                    self.store,
+                    self.state,
+                    progress=relay,
+                    cancel=cancel,
+                    # Random weights give meaningless label-vs-prompt cosines: let UCS, length
+                    # and loops decide kinds instead.
+                    zero_shot_min_margin=math.inf if self.meaningless else 0.0,
+                )
+                reports.append(report)
+                if cancel is not None and cancel.is_set():
+                    break
+        return reports
+
+    def library_status(self, name: str | None = None) -> list[LibraryStatus]:
+        libraries = [self.registry.get(name)] if name else self.registry.all()
+        out = []
+        for library in libraries:
+            by_kind = self.state.count(library.name)
+            out.append(
+                LibraryStatus(
+                    library=library,
+                    sounds=sum(by_kind.values()),
+                    by_kind=by_kind,
+                    faults=tuple(self.state.faults(library.name)),
+                    last_run=self.state.last_run(library.name),
+                    root_exists=Path(library.root).is_dir(),
+                )
+            )
+        return out
+
+    def library_search(
+        self,
+        text: str,
+        *,
+        kind: Kind | None = None,
+        library: str | Sequence[str] | None = None,
+        top_k: int = 10,
+    ) -> list[Candidate]:
+        """Sounds whose audio is nearest to ``text`` in the shared space (best first)."""
+        if not text.strip():
+            raise ConfigError("the search text is empty")
+        if kind is not None and kind not in KINDS:
+            raise ConfigError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        vector = self.encoder.embed_text([text])[0]
+        return self.search_audio(vector, kind=kind, library=library, top_k=top_k)
+
+    def search_audio(
+        self,
+        vector: np.ndarray,
+        *,
+        kind: Kind | None = None,
+        library: str | Sequence[str] | None = None,
+        labels: Sequence[str] | None = None,
+        top_k: int = 10,
+    ) -> list[Candidate]:
+        """Audio nearest to ``vector``, one candidate per sound (its best window)."""
+        flt = Filter(modality="audio", kind=kind, library=library, label=labels)
+        if flt.is_empty:
+            return []
+        # Windows of one bed compete with each other: ask for more, keep each sound's best.
+        hits = self.store.query(vector, top_k=min(4 * top_k + 8, 1000), filter=flt)
+        return candidates_from_hits(hits, top_k)
+
+
+def candidates_from_hits(hits: Sequence[Hit], top_k: int) -> list[Candidate]:
+    """One candidate per sound, best score first. Pure."""
+    best: dict[str, Hit] = {}
+    for hit in hits:
+        sid = hit.meta.sound_id
+        if sid not in best or hit.score > best[sid].score:
+            best[sid] = hit
+    ranked = sorted(best.values(), key=lambda h: (-h.score, h.meta.sound_id))[:top_k]
+    return [
+        Candidate(
+            sound_id=h.meta.sound_id,
+            label=h.meta.label,
+            path=decode_path(h.meta.path),
+            score=float(h.score),
+            kind=h.meta.kind,
+            duration=float(h.meta.duration),
+            ucs_category=h.meta.ucs_category,
+        )
+        for h in ranked
+    ]
+
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "Cancelled",
+    "LibraryStatus",
+    "Pipeline",
+    "Progress",
+    "ProgressFn",
+    "candidates_from_hits",
+]
