@@ -175,6 +175,51 @@ def test_decoder_threads_do_not_change_frames(
     assert [f.time for f in one] == [i / 25 for i in range(truth.frame_count)]
 
 
+def test_downscaled_frames_of_one_pass_are_separate_and_exact(
+    cut_video: tuple[Path, synth.CutVideoTruth],
+) -> None:
+    # One swscale context serves the whole pass: every frame still gets its own array, equal
+    # to converting that frame alone.
+    path, truth = cut_video
+    frames = list(media.iter_frames(path, max_side=80))
+    with av.open(str(path)) as container:
+        alone = [
+            vf.reformat(width=80, height=60, format="rgb24", interpolation="AREA").to_ndarray()
+            for vf in container.decode(video=0)
+        ]
+    assert len(frames) == len(alone) == truth.frame_count
+    assert all(np.array_equal(f.image, a) for f, a in zip(frames, alone, strict=True))
+    assert len({id(f.image) for f in frames}) == len(frames)
+    assert all(not f.image.flags.writeable for f in frames)
+
+
+def test_fast_decoding_gives_the_same_frames_nearly_the_same_pictures(
+    cut_video: tuple[Path, synth.CutVideoTruth],
+) -> None:
+    path, truth = cut_video  # H.264: fast skips its deblocking filter
+
+    def blocks(image: np.ndarray, side: int) -> np.ndarray:
+        """Mean colour of side x side blocks: what survives aliasing of fine texture."""
+        h, w, _ = image.shape
+        return image.reshape(h // side, side, w // side, side, 3).astype(np.float32).mean((1, 3))
+
+    # Full size: only the deblocking differs, pixel for pixel a little.
+    # Downscaled: fast bilinear aliases the fine texture of these frames, blocks agree.
+    for max_side, side in ((None, 1), (80, 10)):
+        exact = list(media.iter_frames(path, max_side=max_side))
+        fast = list(media.iter_frames(path, max_side=max_side, fast=True))
+        assert [f.time for f in fast] == [f.time for f in exact]
+        assert [f.index for f in fast] == list(range(truth.frame_count))
+        assert all(f.image.shape == e.image.shape for f, e in zip(fast, exact, strict=True))
+        diff = [
+            np.abs(blocks(f.image, side) - blocks(e.image, side)).mean()
+            for f, e in zip(fast, exact, strict=True)
+        ]
+        assert max(diff) < 6, (max_side, max(diff))
+        if max_side is None:
+            assert _numbers(fast) == list(range(truth.frame_count))
+
+
 def test_frames_and_audio_share_time_zero(av_file: tuple[Path, synth.AvFileTruth]) -> None:
     path, truth = av_file
     frames = list(media.iter_frames(path))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,6 +52,33 @@ def test_cuts_found_to_the_frame(cut_video, detector):
     _assert_tiles(found, truth.frame_count, truth.duration)
 
 
+@pytest.mark.parametrize("detector", DETECTORS)
+def test_fast_decoding_finds_the_same_cuts(cut_video, detector):
+    # Analysis decoding (no deblocking, fast bilinear downscale) against full quality.
+    path, truth = cut_video
+    fast = detect_scenes(path, detector=detector)  # the default
+    exact = detect_scenes(path, detector=detector, fast=False)
+    assert fast == exact
+    assert tuple(s.start_frame for s in fast[1:]) == truth.cut_frames
+    by_pass = []
+    for flag in (False, True):
+        splitter = SceneSplitter(detector)
+        media.broadcast(media.iter_frames(path, max_side=128, fast=flag), [splitter])
+        by_pass.append(splitter.finish(truth.duration))
+    assert by_pass[0] == by_pass[1] == exact
+
+
+def test_command_line_start_up_imports_no_detector_and_no_torch():
+    # The parser needs only scenes' constants: OpenCV and PySceneDetect (which starts an
+    # ffmpeg process when imported) load with the first frame, torch never for scenes.
+    code = (
+        "import sys, sfxmatch.cli as c; c.build_parser(); "
+        "print(sorted(m for m in ('cv2', 'scenedetect', 'torch') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
 def test_second_container_and_codec(video_only_file):
     path, truth = video_only_file  # MPEG-4 part 2 in AVI
     found = detect_scenes(path)
@@ -65,12 +94,14 @@ def test_no_false_cut_on_moving_object(moving_object_video, detector):
 
 
 @pytest.mark.real_media
-def test_no_cut_in_real_long_take(vtest_avi):
+@pytest.mark.parametrize("fast", [False, True], ids=["exact", "fast"])
+def test_no_cut_in_real_long_take(vtest_avi, fast):
     # Both detectors share one decode of the 79.5 s file.
     path = vtest_avi
     splitters = {name: SceneSplitter(name) for name in DETECTORS}
     count = media.broadcast(
-        media.iter_frames(path, max_side=scenes.DEFAULT_MAX_SIDE), list(splitters.values())
+        media.iter_frames(path, max_side=scenes.DEFAULT_MAX_SIDE, fast=fast),
+        list(splitters.values()),
     )
     assert count == 795
     for name, splitter in splitters.items():

@@ -129,11 +129,16 @@ def _index_bar() -> Iterator[Callable[[IndexProgress], None]]:
     """Files/s and ETA on a terminal; a line per library otherwise."""
     if not sys.stderr.isatty():
         last: dict[str, float] = {}
+        shown: dict[str, tuple[str, bool]] = {}  # library -> (stage, any file done) printed
 
         def plain(p: IndexProgress) -> None:
+            # Every stage change (the scan summary rides on "index 0/N") and the first files
+            # done; then at most one line per 10 s.
             now = time.monotonic()
-            if p.stage in ("done", "scan") or now - last.get(p.library, 0.0) > 10:
+            seen = (p.stage, p.done > 0)
+            if shown.get(p.library, ("", False)) != seen or now - last.get(p.library, 0.0) > 10:
                 last[p.library] = now
+                shown[p.library] = seen
                 print(f"{p.library}: {p.stage} {p.done}/{p.total} {p.message}", file=sys.stderr)
 
         yield plain

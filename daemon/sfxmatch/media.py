@@ -36,6 +36,7 @@ from typing import Literal, get_args
 import av
 import av.container
 import av.error
+import av.video.reformatter
 import numpy as np
 
 from sfxmatch.errors import ConfigError, MediaError
@@ -536,12 +537,19 @@ def iter_frames(
     rate: float | Fraction | None = None,
     max_side: int | None = None,
     threads: int = 0,
+    fast: bool = False,
 ) -> Iterator[Frame]:
     """Decode the first video stream once, lazily.
 
     rate: None gives every frame as stored (variable frame rate kept); a number gives frames at
     t = k / rate (the frame on screen at that instant). max_side: downscale in the decoder so the
     longer side is at most this many pixels (aspect kept). threads: decoder threads, 0 = auto.
+
+    fast: for analysis passes that only compare small pictures (scene cuts), not for frames
+    anyone looks at or embeds. The decoder skips its in-loop deblocking filter (H.264, HEVC,
+    VP8/9, AV1: about a fifth of their decoding time; the picture drifts slightly blockier
+    until the next keyframe) and downscaling uses swscale's fast bilinear filter instead of
+    area averaging (a few times cheaper, a little more aliasing).
 
     The file is opened (and bad input refused) when this is called, not at the first frame.
     """
@@ -560,11 +568,25 @@ def iter_frames(
         stream = video[0]
         stream.thread_type = "AUTO"  # frame and slice threads
         stream.codec_context.thread_count = threads
+        if fast:
+            # Read when the decoder opens, at the first packet: still in time here.
+            stream.codec_context.options = {
+                **stream.codec_context.options,
+                **_FAST_DECODER_OPTIONS,
+            }
     frames = _decoded(p, container, stream)
-    pictures = _Pictures(p, max_side)
+    pictures = _Pictures(p, max_side, _FAST_INTERPOLATION if fast else "AREA")
     if step is None:
         return _every_frame(frames, pictures)
     return _sampled(frames, pictures, step)
+
+
+_Interpolation = Literal["AREA", "FAST_BILINEAR"]
+_FAST_DECODER_OPTIONS = {"skip_loop_filter": "all"}
+"""libavcodec options of ``iter_frames(fast=True)``. Only the loop filter: skipping IDCT or
+frames altogether (``skip_idct``, ``skip_frame``) would change what a scene detector sees."""
+_FAST_INTERPOLATION: _Interpolation = "FAST_BILINEAR"
+"""swscale filter of ``iter_frames(fast=True)`` when downscaling."""
 
 
 def _as_rate(rate: float | Fraction) -> Fraction:
@@ -625,11 +647,21 @@ def _decoded(
 
 
 class _Pictures:
-    """av frames to upright RGB arrays, downscaled by swscale while converting."""
+    """av frames to upright RGB arrays, downscaled by swscale while converting.
 
-    def __init__(self, path: Path, max_side: int | None) -> None:
+    One reformatter for the whole pass: it keeps its swscale context while the frames' size and
+    format stay the same, where ``VideoFrame.reformat`` sets one up per frame (most of the cost
+    for small outputs: 0.7 instead of 0.13 ms for 768x576 to 128x96 with AREA).
+    ``interpolation`` is swscale's filter for downscaling: AREA averages the source pixels (no
+    aliasing on large reductions); FAST_BILINEAR is cheaper and aliases."""
+
+    def __init__(
+        self, path: Path, max_side: int | None, interpolation: _Interpolation = "AREA"
+    ) -> None:
         self.path = path
         self.max_side = max_side
+        self.interpolation = interpolation
+        self.reformatter = av.video.reformatter.VideoReformatter()
         self.orient: _Orientation | None = None
 
     def __call__(self, vf: av.VideoFrame) -> np.ndarray:
@@ -643,10 +675,11 @@ class _Pictures:
         if self.max_side is not None and max(w, h) > self.max_side:
             scale = self.max_side / max(w, h)
             w, h = max(1, round(vf.width * scale)), max(1, round(vf.height * scale))
-            # AREA averages the source pixels: no aliasing on large reductions.
-            rgb = vf.reformat(width=w, height=h, format="rgb24", interpolation="AREA")
+            rgb = self.reformatter.reformat(
+                vf, width=w, height=h, format="rgb24", interpolation=self.interpolation
+            )
         else:
-            rgb = vf.reformat(format="rgb24")
+            rgb = self.reformatter.reformat(vf, format="rgb24")
         image = np.ascontiguousarray(self.orient.apply(rgb.to_ndarray()))
         image.flags.writeable = False  # shared by consumers and held frames
         return image

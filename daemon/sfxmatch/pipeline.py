@@ -40,7 +40,14 @@ from sfxmatch.library.registry import (
     decode_path,
 )
 from sfxmatch.store.base import KINDS, Filter, Hit, Kind, VectorStore
-from sfxmatch.suggestions import Candidate
+from sfxmatch.suggestions import (
+    Candidate,
+    Edit,
+    RenderRequest,
+    RenderResult,
+    Suggestions,
+    SuggestOptions,
+)
 
 if TYPE_CHECKING:
     from sfxmatch.embed.encoder import Encoder
@@ -241,6 +248,15 @@ class Pipeline:
             ids += sorted({label_id(library, s.label, s.kind) for s in sounds})
             for start in range(0, len(ids), 1000):
                 self.store.delete(ids[start : start + 1000])
+            # Vectors no committed row names (a run killed between upsert and commit, stale
+            # labels): sweep whatever the store still holds for this library.
+            everything = Filter(library=name)
+            probe = np.ones(self.store.dim, np.float32)
+            while self.store.count(everything) > 0:
+                hits = self.store.query(probe, top_k=1000, filter=everything)
+                if not hits:
+                    break
+                self.store.delete([h.id for h in hits])
             self.state.forget_library(name)
             self.registry.remove(name)
         return len(sounds)
@@ -334,6 +350,103 @@ class Pipeline:
         # Windows of one bed compete with each other: ask for more, keep each sound's best.
         hits = self.store.query(vector, top_k=min(4 * top_k + 8, 1000), filter=flt)
         return candidates_from_hits(hits, top_k)
+
+    # -- suggest and render ----------------------------------------------------------------
+
+    def suggest(
+        self,
+        source: str | os.PathLike[str] | Edit,
+        options: SuggestOptions | None = None,
+        *,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Suggestions:
+        """Per-scene ambience and synced effects for a video file or an editor's clip list.
+
+        Deterministic for the same inputs, library and model. Raises ``Cancelled`` when
+        ``cancel`` is set, MediaError/ConfigError for bad input (naming the file).
+        """
+        from sfxmatch.suggest import suggest
+
+        source = source if isinstance(source, Edit) else os.fspath(source)
+        return suggest(
+            self, source, options or SuggestOptions(), progress or _no_progress,
+            cancel or threading.Event(),
+        )  # fmt: skip
+
+    def render(
+        self,
+        suggestions: Suggestions,
+        request: RenderRequest,
+        *,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> RenderResult:
+        """Write what ``request`` asks for: mix, stems, muxed video, timeline, plot."""
+        from sfxmatch.mix import RenderCancelled, render_mix
+        from sfxmatch.mix.output import write_mix, write_stems
+
+        tell = progress or _no_progress
+        files: list[tuple[str, str]] = []
+        loudness = None
+        wants_audio = request.mix or request.stems_dir or request.mux
+        for target in (request.mix, request.mux, request.timeline, request.plot):
+            if target:
+                try:
+                    Path(target).parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise ConfigError(f"{target}: its folder cannot be made ({exc})") from None
+        try:
+            if wants_audio:
+                mix = render_mix(
+                    suggestions.placements,
+                    suggestions.edit.duration,
+                    sample_rate=request.sample_rate,
+                    target_lufs=request.target_lufs,
+                    true_peak_ceiling=request.true_peak_dbtp,
+                    progress=lambda stage, f, msg: tell(Progress(stage, f, msg)),
+                    cancel=cancel,
+                )
+                loudness = mix.loudness
+                mix_path = request.mix
+                if request.mix:
+                    files.append(("mix", str(write_mix(request.mix, mix.mix, mix.sample_rate))))
+                if request.stems_dir:
+                    for name, path in write_stems(request.stems_dir, mix.stems).items():
+                        files.append((f"stem:{name}", str(path)))
+                if request.mux:
+                    from sfxmatch.media import Audio
+                    from sfxmatch.mix.mux import mux_video
+
+                    if len(suggestions.edit.clips) != 1:
+                        raise ConfigError("--mux needs a single video, not an edit of many clips")
+                    video = suggestions.edit.clips[0].path
+                    audio = mix_path or Audio(mix.mix, mix.sample_rate)
+                    files.append(("mux", str(mux_video(video, audio, request.mux, cancel=cancel))))
+        except RenderCancelled as exc:
+            raise Cancelled(str(exc)) from None
+        if request.timeline:
+            from sfxmatch.timeline import write_timeline
+
+            tell(Progress("export", 0.0, request.timeline))
+            path = write_timeline(suggestions, request.timeline, request.flavour)
+            files.append(("timeline", str(path)))
+        if request.plot:
+            from sfxmatch.plot import plot_suggestions
+
+            tell(Progress("plot", 0.0, request.plot))
+            threshold = dict(suggestions.settings).get("sync_t")
+            path = plot_suggestions(
+                suggestions, request.plot, threshold=float(threshold) if threshold else None
+            )
+            files.append(("plot", str(path)))
+        tell(Progress("render", 1.0, f"{len(files)} file(s) written"))
+        return RenderResult(
+            files=tuple(files),
+            loudness_lufs=loudness.loudness_after if loudness else None,
+            true_peak_dbtp=loudness.true_peak_after if loudness else None,
+            gain_db=loudness.gain_db if loudness else None,
+        )
 
 
 def candidates_from_hits(hits: Sequence[Hit], top_k: int) -> list[Candidate]:

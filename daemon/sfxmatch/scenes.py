@@ -12,6 +12,7 @@ last ends at the file's duration. Frame numbers count the frames the decoder del
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import math
 import queue
@@ -20,16 +21,26 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal, cast, get_args
+from typing import TYPE_CHECKING, Literal, cast, get_args
 
-import cv2
 import numpy as np
-from scenedetect.common import FrameTimecode, framerate_to_fraction
-from scenedetect.detector import SceneDetector
-from scenedetect.detectors import AdaptiveDetector, ContentDetector
 
 from sfxmatch import media
 from sfxmatch.errors import ConfigError, MediaError
+
+# OpenCV and PySceneDetect are imported when a splitter is made, not with this module: they
+# take about 0.25 s (PySceneDetect even starts an ffmpeg process to look for it), which
+# detect_scenes spends while the decoder thread already decodes, and a command line that only
+# builds its parser from this module's constants never spends.
+if TYPE_CHECKING:
+    from scenedetect.common import FrameTimecode
+    from scenedetect.detector import SceneDetector
+
+    class _FrameTimecode(FrameTimecode):
+        frame_index: int
+
+        def __init__(self, seconds: float, fps: Fraction, frame_index: int) -> None: ...
+
 
 __all__ = [
     "DEFAULT_MAX_SIDE",
@@ -106,20 +117,28 @@ def format_timecode(seconds: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}"
 
 
-class _FrameTimecode(FrameTimecode):
-    """A timecode that remembers which decoded frame it belongs to.
+@functools.cache
+def _timecode_type() -> type[_FrameTimecode]:
+    from scenedetect.common import FrameTimecode
 
-    Detectors hand back the very timecode objects they were fed (possibly a few frames
-    late), so the frame number of a cut is read off exactly, even for variable frame rate
-    where converting seconds back to a frame number would be a guess.
-    """
+    class FrameTimecodeAt(FrameTimecode):
+        """A timecode that remembers which decoded frame it belongs to.
 
-    def __init__(self, seconds: float, fps: Fraction, frame_index: int) -> None:
-        super().__init__(timecode=seconds, fps=fps)
-        self.frame_index = frame_index
+        Detectors hand back the very timecode objects they were fed (possibly a few frames
+        late), so the frame number of a cut is read off exactly, even for variable frame rate
+        where converting seconds back to a frame number would be a guess.
+        """
+
+        def __init__(self, seconds: float, fps: Fraction, frame_index: int) -> None:
+            super().__init__(timecode=seconds, fps=fps)
+            self.frame_index = frame_index
+
+    return cast("type[_FrameTimecode]", FrameTimecodeAt)
 
 
 def _make_detector(name: str, threshold: float, min_scene_len: float) -> SceneDetector:
+    from scenedetect.detectors import AdaptiveDetector, ContentDetector
+
     # min_scene_len goes in as float seconds: both detectors then compare times, not
     # frame numbers, which keeps it exact for variable frame rate.
     if name == "content":
@@ -163,8 +182,9 @@ class SceneSplitter:
         self.threshold = float(threshold)
         self.min_scene_len = float(min_scene_len)
         self.max_side = max_side
-        self._fps = framerate_to_fraction(fps) if fps and fps > 0 else _NOMINAL_FPS
-        self._detector = _make_detector(detector, self.threshold, self.min_scene_len)
+        self._fps_given = fps if fps and fps > 0 else None
+        self._fps = _NOMINAL_FPS
+        self._detector: SceneDetector | None = None  # made at the first frame (imports)
         self._cuts: list[_FrameTimecode] = []
         self._first_time: float | None = None
         self._last: _FrameTimecode | None = None
@@ -182,8 +202,9 @@ class SceneSplitter:
         if self._scenes is not None:
             raise RuntimeError("SceneSplitter.finish() was called; use a new splitter")
         # FrameTimecode refuses negative times, which edit lists can produce.
-        timecode = _FrameTimecode(max(0.0, frame.time), self._fps, frame.index)
-        self._cuts.extend(self._detector.process_frame(timecode, self._prepare(frame.image)))
+        detector = self._detector or self._start()
+        timecode = _timecode_type()(max(0.0, frame.time), self._fps, frame.index)
+        self._cuts.extend(detector.process_frame(timecode, self._prepare(frame.image)))
         if self._first_time is None:
             self._first_time = timecode.seconds
         if self._last is not None:
@@ -193,7 +214,17 @@ class SceneSplitter:
 
     __call__ = feed
 
+    def _start(self) -> SceneDetector:
+        from scenedetect.common import framerate_to_fraction
+
+        if self._fps_given is not None:
+            self._fps = framerate_to_fraction(self._fps_given)
+        self._detector = _make_detector(self.detector, self.threshold, self.min_scene_len)
+        return self._detector
+
     def _prepare(self, image: np.ndarray) -> np.ndarray:
+        import cv2
+
         height, width = image.shape[:2]
         if self.max_side is not None and max(height, width) > self.max_side:
             scale = self.max_side / max(height, width)
@@ -214,6 +245,7 @@ class SceneSplitter:
         if self._last is None:
             self._scenes = []
             return []
+        assert self._detector is not None  # made with the first frame
         self._cuts.extend(self._detector.post_process(self._last))
         end = self._end_of_video(duration)
         starts = sorted({cut.frame_index: cut.seconds for cut in self._cuts}.items())
@@ -257,13 +289,17 @@ def detect_scenes(
     min_scene_len: float = DEFAULT_MIN_SCENE_LEN,
     max_side: int | None = DEFAULT_MAX_SIDE,
     threads: int = 0,
+    fast: bool = True,
     progress: ProgressCallback | None = None,
 ) -> list[Scene]:
     """Scenes of a video file, decoding it once at ``max_side`` pixels (None: full size).
 
     A file where nothing is detected gives one scene spanning all of it. Raises
     ``MediaError`` for unreadable files or files without a video stream, ``ConfigError``
-    for bad options. ``threads`` goes to the decoder (0 = FFmpeg's choice).
+    for bad options. ``threads`` goes to the decoder (0 = FFmpeg's choice). ``fast`` decodes
+    for analysis (``media.iter_frames(fast=True)``: no in-loop deblocking, fast bilinear
+    downscale), which finds the same cuts for a fifth to a third less time (BENCHMARKS.md);
+    False decodes at full quality.
     """
     info = media.probe(path)
     if info.video is None:
@@ -278,8 +314,15 @@ def detect_scenes(
     total = info.duration
     step = total / _PROGRESS_STEPS if total > 0 else math.inf
     next_report = 0.0
-    frames = _prefetched(media.iter_frames(path, max_side=max_side, threads=threads))
+    side = max(info.video.width, info.video.height)
+    scale = min(1.0, max_side / side) if max_side is not None and side > 0 else 1.0
+    frame_bytes = max(1, round(info.video.width * scale) * round(info.video.height * scale) * 3)
+    depth = min(_PREFETCH_MAX, max(_PREFETCH_MIN, _PREFETCH_BYTES // frame_bytes))
+    frames = _Prefetched(
+        media.iter_frames(path, max_side=max_side, threads=threads, fast=fast), depth
+    )
     # closing(): on Ctrl-C or a raising callback the decoding thread stops, closing the file.
+    # Decoding starts now; the first feed spends the detector's imports meanwhile.
     with contextlib.closing(frames):
         for frame in frames:
             splitter.feed(frame)
@@ -294,54 +337,67 @@ def detect_scenes(
     return scenes
 
 
-_PREFETCH_DEPTH = 8  # frames decoded ahead: enough to ride out jitter, small in memory
+_PREFETCH_BYTES = 32 << 20  # pictures decoded ahead, at most
+_PREFETCH_MIN = 8  # frames: enough to ride out jitter
+_PREFETCH_MAX = 512  # small analysis frames: room to decode on while the detector imports
 _END = object()
 
 
-def _prefetched(frames: Iterator[media.Frame]) -> Iterator[media.Frame]:
+class _Prefetched(Iterator[media.Frame]):
     """The same frames, decoded and converted in a worker thread while the caller detects.
 
     PyAV (decode, swscale) and OpenCV release the GIL, so decoding the next frame overlaps
     with analysing this one: on two cores this is what PySceneDetect's own decode thread
-    buys it. The worker owns the frame iterator and closes it however the pass ends; its
-    errors (a MediaError at a damaged end) are raised here, in the caller's thread.
+    buys it. The worker starts at once and owns the frame iterator, closing it however the
+    pass ends; its errors (a MediaError at a damaged end) are raised in the caller's thread.
+    Call ``close()`` (or use ``contextlib.closing``) to stop it early.
     """
-    handoff: queue.Queue[object] = queue.Queue(_PREFETCH_DEPTH)
-    stop = threading.Event()
 
-    def offer(item: object) -> bool:
-        while not stop.is_set():
+    def __init__(self, frames: Iterator[media.Frame], depth: int) -> None:
+        self._frames = frames
+        self._handoff: queue.Queue[object] = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._done = False
+        self._worker = threading.Thread(target=self._work, name="sfxmatch-decode", daemon=True)
+        self._worker.start()
+
+    def _offer(self, item: object) -> bool:
+        while not self._stop.is_set():
             try:
-                handoff.put(item, timeout=0.05)
+                self._handoff.put(item, timeout=0.05)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def work() -> None:
+    def _work(self) -> None:
         try:
-            for frame in frames:
-                if not offer(frame):
+            for frame in self._frames:
+                if not self._offer(frame):
                     return
         except BaseException as error:  # handed to the caller, who raises it
-            offer(error)
+            self._offer(error)
         else:
-            offer(_END)
+            self._offer(_END)
         finally:
-            close = getattr(frames, "close", None)
+            close = getattr(self._frames, "close", None)
             if close is not None:
                 close()  # the generator's own finally closes the file
 
-    worker = threading.Thread(target=work, name="sfxmatch-decode", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = handoff.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield cast(media.Frame, item)
-    finally:
-        stop.set()
-        worker.join()
+    def __next__(self) -> media.Frame:
+        if self._done:
+            raise StopIteration
+        item = self._handoff.get()
+        if item is _END:
+            self.close()
+            raise StopIteration
+        if isinstance(item, BaseException):
+            self.close()
+            raise item
+        return cast(media.Frame, item)
+
+    def close(self) -> None:
+        """Stop the worker (it closes the file) and wait for it; idempotent."""
+        self._done = True
+        self._stop.set()
+        self._worker.join()

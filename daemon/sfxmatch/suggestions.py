@@ -19,6 +19,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 from sfxmatch.store.base import Kind
 
 AMBIENCE_TRACK = "Ambience"
+AMBIENCE_TRACK_B = "Ambience 2"  # beds alternate A/B so they can overlap at cuts
 SyncRule = Literal["report", "threshold", "hysteresis"]
 AmbienceMode = Literal["vta", "va"]
 
@@ -206,15 +207,17 @@ class Suggestions:
 
     @property
     def tracks(self) -> tuple[str, ...]:
-        """Track names in order: Ambience first, then SFX 1..n."""
-        names = {p.track for p in self.placements}
-        sfx = sorted((n for n in names if n != AMBIENCE_TRACK), key=_track_number)
-        return ((AMBIENCE_TRACK,) if AMBIENCE_TRACK in names else ()) + tuple(sfx)
+        """Track names in order: Ambience, Ambience 2 (beds checkerboarded so they can
+        crossfade at cuts), then SFX 1..n."""
+        return tuple(sorted({p.track for p in self.placements}, key=track_order))
 
 
-def _track_number(name: str) -> tuple[int, str]:
-    tail = name.rsplit(" ", 1)[-1]
-    return (int(tail), name) if tail.isdigit() else (1 << 30, name)
+def track_order(name: str) -> tuple[int, int, str]:
+    """Sort key: ambience tracks before effects tracks, each by number."""
+    head, _, tail = name.rpartition(" ")
+    number = int(tail) if tail.isdigit() else 1
+    group = 0 if (head or name).startswith(AMBIENCE_TRACK) else 1
+    return (group, number, name)
 
 
 # --- JSON: how suggestions cross process boundaries (CLI --json, the Resolve script) ------
@@ -271,3 +274,73 @@ def _convert(hint: Any, value: Any) -> Any:
     if hint is float:
         return float(value)
     return value
+
+
+# --- what a caller asks for --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestOptions:
+    """How ``Pipeline.suggest`` works; every field has the default a user gets."""
+
+    libraries: tuple[str, ...] = ()  # () = every registered library
+    top_k: int = 5  # candidates kept per slot (the first is placed)
+    ambience_mode: AmbienceMode = "vta"  # labels first, then audio inside the top labels
+    vta_labels: int = 3  # how many ambience labels VTA searches inside
+    rerank_weight: float = 0.3  # Soundify: how much the scene's effects pull the ambience
+    min_ambience_scene: float = 3.0  # shorter scenes keep their neighbour's bed (seconds)
+    crossfade: float = 1.0  # between beds at scene cuts (seconds)
+    detector: str = "content"
+    threshold: float | None = None  # the detector's default when None
+    min_scene_len: float = 0.6
+    segment: float = 0.1  # seconds per effect segment (2 frames each)
+    temperature: float = 0.01  # softmax over effect labels: cosine / temperature (ImageBind's)
+    rule: SyncRule = "report"
+    sync_t: float = 0.1
+    sync_d: float = 0.5
+    max_gap: float = 0.2  # merge intervals of one label closer than this (seconds)
+    min_effect: float = 0.3  # drop intervals shorter than this (seconds)
+    ring_out: bool = True  # let an effect play past its interval (up to its own length)
+    max_effects: int = 64  # strongest intervals kept over the whole edit
+    spatial: bool = True  # pan and gain follow the emitter on screen
+
+    def __post_init__(self) -> None:
+        if self.top_k < 1:
+            raise ValueError(f"top_k must be at least 1, not {self.top_k}")
+        if self.ambience_mode not in ("vta", "va"):
+            raise ValueError(f"ambience_mode must be 'vta' or 'va', not {self.ambience_mode!r}")
+        if self.rule not in ("report", "threshold", "hysteresis"):
+            raise ValueError(f"rule must be report, threshold or hysteresis, not {self.rule!r}")
+        if not (self.segment > 0 and self.temperature > 0):
+            raise ValueError("segment and temperature must be greater than 0")
+        for name in ("min_ambience_scene", "crossfade", "min_scene_len", "max_gap", "min_effect"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be 0 or more seconds")
+
+
+TimelineFlavour = Literal["generic", "resolve", "premiere"]
+
+
+@dataclass(frozen=True, slots=True)
+class RenderRequest:
+    """Which files ``Pipeline.render`` writes (None: not that one)."""
+
+    mix: str | None = None  # stereo WAV of everything
+    stems_dir: str | None = None  # one WAV per track
+    mux: str | None = None  # the video with the mix as its audio
+    timeline: str | None = None  # .otio or FCP7 .xml
+    flavour: TimelineFlavour = "generic"
+    plot: str | None = None  # PNG of the similarity traces, intervals and cuts
+    target_lufs: float = -23.0
+    true_peak_dbtp: float = -1.0
+    sample_rate: int = 48_000
+
+
+@dataclass(frozen=True, slots=True)
+class RenderResult:
+    """What ``render`` wrote, and the mix's measured loudness."""
+
+    files: tuple[tuple[str, str], ...]  # (what, path): ("mix", "/x/mix.wav"), ("stem", ...)
+    loudness_lufs: float | None = None
+    true_peak_dbtp: float | None = None
+    gain_db: float | None = None

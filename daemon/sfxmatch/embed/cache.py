@@ -234,6 +234,15 @@ class CachedEncoder:
             lambda misses: self.encoder.embed_video_segments(np.stack(misses)),
         )
 
+    def embed_video_segments_with_patches(
+        self, clips: np.ndarray | Sequence[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        # Patch maps are too big to cache; the pooled vectors are stored for later plain calls.
+        vectors, patches = self.encoder.embed_video_segments_with_patches(clips)
+        keys = [content_key(clip) for clip in clips]
+        self.cache.put_many(self.model_id, "segment", zip(keys, vectors, strict=True))
+        return vectors, patches
+
     def embed_scenes(self, scenes: Sequence[SceneInput]) -> np.ndarray:
         items = list(scenes)
         keys = [_scene_key(scene) for scene in items]

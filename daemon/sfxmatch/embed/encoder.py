@@ -58,6 +58,14 @@ class Encoder(Protocol):
         """Short segments (0.1 s of picture): (N, T, H, W, 3) uint8 RGB frames, T = 2."""
         ...
 
+    def embed_video_segments_with_patches(
+        self, clips: np.ndarray | Sequence[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``embed_video_segments`` plus each segment's patch tokens in the joint space,
+        (N, h, w, dim) unit rows (mean over the clip's time steps): where on screen a label
+        matches, for pan and gain that follow the emitter."""
+        ...
+
     def embed_scenes(self, scenes: Sequence[SceneInput]) -> np.ndarray:
         """Whole scenes: the encoder samples several clips over each scene (upstream's
         multi-clip video input) and embeds them together into one vector per scene."""
@@ -220,6 +228,29 @@ class ImageBindEncoder:
             for i in range(0, len(items), self.batch_size)
         )
         return self._run("vision", batches, len(items))
+
+    def embed_video_segments_with_patches(
+        self, clips: np.ndarray | Sequence[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+        import torch.nn.functional as F
+
+        from sfxmatch.embed.imagebind.preprocess import frames_to_segment_clip
+
+        items = np.asarray(clips if isinstance(clips, np.ndarray) else list(clips))
+        if items.ndim != 5:
+            raise ValueError(f"expected segments (N, T, H, W, 3), got shape {items.shape}")
+        _, h, w = self.config.vision_grid
+        vectors = np.empty((len(items), self.dim), np.float32)
+        patches = np.empty((len(items), h, w, self.dim), np.float32)
+        model = self.model
+        with torch.inference_mode():
+            for i in range(0, len(items), self.batch_size):
+                x = frames_to_segment_clip(items[i : i + self.batch_size], device=self.device)
+                pooled, tokens = model.vision_with_patches(x.to(self.dtype))
+                vectors[i : i + len(x)] = pooled.cpu().numpy()
+                patches[i : i + len(x)] = F.normalize(tokens.mean(dim=1), dim=-1).cpu().numpy()
+        return vectors, patches
 
     def embed_scenes(self, scenes: Sequence[SceneInput]) -> np.ndarray:
         from sfxmatch.embed.imagebind.preprocess import scene_clips

@@ -16,7 +16,11 @@ windows, ``t:<library>:<hash>`` label texts), the store upsert happens before th
 deletions before the rows go. A run killed anywhere leaves the state at its last commit;
 the next run redoes the uncommitted work, writing the same ids again: no duplicates, nothing
 missing. A file that cannot be read is recorded as a fault and skipped; its previously
-indexed vectors (if any) stay until it is readable again or deleted.
+indexed vectors (if any) stay until it is readable again or deleted (this includes a file
+the scan now reports as empty, not audio or unreadable: it is still there, so not deleted).
+
+``SFXMATCH_INDEX_BATCH`` (files per committed batch, default 16) is read when the caller
+gives no ``batch_files``; the crash tests use it to get many small commits.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from sfxmatch import media
+from sfxmatch.config import env_int
 from sfxmatch.errors import MediaError, SfxmatchError
 from sfxmatch.library.kinds import (
     KINDS,
@@ -60,9 +65,12 @@ from sfxmatch.store.base import Record, SoundMeta, VectorStore
 AUDIO_RATE = 16_000  # ImageBind's audio tower works at 16 kHz
 WINDOW_SECONDS = 2.0
 WINDOWED_MIN_SECONDS = 8.0  # ambience at least this long is also stored as windows
-MAX_WINDOWS = 48  # a one-hour bed gets windows every 75 s, not 3600 of them
+MAX_WINDOWS = 48  # a one-hour bed gets windows every ~78 s, not 3600 of them
 BATCH_FILES = 16
+BATCH_ENV = "SFXMATCH_INDEX_BATCH"  # files per batch when the caller gives none
 KILL_ENV = "SFXMATCH_TEST_KILL_AT"  # "point:n": SIGKILL self at the n-th pass (crash tests)
+# Scan faults of a file that is still there: its indexed sound is kept, not deleted.
+KEEP_ON_FAULT = frozenset({"empty", "not_audio", "unreadable", "special_file", "broken_symlink"})
 
 Progress = Callable[["IndexProgress"], None]
 
@@ -150,6 +158,12 @@ def catalogue_signature(library: LibraryConfig) -> str:
 def audio_ids(sound_id: str, windows: int) -> list[str]:
     """Every vector id of a sound with ``windows`` window vectors."""
     return [f"{sound_id}:0"] + [f"{sound_id}:w{k}" for k in range(windows)]
+
+
+def window_hop(duration: float) -> float:
+    """Seconds between window starts: 1 s, or wider so a sound gets at most ``MAX_WINDOWS``
+    (``window_starts`` adds one window aligned to the end after the regular ones)."""
+    return max(1.0, (duration - WINDOW_SECONDS) / (MAX_WINDOWS - 2))
 
 
 def label_id(library: LibraryConfig, label: str, kind: str) -> str:
@@ -334,7 +348,7 @@ class _Batcher:
             else:
                 records.append(Record(f"{entry.sound_id}:0", whole[entry.sound_id], meta))
                 if decision.kind == "ambience" and duration >= WINDOWED_MIN_SECONDS:
-                    hop = max(1.0, duration / MAX_WINDOWS)
+                    hop = window_hop(duration)
                     with self.model_time():
                         vectors, starts = self.encoder.embed_audio_windows(  # type: ignore[attr-defined]
                             item.audio, AUDIO_RATE, window=WINDOW_SECONDS, hop=hop
@@ -446,14 +460,17 @@ def index_library(
     *,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
-    batch_files: int = BATCH_FILES,
+    batch_files: int | None = None,
     zero_shot_min_margin: float = 0.0,
 ) -> IndexReport:
     """Bring the index of ``library`` up to date. See the module docstring for guarantees.
 
     ``cancel`` is checked between batches: what was committed stays, the rest is done by the
     next run. Raises only for problems with the library as a whole (root gone, store down).
+    ``batch_files`` defaults to ``$SFXMATCH_INDEX_BATCH``, else ``BATCH_FILES``.
     """
+    if batch_files is None:
+        batch_files = env_int(BATCH_ENV) or BATCH_FILES
     started = time.perf_counter()
     wall_started = time.time()
     cancel = cancel or threading.Event()
@@ -474,9 +491,13 @@ def index_library(
     if library.catalogue:
         catalogue = load_catalogue(library.catalogue)
     faults = list(result.faults)
+    # A file still there but now empty, not audio or unreadable is a fault, not a deletion:
+    # its sound stays indexed until the file is readable again or really gone.
+    faulted = {os.fsencode(f.path) for f in result.faults if f.kind in KEEP_ON_FAULT}
+    deleted = [e for e in result.deleted if os.fsencode(e.path) not in faulted]
 
-    if result.deleted:
-        batcher.delete([e.sound_id for e in result.deleted])
+    if deleted:
+        batcher.delete([e.sound_id for e in deleted])
     if result.moved:
         batcher.move([(m.old, m.new) for m in result.moved])
 
@@ -550,7 +571,7 @@ def index_library(
         added=len(result.added),
         changed=len(result.changed),
         moved=len(result.moved),
-        deleted=len(result.deleted),
+        deleted=len(deleted),
         relabelled=relabelled,
         unchanged=len(result.unchanged),
         failed=failed,

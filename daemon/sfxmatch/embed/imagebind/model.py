@@ -437,6 +437,18 @@ class ImageBindModel(nn.Module):
         patches = head[2](head[0](tokens[:, 1:]))
         return F.normalize(patches.float(), dim=-1).unflatten(1, self.config.vision_grid)
 
+    def vision_with_patches(self, frames: Tensor) -> tuple[Tensor, Tensor]:
+        """One trunk pass giving both the unit embeddings (B, D) of single images or clips and
+        their unit patch tokens in the joint space (B, t, h, w, D), as the two methods above."""
+        tokens = self._trunk_tokens(VISION, frames)
+        head = self.modality_heads[VISION]
+        pooled = self.modality_postprocessors[VISION](head(tokens))
+        patches = head[2](head[0](tokens[:, 1:]))
+        return (
+            F.normalize(pooled.float(), dim=-1),
+            F.normalize(patches.float(), dim=-1).unflatten(1, self.config.vision_grid),
+        )
+
     # ----------------------------------------------------------------------- internals
 
     def _trunk_tokens(self, modality: Modality, x: Tensor) -> Tensor:

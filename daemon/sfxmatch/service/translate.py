@@ -1,0 +1,499 @@
+"""Protobuf messages to the facade's types and back, request checks, and error codes.
+
+No pipeline logic lives here: values are converted, checked for what a remote caller could
+get wrong (paths, numbers, sizes), and exceptions are given a gRPC status code whose message
+names the file and the problem.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from sfxmatch._generated.sfxmatch.v1 import sfxmatch_pb2 as pb
+from sfxmatch.errors import ConfigError, MediaError, ModelError, SfxmatchError
+from sfxmatch.service.jobs import Job, JobState
+from sfxmatch.suggestions import (
+    Candidate,
+    Edit,
+    RenderRequest,
+    RenderResult,
+    SourceClip,
+    SuggestOptions,
+    Suggestions,
+    from_dict,
+    to_dict,
+)
+
+MAX_PATH = 4096
+MAX_TEXT = 1000
+MAX_CLIPS = 10_000
+MAX_TOP_K = 1000
+MAX_FPS = 1000
+MAX_JSON = 64 * 1024 * 1024
+KINDS = ("ambience", "effect", "music")
+FLAVOURS = ("generic", "resolve", "premiere")
+
+
+class RequestError(Exception):
+    """A request the service refuses before the pipeline sees it."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def invalid(message: str) -> RequestError:
+    return RequestError(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+# --- errors -> status codes -----------------------------------------------------------
+
+_NOT_FOUND_HINTS = ("no library named", "no such", "not found", "does not exist")
+_PRECONDITION_HINTS = (
+    "no library to index",
+    "nothing indexed",
+    "not indexed",
+    "is empty",
+    "empty library",
+    "no sounds",
+    "checkpoint",
+)
+
+
+def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
+    """The gRPC status code and one-line message for an exception from the pipeline."""
+    from sfxmatch.pipeline import Cancelled  # the service runs beside the pipeline anyway
+
+    message = str(exc) or type(exc).__name__
+    if isinstance(exc, RequestError):
+        return exc.code, exc.message
+    if isinstance(exc, Cancelled):
+        return grpc.StatusCode.CANCELLED, message
+    if isinstance(exc, ModelError):
+        return grpc.StatusCode.FAILED_PRECONDITION, message
+    if isinstance(exc, MediaError):
+        exists = exc.path.exists()
+        return (grpc.StatusCode.INVALID_ARGUMENT if exists else grpc.StatusCode.NOT_FOUND), message
+    if isinstance(exc, SfxmatchError):
+        lowered = message.lower()
+        if "permission denied" in lowered:
+            return grpc.StatusCode.PERMISSION_DENIED, message
+        if any(h in lowered for h in _NOT_FOUND_HINTS):
+            return grpc.StatusCode.NOT_FOUND, message
+        if any(h in lowered for h in _PRECONDITION_HINTS) or not isinstance(exc, ConfigError):
+            return grpc.StatusCode.FAILED_PRECONDITION, message
+        return grpc.StatusCode.INVALID_ARGUMENT, message
+    if isinstance(exc, FileNotFoundError):
+        return grpc.StatusCode.NOT_FOUND, message
+    if isinstance(exc, PermissionError):
+        return grpc.StatusCode.PERMISSION_DENIED, message
+    if isinstance(exc, ValueError | TypeError | KeyError | OverflowError):
+        return grpc.StatusCode.INVALID_ARGUMENT, message
+    if isinstance(exc, MemoryError):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED, "out of memory"
+    return grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {message}"
+
+
+def classify(exc: BaseException) -> tuple[str, str]:
+    """``status_for`` as names, for the job table."""
+    code, message = status_for(exc)
+    return code.name, message
+
+
+# --- paths ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PathPolicy:
+    """What a client may name: absolute, existing, readable paths outside excluded folders."""
+
+    excluded: tuple[Path, ...] = ()
+
+    @classmethod
+    def from_folders(cls, folders: Iterable[str | os.PathLike[str]]) -> PathPolicy:
+        return cls(tuple(Path(os.path.realpath(os.fspath(f))) for f in folders))
+
+    def _basic(self, text: str, what: str) -> Path:
+        if not text:
+            raise invalid(f"{what}: no path given")
+        if "\x00" in text or len(text) > MAX_PATH:
+            raise invalid(f"{what}: not a usable path ({len(text)} characters)")
+        if not os.path.isabs(text):
+            raise invalid(f"{text}: {what} must be an absolute path (the daemon has no cwd of yours)")
+        try:
+            resolved = Path(os.path.realpath(text))
+        except (OSError, ValueError) as exc:
+            raise invalid(f"{text}: {what} cannot be resolved ({exc})") from None
+        for folder in self.excluded:
+            if resolved == folder or folder in resolved.parents:
+                raise RequestError(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    f"{text}: {what} is inside the excluded folder {folder}",
+                )
+        return resolved
+
+    def existing(self, text: str, what: str, *, folder: bool = False) -> str:
+        """Resolve an input path; NOT_FOUND, PERMISSION_DENIED or INVALID_ARGUMENT if unusable."""
+        resolved = self._basic(text, what)
+        try:
+            info = resolved.stat()
+        except FileNotFoundError:
+            raise RequestError(grpc.StatusCode.NOT_FOUND, f"{text}: {what} not found") from None
+        except OSError as exc:
+            raise invalid(f"{text}: {what} cannot be read ({exc.strerror or exc})") from None
+        is_dir = os.path.isdir(resolved)
+        if folder and not is_dir:
+            raise invalid(f"{text}: {what} is not a folder")
+        if not folder and is_dir:
+            raise invalid(f"{text}: {what} is a folder, not a file")
+        mode = os.R_OK | (os.X_OK if folder else 0)
+        if not os.access(resolved, mode) or info is None:
+            raise RequestError(
+                grpc.StatusCode.PERMISSION_DENIED, f"{text}: {what} is not readable by the daemon"
+            )
+        return str(resolved)
+
+    def output(self, text: str, what: str, *, folder: bool = False) -> str:
+        """Resolve an output path: its parent folder must exist and be writable."""
+        resolved = self._basic(text, what)
+        parent = resolved if folder and resolved.is_dir() else resolved.parent
+        if not parent.is_dir():
+            raise RequestError(
+                grpc.StatusCode.NOT_FOUND, f"{text}: {what}: folder {parent} not found"
+            )
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise RequestError(
+                grpc.StatusCode.PERMISSION_DENIED, f"{text}: {what}: {parent} is not writable"
+            )
+        return str(resolved)
+
+
+# --- numbers and text -----------------------------------------------------------------
+
+
+def _finite(value: float, what: str) -> float:
+    if not math.isfinite(value):
+        raise invalid(f"{what} must be a finite number, not {value!r}")
+    return value
+
+
+def check_text(text: str, what: str, *, required: bool = True) -> str:
+    if required and not text.strip():
+        raise invalid(f"{what} is empty")
+    if len(text) > MAX_TEXT:
+        raise invalid(f"{what} is longer than {MAX_TEXT} characters")
+    return text
+
+
+def check_kind(kind: str) -> str | None:
+    if not kind:
+        return None
+    if kind not in KINDS:
+        raise invalid(f"kind must be one of {', '.join(KINDS)}, not {kind[:40]!r}")
+    return kind
+
+
+def check_top_k(top_k: int, default: int = 10) -> int:
+    if top_k == 0:
+        return default
+    if not 1 <= top_k <= MAX_TOP_K:
+        raise invalid(f"top_k must be within 1..{MAX_TOP_K}, not {top_k}")
+    return top_k
+
+
+# --- library --------------------------------------------------------------------------
+
+
+def library_msg(library: Any) -> pb.Library:
+    return pb.Library(
+        name=library.name,
+        root=library.root,
+        catalogue=library.catalogue or "",
+        kind_overrides=[pb.KindOverride(glob=g, kind=k) for g, k in library.kind_overrides],
+        added_at=library.added_at,
+    )
+
+
+def _fault_path(path: Any) -> str:
+    return os.fsencode(path).decode("utf-8", "replace") if path is not None else ""
+
+
+def report_msg(report: Any) -> pb.IndexReport:
+    return pb.IndexReport(
+        library=report.library,
+        scanned=report.scanned,
+        added=report.added,
+        changed=report.changed,
+        moved=report.moved,
+        deleted=report.deleted,
+        relabelled=report.relabelled,
+        unchanged=report.unchanged,
+        failed=report.failed,
+        faults=[
+            pb.Fault(path=_fault_path(f.path), kind=str(f.kind), reason=f.reason)
+            for f in report.faults
+        ],
+        seconds=report.seconds,
+        cancelled=report.cancelled,
+        indexed=report.indexed,
+    )
+
+
+def status_msg(status: Any) -> pb.LibraryStatus:
+    last = status.last_run
+    return pb.LibraryStatus(
+        library=library_msg(status.library),
+        sounds=status.sounds,
+        by_kind=[pb.KindCount(kind=k, sounds=n) for k, n in sorted(status.by_kind.items())],
+        faults=[pb.Fault(path=f.path, kind=f.kind, reason=f.reason) for f in status.faults],
+        root_exists=status.root_exists,
+        last_indexed_at=last.finished if last else 0.0,
+        last_run_json=json.dumps(last.summary, default=str) if last else "",
+    )
+
+
+def candidate_msg(c: Candidate) -> pb.Candidate:
+    return pb.Candidate(
+        sound_id=c.sound_id,
+        label=c.label,
+        path=c.path,
+        score=c.score,
+        kind=c.kind,
+        duration=c.duration,
+        ucs_category=c.ucs_category,
+    )
+
+
+def file_progress_msg(p: Any) -> pb.FileProgress:
+    return pb.FileProgress(
+        library=p.library, stage=p.stage, done=p.done, total=p.total, message=p.message
+    )
+
+
+def job_msg(job: Job) -> pb.Job:
+    states = {
+        JobState.QUEUED: pb.JOB_STATE_QUEUED,
+        JobState.RUNNING: pb.JOB_STATE_RUNNING,
+        JobState.SUCCEEDED: pb.JOB_STATE_SUCCEEDED,
+        JobState.FAILED: pb.JOB_STATE_FAILED,
+        JobState.CANCELLED: pb.JOB_STATE_CANCELLED,
+    }
+    p = job.progress
+    return pb.Job(
+        id=job.id,
+        kind=job.kind,
+        state=states[job.state],
+        progress=pb.Progress(stage=p.stage, fraction=p.fraction, message=p.message),
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        error_code=job.error_code,
+        error_message=job.error_message,
+        description=job.description,
+    )
+
+
+# --- suggest --------------------------------------------------------------------------
+
+
+def edit_from_msg(msg: pb.Edit, policy: PathPolicy) -> Edit:
+    if not msg.clips:
+        raise invalid("the edit has no clips")
+    if len(msg.clips) > MAX_CLIPS:
+        raise invalid(f"the edit has {len(msg.clips)} clips; at most {MAX_CLIPS}")
+    fps = fps_from_msg(msg.fps)
+    if msg.width < 0 or msg.height < 0:
+        raise invalid(f"frame size {msg.width}x{msg.height} is negative")
+    clips = []
+    for number, c in enumerate(msg.clips, 1):
+        what = f"clip {number} ({c.name[:80] or 'unnamed'})"
+        for name in ("source_in", "source_out", "record_start"):
+            value = _finite(getattr(c, name), f"{what}: {name}")
+            if value < 0:
+                raise invalid(f"{what}: {name} must be 0 or more seconds, not {value}")
+        path = policy.existing(c.path, f"{what} media")
+        try:
+            clips.append(
+                SourceClip(
+                    path=path,
+                    source_in=c.source_in,
+                    source_out=c.source_out,
+                    record_start=c.record_start,
+                    name=check_text(c.name, f"{what} name", required=False),
+                )
+            )
+        except ValueError as exc:
+            raise invalid(f"{c.path}: {exc}") from None
+    timecode = msg.start_timecode or "00:00:00:00"
+    if len(timecode) > 16 or not all(ch.isdigit() or ch in ":;." for ch in timecode):
+        raise invalid(f"start timecode {timecode[:20]!r} is not HH:MM:SS:FF")
+    return Edit(
+        clips=tuple(clips),
+        fps=fps,
+        width=msg.width,
+        height=msg.height,
+        start_timecode=timecode,
+        name=check_text(msg.name, "edit name", required=False),
+    )
+
+
+def fps_from_msg(msg: pb.Rational) -> Fraction:
+    if msg.numerator <= 0 or msg.denominator <= 0:
+        raise invalid(f"frame rate {msg.numerator}/{msg.denominator} must be positive")
+    fps = Fraction(msg.numerator, msg.denominator)
+    if not 1 <= fps <= MAX_FPS:
+        raise invalid(f"frame rate {float(fps):g} is outside 1..{MAX_FPS} fps")
+    return fps
+
+
+def fps_msg(fps: Fraction) -> pb.Rational:
+    return pb.Rational(numerator=fps.numerator, denominator=fps.denominator)
+
+
+def options_from_msg(msg: pb.SuggestOptions) -> SuggestOptions:
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(SuggestOptions):
+        if f.name == "libraries":
+            kwargs["libraries"] = tuple(check_text(n, "library name") for n in msg.libraries)
+            continue
+        if not msg.HasField(f.name):
+            continue
+        value = getattr(msg, f.name)
+        if isinstance(value, float):
+            _finite(value, f.name)
+        if isinstance(value, str):
+            check_text(value, f.name)
+        kwargs[f.name] = value
+    for name in ("top_k", "vta_labels", "max_effects"):
+        if name in kwargs and not 0 <= kwargs[name] <= MAX_TOP_K:
+            raise invalid(f"{name} must be within 0..{MAX_TOP_K}, not {kwargs[name]}")
+    try:
+        return SuggestOptions(**kwargs)
+    except (ValueError, TypeError) as exc:
+        raise invalid(f"suggest options: {exc}") from None
+
+
+def options_msg(options: SuggestOptions) -> pb.SuggestOptions:
+    """Every field set (the client sends what its caller chose)."""
+    msg = pb.SuggestOptions(libraries=list(options.libraries))
+    for f in dataclasses.fields(SuggestOptions):
+        value = getattr(options, f.name)
+        if f.name != "libraries" and value is not None:
+            setattr(msg, f.name, value)
+    return msg
+
+
+def edit_msg(edit: Edit) -> pb.Edit:
+    return pb.Edit(
+        clips=[
+            pb.SourceClip(
+                path=c.path,
+                source_in=c.source_in,
+                source_out=c.source_out,
+                record_start=c.record_start,
+                name=c.name,
+            )
+            for c in edit.clips
+        ],
+        fps=fps_msg(Fraction(edit.fps)),
+        width=edit.width,
+        height=edit.height,
+        start_timecode=edit.start_timecode,
+        name=edit.name,
+    )
+
+
+def suggest_result_msg(s: Suggestions) -> pb.SuggestResult:
+    return pb.SuggestResult(
+        suggestions_json=json.dumps(to_dict(s), ensure_ascii=False),
+        summary=pb.SuggestionsSummary(
+            model_id=s.model_id,
+            meaningless=s.meaningless,
+            scenes=len(s.scenes),
+            placements=len(s.placements),
+            effects=sum(len(scene.effects) for scene in s.scenes),
+            tracks=list(s.tracks),
+            duration=s.edit.duration,
+        ),
+    )
+
+
+def suggestions_from_json(text: str, policy: PathPolicy) -> Suggestions:
+    if not text:
+        raise invalid("suggestions_json is empty")
+    if len(text) > MAX_JSON:
+        raise invalid("suggestions_json is too large")
+    try:
+        suggestions = from_dict(json.loads(text))
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise invalid(f"suggestions_json is not valid suggestions ({exc})") from None
+    for clip in suggestions.edit.clips:
+        policy.existing(clip.path, "edit media")
+    for placement in suggestions.placements:
+        policy.existing(placement.path, f"sound of placement {placement.label[:80]!r}")
+    return suggestions
+
+
+def render_request_from_msg(msg: pb.RenderRequest, policy: PathPolicy) -> RenderRequest:
+    flavour = msg.flavour or "generic"
+    if flavour not in FLAVOURS:
+        raise invalid(f"flavour must be one of {', '.join(FLAVOURS)}, not {flavour[:40]!r}")
+    outputs = {
+        "mix": policy.output(msg.mix, "mix") if msg.mix else None,
+        "stems_dir": policy.output(msg.stems_dir, "stems folder", folder=True)
+        if msg.stems_dir
+        else None,
+        "mux": policy.output(msg.mux, "muxed video") if msg.mux else None,
+        "timeline": policy.output(msg.timeline, "timeline") if msg.timeline else None,
+        "plot": policy.output(msg.plot, "plot") if msg.plot else None,
+    }
+    if not any(outputs.values()):
+        raise invalid("nothing to render: name at least one of mix, stems_dir, mux, timeline, plot")
+    extra: dict[str, Any] = {}
+    for name in ("target_lufs", "true_peak_dbtp"):
+        if msg.HasField(name):
+            extra[name] = _finite(getattr(msg, name), name)
+    if msg.HasField("sample_rate"):
+        if not 8000 <= msg.sample_rate <= 384_000:
+            raise invalid(f"sample_rate {msg.sample_rate} is outside 8000..384000")
+        extra["sample_rate"] = msg.sample_rate
+    return RenderRequest(flavour=flavour, **outputs, **extra)  # type: ignore[arg-type]
+
+
+def render_result_msg(result: RenderResult) -> pb.RenderResult:
+    msg = pb.RenderResult(files=[pb.RenderedFile(what=w, path=p) for w, p in result.files])
+    for name in ("loudness_lufs", "true_peak_dbtp", "gain_db"):
+        value = getattr(result, name)
+        if value is not None:
+            setattr(msg, name, value)
+    return msg
+
+
+def render_request_msg(suggestions_json: str, request: RenderRequest) -> pb.RenderRequest:
+    msg = pb.RenderRequest(
+        suggestions_json=suggestions_json,
+        mix=request.mix or "",
+        stems_dir=request.stems_dir or "",
+        mux=request.mux or "",
+        timeline=request.timeline or "",
+        flavour=request.flavour,
+        plot=request.plot or "",
+        target_lufs=request.target_lufs,
+        true_peak_dbtp=request.true_peak_dbtp,
+        sample_rate=request.sample_rate,
+    )
+    return msg
+
+
+def names(values: Sequence[str], what: str) -> list[str]:
+    return [check_text(v, what) for v in values]

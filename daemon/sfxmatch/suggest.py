@@ -1,0 +1,562 @@
+"""``Pipeline.suggest``: from picture to ranked, synced, placed sounds.
+
+Per source clip of the edit, one decode pass feeds three consumers: the scene splitter, the
+segment sampler (two frames per 0.1 s segment, embedded in batches as they fill, with patch
+tokens reduced at once to where each effect label sits on screen) and a 4 fps keeper for
+whole-scene embeddings. Then, per scene: effect intervals by AutoSync over the softmax of
+segment-vs-label similarity, sounds for each interval from inside its label, the bed by
+VTA or VA search reranked by those effects. Placement turns the choices into clips on
+"Ambience"/"Ambience 2" (beds checkerboarded so they crossfade at cuts) and "SFX 1..n".
+
+Algorithms live in :mod:`sfxmatch.match`; this module only wires them to media, encoder
+and store.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sfxmatch import media
+from sfxmatch.errors import ConfigError, MediaError
+from sfxmatch.match.ambience import borrow_short_scenes, rerank_by_effects, search_ambience
+from sfxmatch.match.autosync import SyncParams, softmax_scores, sync_intervals
+from sfxmatch.match.spatial import Location, locate_many, pan_gain_keyframes
+from sfxmatch.scenes import SceneSplitter
+from sfxmatch.store.base import Filter
+from sfxmatch.suggestions import (
+    AMBIENCE_TRACK,
+    AMBIENCE_TRACK_B,
+    Candidate,
+    Edit,
+    EffectSuggestion,
+    Keyframe,
+    Placement,
+    SceneSuggestion,
+    SourceClip,
+    Suggestions,
+    SuggestOptions,
+    Trace,
+    sfx_track,
+)
+
+if TYPE_CHECKING:
+    from sfxmatch.pipeline import Pipeline, Progress
+
+SCENE_FRAME_RATE = 4.0  # frames kept per second for whole-scene embeddings
+DECODE_MAX_SIDE = 448  # ImageBind crops 224 px from the short side: no need for more
+SEGMENT_BATCH = 16
+EFFECT_FADE_IN = 0.004  # seconds: no click, and a click's onset stays where it was placed
+EFFECT_FADE_OUT = 0.03
+PLOT_TRACES = 8  # labels whose traces are kept for the plot
+
+
+def edit_for_video(path: str | Path) -> Edit:
+    """A whole video as a one-clip edit at its own frame rate."""
+    info = media.probe(path)
+    if info.video is None:
+        raise MediaError(Path(path), "has no video stream to suggest sounds for")
+    duration = info.duration
+    if not duration > 0:
+        raise MediaError(Path(path), "has no duration (empty or unreadable)")
+    clip = SourceClip(str(Path(path).resolve()), 0.0, duration, 0.0, Path(path).name)
+    return Edit(
+        clips=(clip,),
+        fps=info.video.fps if info.video.fps > 0 else Fraction(25),
+        width=info.video.width,
+        height=info.video.height,
+        name=Path(path).stem,
+    )
+
+
+@dataclass
+class _ClipAnalysis:
+    """What one decode pass of one clip gave, in clip-local seconds."""
+
+    clip: SourceClip
+    scenes: list[tuple[float, float]]
+    segment_times: np.ndarray  # (N,) segment starts
+    segment_vectors: np.ndarray  # (N, dim)
+    x: np.ndarray  # (N, L) where each effect label is, -1..1
+    strength: np.ndarray  # (N, L)
+    scene_frames: list[np.ndarray] = field(default_factory=list)
+    scene_frame_times: list[float] = field(default_factory=list)
+
+
+class _SegmentSampler:
+    """Two on-screen frames per segment; embeds full batches as the pass goes."""
+
+    def __init__(
+        self,
+        count: int,
+        segment: float,
+        embed: Callable[[np.ndarray], None],
+    ) -> None:
+        self.samples = [k * segment + j * segment / 2 for k in range(count) for j in (0, 1)]
+        self.next = 0
+        self.previous: np.ndarray | None = None
+        self.pending: list[np.ndarray] = []
+        self.embed = embed
+
+    def feed(self, time: float, image: np.ndarray) -> None:
+        # A sample before this frame's time shows the previous frame (the one on screen).
+        while self.next < len(self.samples) and self.samples[self.next] < time - 1e-6:
+            self._take(self.previous if self.previous is not None else image)
+        while self.next < len(self.samples) and self.samples[self.next] <= time + 1e-6:
+            self._take(image)
+        self.previous = image
+
+    def finish(self) -> None:
+        while self.next < len(self.samples) and self.previous is not None:
+            self._take(self.previous)
+        self._flush()
+
+    def _take(self, image: np.ndarray) -> None:
+        self.pending.append(image)
+        self.next += 1
+        if len(self.pending) >= 2 * SEGMENT_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        usable = len(self.pending) // 2 * 2
+        if usable:
+            pairs = np.stack(self.pending[:usable]).reshape(usable // 2, 2, *self.pending[0].shape)
+            self.embed(pairs)
+        self.pending = self.pending[usable:]
+
+
+class Suggester:
+    """One ``suggest`` call: holds the library's labels and the running state."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        options: SuggestOptions,
+        progress: Callable[[Progress], None],
+        cancel: threading.Event,
+    ) -> None:
+        self.pipeline = pipeline
+        self.options = options
+        self.progress = progress
+        self.cancel = cancel
+        self.libraries = list(options.libraries) or [lib.name for lib in pipeline.libraries()]
+        # Pan/gain keyframes of each effect suggestion, by identity (kept out of the value:
+        # they belong to the placement, which is made last).
+        self._automation: dict[int, tuple[Keyframe, ...]] = {}
+
+    # -- the steps -----------------------------------------------------------------------
+
+    def run(self, edit: Edit) -> Suggestions:
+        from sfxmatch.pipeline import Progress
+
+        self._tell = lambda stage, f, msg="": self.progress(Progress(stage, f, msg))
+        self._check_library()
+        encoder = self.pipeline.encoder
+        effect_labels = self._labels("effect")
+        ambience_labels = self._labels("ambience")
+        self._tell("labels", 1.0, f"{len(effect_labels)} effect and {len(ambience_labels)} "
+                   "ambience labels")  # fmt: skip
+        effect_vectors = (
+            encoder.embed_text(effect_labels) if effect_labels else np.zeros((0, encoder.dim))
+        )
+        ambience_vectors = (
+            encoder.embed_text(ambience_labels) if ambience_labels else np.zeros((0, encoder.dim))
+        )
+
+        scenes: list[SceneSuggestion] = []
+        traces: dict[str, tuple[list[float], list[float]]] = {}
+        total = edit.duration or 1.0
+        done = 0.0
+        for clip in sorted(edit.clips, key=lambda c: c.record_start):
+            analysis = self._analyse(clip, effect_vectors, done, total)
+            done += clip.duration
+            scenes += self._scenes_of(
+                analysis, effect_labels, effect_vectors, ambience_labels, ambience_vectors,
+                first_index=len(scenes), traces=traces,
+            )  # fmt: skip
+        scenes = self._borrow(scenes)
+        scenes = self._keep_strongest_effects(scenes)
+        placements = self._place(scenes, edit)
+        kept_traces = self._traces(traces, scenes)
+        settings = tuple(
+            (name, str(getattr(self.options, name))) for name in self.options.__slots__
+        )
+        self._tell("done", 1.0, f"{len(scenes)} scenes, {len(placements)} placements")
+        return Suggestions(
+            edit=edit,
+            scenes=tuple(scenes),
+            placements=tuple(placements),
+            model_id=encoder.model_id,
+            traces=kept_traces,
+            meaningless=self.pipeline.meaningless,
+            settings=settings,
+        )
+
+    def _check_library(self) -> None:
+        if not self.libraries:
+            raise ConfigError("no sound library yet: `sfxmatch library add PATH`, then index it")
+        known = {lib.name for lib in self.pipeline.libraries()}
+        for name in self.libraries:
+            if name not in known:
+                raise ConfigError(f"no library named {name!r} (known: {', '.join(sorted(known))})")
+        indexed = sum(
+            s.sounds for name in self.libraries for s in self.pipeline.library_status(name)
+        )
+        if indexed == 0:
+            raise ConfigError(
+                f"library {', '.join(self.libraries)} has no indexed sounds: run "
+                "`sfxmatch library index` first"
+            )
+
+    def _labels(self, kind: str) -> list[str]:
+        flt = Filter(kind=kind, modality="text", library=self.libraries)
+        return self.pipeline.store.labels(flt)
+
+    def _cancelled(self) -> None:
+        if self.cancel.is_set():
+            from sfxmatch.pipeline import Cancelled
+
+            raise Cancelled("suggest was cancelled")
+
+    def _analyse(
+        self, clip: SourceClip, effect_vectors: np.ndarray, done: float, total: float
+    ) -> _ClipAnalysis:
+        """One decode pass over the clip's source range."""
+        opts = self.options
+        encoder = self.pipeline.encoder
+        info = media.probe(clip.path)
+        if info.video is None:
+            raise MediaError(Path(clip.path), "has no video stream")
+        splitter = SceneSplitter(
+            opts.detector, threshold=opts.threshold, min_scene_len=opts.min_scene_len,
+            fps=info.video.fps or None,
+        )  # fmt: skip
+        count = math.floor(clip.duration / opts.segment + 1e-9)
+        vectors: list[np.ndarray] = []
+        xs: list[np.ndarray] = []
+        strengths: list[np.ndarray] = []
+        n_labels = len(effect_vectors)
+
+        def embed(pairs: np.ndarray) -> None:
+            self._cancelled()
+            if self.options.spatial and n_labels:
+                v, patches = encoder.embed_video_segments_with_patches(pairs)
+                x, s = locate_many(patches, effect_vectors)
+            else:
+                v = encoder.embed_video_segments(pairs)
+                x = s = np.zeros((len(pairs), n_labels), np.float32)
+            vectors.append(np.asarray(v, np.float32))
+            xs.append(x)
+            strengths.append(s)
+
+        sampler = _SegmentSampler(count, opts.segment, embed)
+        analysis = _ClipAnalysis(
+            clip, [], np.zeros(0), np.zeros((0, encoder.dim)), *[np.zeros((0, n_labels))] * 2
+        )
+        keep_next = 0.0
+        index = 0
+        frames = media.iter_frames(clip.path, max_side=DECODE_MAX_SIDE)
+        try:
+            for frame in frames:
+                if frame.time < clip.source_in - 1e-6:
+                    continue
+                local = frame.time - clip.source_in
+                if local >= clip.duration:
+                    break
+                splitter.feed(media.Frame(index, local, frame.image))
+                sampler.feed(local, frame.image)
+                if local >= keep_next - 1e-6:
+                    analysis.scene_frames.append(frame.image)
+                    analysis.scene_frame_times.append(local)
+                    keep_next = local + 1.0 / SCENE_FRAME_RATE
+                index += 1
+                if index % 25 == 0:
+                    self._cancelled()
+                    self._tell("analyse", min(1.0, (done + local) / total), Path(clip.path).name)
+        finally:
+            close = getattr(frames, "close", None)
+            if callable(close):
+                close()
+        if index == 0:
+            raise MediaError(Path(clip.path), f"no frame between {clip.source_in:.3f} s and "
+                             f"{clip.source_out:.3f} s")  # fmt: skip
+        sampler.finish()
+        analysis.scenes = [
+            (s.start, min(s.end, clip.duration)) for s in splitter.finish(clip.duration)
+        ]
+        if vectors:
+            analysis.segment_vectors = np.concatenate(vectors)
+            analysis.x = np.concatenate(xs)
+            analysis.strength = np.concatenate(strengths)
+        analysis.segment_times = np.arange(len(analysis.segment_vectors)) * opts.segment
+        return analysis
+
+    def _scenes_of(
+        self,
+        a: _ClipAnalysis,
+        effect_labels: list[str],
+        effect_vectors: np.ndarray,
+        ambience_labels: list[str],
+        ambience_vectors: np.ndarray,
+        *,
+        first_index: int,
+        traces: dict[str, tuple[list[float], list[float]]],
+    ) -> list[SceneSuggestion]:
+        from sfxmatch.embed.encoder import SceneInput
+
+        opts = self.options
+        clip = a.clip
+        scores = (
+            softmax_scores(a.segment_vectors @ effect_vectors.T, opts.temperature)
+            if len(effect_labels) and len(a.segment_vectors)
+            else np.zeros((len(a.segment_vectors), len(effect_labels)))
+        )
+        record = clip.record_start
+        for li, label in enumerate(effect_labels):
+            t, v = traces.setdefault(label, ([], []))
+            t.extend((a.segment_times + record).tolist())
+            v.extend(scores[:, li].tolist())
+        self._tell("embed scenes", 0.0, f"{len(a.scenes)} scenes")
+        scene_inputs = [
+            SceneInput(a.scene_frames, a.scene_frame_times, start, end) for start, end in a.scenes
+        ]
+        scene_vectors = self.pipeline.encoder.embed_scenes(scene_inputs) if scene_inputs else []
+        params = SyncParams(
+            t=opts.sync_t, d=opts.sync_d, max_gap=opts.max_gap, min_duration=opts.min_effect
+        )
+        out = []
+        for number, ((start, end), scene_vector) in enumerate(
+            zip(a.scenes, scene_vectors, strict=True)
+        ):
+            self._cancelled()
+            inside = (a.segment_times >= start - 1e-6) & (a.segment_times < end - 1e-6)
+            idx = np.flatnonzero(inside)
+            effects = []
+            if len(idx) and len(effect_labels):
+                for li, label in enumerate(effect_labels):
+                    intervals = sync_intervals(
+                        a.segment_times[idx], scores[idx, li], opts.rule, params,
+                        step=opts.segment, label=label,
+                    )  # fmt: skip
+                    for interval in intervals:
+                        seg = idx[interval.first : interval.stop]
+                        query = a.segment_vectors[seg].mean(axis=0)
+                        found = self.pipeline.search_audio(
+                            query, kind="effect", library=self.libraries, labels=[label],
+                            top_k=opts.top_k,
+                        )  # fmt: skip
+                        if not found:
+                            continue
+                        keyframes = ()
+                        if opts.spatial:
+                            location = Location(
+                                a.x[seg, li].astype(float), a.strength[seg, li].astype(float)
+                            )
+                            keyframes = tuple(
+                                Keyframe(t, g, p)
+                                for t, g, p in pan_gain_keyframes(a.segment_times[seg], location)
+                            )
+                        effects.append(
+                            (
+                                EffectSuggestion(
+                                    label=label,
+                                    start=record + interval.start,
+                                    end=record + min(interval.end, end),
+                                    confidence=float(interval.confidence),
+                                    candidates=tuple(found),
+                                    scene_index=first_index + number,
+                                    rule=opts.rule,
+                                    trace=Trace(
+                                        label,
+                                        tuple((a.segment_times[idx] + record).round(6).tolist()),
+                                        tuple(scores[idx, li].round(6).tolist()),
+                                    ),
+                                ),
+                                keyframes,
+                            )
+                        )
+            effects.sort(key=lambda e: (e[0].start, -e[0].confidence, e[0].label))
+            self._automation.update({id(e): k for e, k in effects})
+            ambience, labels_used = self._ambience(
+                np.asarray(scene_vector), ambience_labels, ambience_vectors, [e for e, _ in effects]
+            )
+            out.append(
+                SceneSuggestion(
+                    index=first_index + number,
+                    start=record + start,
+                    end=record + end,
+                    ambience=tuple(ambience),
+                    effects=tuple(e for e, _ in effects),
+                    ambience_labels=tuple(labels_used),
+                )
+            )
+        return out
+
+    def _ambience(
+        self,
+        scene_vector: np.ndarray,
+        labels: list[str],
+        label_vectors: np.ndarray,
+        effects: Sequence[EffectSuggestion],
+    ) -> tuple[list[Candidate], list[tuple[str, float]]]:
+        opts = self.options
+        if not labels:
+            return [], []
+
+        def search(vector: np.ndarray, within: Sequence[str] | None) -> list[Candidate]:
+            return self.pipeline.search_audio(
+                vector, kind="ambience", library=self.libraries, labels=within,
+                top_k=max(opts.top_k, 10),
+            )  # fmt: skip
+
+        found, used = search_ambience(
+            scene_vector, opts.ambience_mode, labels=labels, label_vectors=label_vectors,
+            vta_labels=opts.vta_labels, search=search,
+        )  # fmt: skip
+        chosen_effects = [e.candidates[0].sound_id for e in effects if e.candidates]
+        if found and chosen_effects and opts.rerank_weight > 0:
+            vectors = self._audio_vectors([c.sound_id for c in found])
+            effect_vectors = self._audio_vectors(chosen_effects)
+            if len(vectors) == len(found) and len(effect_vectors):
+                found = rerank_by_effects(found, vectors, effect_vectors, opts.rerank_weight)
+        return found[: opts.top_k], used
+
+    def _audio_vectors(self, sound_ids: Sequence[str]) -> np.ndarray:
+        records = self.pipeline.store.get([f"{sid}:0" for sid in dict.fromkeys(sound_ids)])
+        if not records:
+            return np.zeros((0, self.pipeline.dim), np.float32)
+        by_id = {r.id: r.vector for r in records}
+        return np.stack(
+            [by_id[f"{sid}:0"] for sid in dict.fromkeys(sound_ids) if f"{sid}:0" in by_id]
+        )
+
+    def _borrow(self, scenes: list[SceneSuggestion]) -> list[SceneSuggestion]:
+        from dataclasses import replace
+
+        lenders = borrow_short_scenes(
+            [s.end - s.start for s in scenes], self.options.min_ambience_scene
+        )
+        return [
+            s if lender is None else replace(
+                s, ambience=scenes[lender].ambience, ambience_labels=scenes[lender].ambience_labels,
+                borrowed_from=scenes[lender].index,
+            )
+            for s, lender in zip(scenes, lenders, strict=True)
+        ]  # fmt: skip
+
+    def _keep_strongest_effects(self, scenes: list[SceneSuggestion]) -> list[SceneSuggestion]:
+        from dataclasses import replace
+
+        every = [e for s in scenes for e in s.effects]
+        if len(every) <= self.options.max_effects:
+            return scenes
+        ranked = sorted(every, key=lambda e: (-e.confidence, e.start, e.label))
+        keep = {id(e) for e in ranked[: self.options.max_effects]}
+        return [replace(s, effects=tuple(e for e in s.effects if id(e) in keep)) for s in scenes]
+
+    def _place(self, scenes: list[SceneSuggestion], edit: Edit) -> list[Placement]:
+        fps = edit.fps
+        end_of_edit = snap(edit.duration, fps)
+        placements: list[Placement] = []
+        # Beds: consecutive scenes with the same first choice make one run.
+        runs: list[tuple[Candidate, float, float, int, tuple[Candidate, ...]]] = []
+        for s in scenes:
+            if not s.ambience:
+                continue
+            top = s.ambience[0]
+            if runs and runs[-1][0].sound_id == top.sound_id and abs(runs[-1][2] - s.start) < 1e-6:
+                first = runs[-1]
+                runs[-1] = (first[0], first[1], s.end, first[3], first[4])
+            else:
+                runs.append((top, s.start, s.end, s.index, s.ambience[1:]))
+        half = self.options.crossfade / 2
+        for number, (sound, start, end, scene_index, alternatives) in enumerate(runs):
+            begin = snap(max(0.0, start - (half if number else 0.0)), fps)
+            finish = snap(min(end_of_edit, end + (half if number < len(runs) - 1 else 0.0)), fps)
+            if finish <= begin:
+                continue
+            length = finish - begin
+            fade_in = min(self.options.crossfade if number else 0.05, length / 2)
+            fade_out = min(self.options.crossfade if number < len(runs) - 1 else 0.05, length / 2)
+            placements.append(
+                Placement(
+                    track=AMBIENCE_TRACK if number % 2 == 0 else AMBIENCE_TRACK_B,
+                    kind="ambience", sound_id=sound.sound_id, path=sound.path, label=sound.label,
+                    record_start=begin, duration=length, source_start=0.0,
+                    source_duration=sound.duration, loop=True, fade_in=fade_in, fade_out=fade_out,
+                    scene_index=scene_index, score=sound.score, alternatives=alternatives,
+                )
+            )  # fmt: skip
+        # Effects: each on the first SFX track free at its start.
+        track_ends: list[float] = []
+        effects = sorted(
+            (e for s in scenes for e in s.effects), key=lambda e: (e.start, -e.confidence, e.label)
+        )
+        for effect in effects:
+            sound = effect.candidates[0]
+            start = snap(effect.start, fps)
+            interval = max(effect.end - effect.start, 1.0 / float(fps))
+            length = sound.duration if self.options.ring_out else min(sound.duration, interval)
+            length = min(length, end_of_edit - start)
+            length = snap(length, fps) or min(sound.duration, end_of_edit - start)
+            if length <= 0:
+                continue
+            number = next((i for i, t in enumerate(track_ends) if t <= start + 1e-9), None)
+            if number is None:
+                track_ends.append(0.0)
+                number = len(track_ends) - 1
+            track_ends[number] = start + length
+            keyframes = tuple(k for k in self._automation.get(id(effect), ()) if k.time < length)
+            placements.append(
+                Placement(
+                    track=sfx_track(number + 1), kind="effect", sound_id=sound.sound_id,
+                    path=sound.path, label=effect.label, record_start=start, duration=length,
+                    source_start=0.0, source_duration=sound.duration,
+                    fade_in=min(EFFECT_FADE_IN, length / 4),
+                    fade_out=min(EFFECT_FADE_OUT, length / 4),
+                    scene_index=effect.scene_index, score=effect.confidence,
+                    automation=keyframes, alternatives=effect.candidates[1:],
+                    gain_db=0.0, pan=keyframes[0].pan if keyframes else 0.0,
+                )
+            )  # fmt: skip
+        return placements
+
+    def _traces(
+        self, traces: dict[str, tuple[list[float], list[float]]], scenes: list[SceneSuggestion]
+    ) -> tuple[Trace, ...]:
+        placed = {e.label for s in scenes for e in s.effects}
+        strongest = sorted(traces, key=lambda k: (-(max(traces[k][1], default=0.0)), k))
+        chosen = list(dict.fromkeys([*sorted(placed), *strongest]))[:PLOT_TRACES]
+        return tuple(
+            Trace(label, tuple(round(t, 6) for t in traces[label][0]),
+                  tuple(round(v, 6) for v in traces[label][1]))
+            for label in chosen
+        )  # fmt: skip
+
+
+def snap(seconds: float, fps: Fraction) -> float:
+    """The time of the frame nearest ``seconds``: the mix and the timeline then agree."""
+    return float(round(seconds * fps) / fps) if seconds > 0 else 0.0
+
+
+def suggest(
+    pipeline: Pipeline,
+    source: str | Path | Edit,
+    options: SuggestOptions,
+    progress: Callable[[Progress], None],
+    cancel: threading.Event,
+) -> Suggestions:
+    edit = source if isinstance(source, Edit) else edit_for_video(source)
+    if not edit.clips:
+        raise ConfigError("the edit has no clips")
+    for clip in edit.clips:
+        if not Path(clip.path).is_file():
+            raise MediaError(Path(clip.path), "no such file")
+    return Suggester(pipeline, options, progress, cancel).run(edit)

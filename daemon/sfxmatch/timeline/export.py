@@ -1,0 +1,570 @@
+"""Suggestions → an OTIO timeline (and ``.otio`` / FCP7 ``.xml`` files) for editors.
+
+Layout: one video track ("Video 1") with the edit's picture clips, then the audio tracks
+in ``Suggestions.tracks`` order ("Ambience", "SFX 1", "SFX 2", ...). Between clips are
+gaps. Scene starts and effect intervals are markers on the top stack.
+
+Time: the timeline runs at the edit's frame rate and ``global_start_time`` is its start
+timecode. **Every record position and duration is a whole number of frames**: a placement
+starts on the frame nearest its ``record_start`` and ends on the frame nearest its end
+(half a frame at most either way, never shorter than one frame). The source in point is
+chosen so the *sound itself* stays where the pipeline put it: it is the frame nearest to
+``source_start + (snapped_start - record_start)``, so a click inside the sound lands within
+half a frame of its intended record time. Sub-frame (audio-sample) positions are not
+written into the timing, although OTIO could hold them at rate 48000: Resolve, Premiere
+and FCP7 XML all lay clips on a frame grid, and a file whose times are not on that grid
+says nothing certain about where an editor will put them. The exact float seconds ride
+along in each clip's ``sfxmatch`` metadata for tools that can use them. What the file says
+is exact: a renderer that follows its frame times reproduces them to the sample
+(``tests/test_timeline_render_check.py``).
+
+A looping placement longer than its file becomes one clip per pass (butt splices; the
+mixer's crossfades are not expressed). Overlapping placements on one track raise
+``ValueError``: the pipeline assigns tracks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import itertools
+import math
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import opentimelineio as otio
+
+from sfxmatch.suggestions import Candidate, Edit, Placement, Suggestions
+from sfxmatch.timeline import flavours as fl
+from sfxmatch.timeline.timecode import (
+    FrameRate,
+    seconds_to_frames,
+    timecode_to_frames,
+)
+
+NAMESPACE = "sfxmatch"
+VIDEO_TRACK = "Video 1"
+DEFAULT_SAMPLE_RATE = 48000
+DEFAULT_CHANNELS = 2
+_EPS = 1e-9
+
+
+# --------------------------------------------------------------------------- media facts
+
+
+@dataclass(frozen=True)
+class _MediaFacts:
+    exists: bool
+    duration: float | None = None
+    fps: Fraction | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    origin: float = 0.0  # seconds of the media's start timecode (0 without one)
+
+
+@lru_cache(maxsize=512)
+def _facts(path: str, mtime: float) -> _MediaFacts:
+    from sfxmatch.errors import MediaError
+    from sfxmatch.media import probe
+
+    try:
+        info = probe(path)
+    except MediaError:
+        return _MediaFacts(exists=True)
+    audio = info.audio[0] if info.audio else None
+    fps = info.video.fps if info.video else None
+    return _MediaFacts(
+        exists=True,
+        duration=info.duration,
+        fps=fps,
+        sample_rate=audio.sample_rate if audio else None,
+        channels=audio.channels if audio else None,
+        origin=_media_origin(path, fps, audio.sample_rate if audio else None),
+    )
+
+
+def _media_origin(path: str, fps: Fraction | None, sample_rate: int | None) -> float:
+    """Seconds of the media's own start timecode: a ``timecode`` tag (QuickTime, MXF) or a
+    Broadcast WAV ``time_reference`` (samples since midnight). 0 when there is none."""
+    import av
+
+    from sfxmatch.timeline.timecode import timecode_to_seconds
+
+    try:
+        with av.open(path) as container:
+            tags: list[dict[str, str]] = [dict(container.metadata)]
+            tags += [dict(s.metadata) for s in container.streams]
+    except Exception:  # any unreadable tag block means "no timecode"
+        return 0.0
+    for t in tags:
+        tc = t.get("timecode")
+        if tc and fps:
+            with contextlib.suppress(ValueError):
+                return timecode_to_seconds(tc, FrameRate(fps, ";" in tc))
+    for t in tags:
+        ref = t.get("time_reference")
+        if ref and sample_rate:
+            with contextlib.suppress(ValueError):
+                return int(ref) / sample_rate
+    return 0.0
+
+
+def media_facts(path: str) -> _MediaFacts:
+    """What the exporter knows about a file (cached per path and modification time)."""
+    try:
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        return _MediaFacts(exists=False)
+    return _facts(os.path.abspath(path), mtime)
+
+
+# --------------------------------------------------------------------------- layout
+
+
+@dataclass(frozen=True)
+class FrameSpan:
+    """One clip laid on the frame grid: record start, length and source in, in frames."""
+
+    start: int
+    duration: int
+    source_start: int
+
+    @property
+    def end(self) -> int:
+        return self.start + self.duration
+
+
+def snap(record_start: float, duration: float, source_start: float, rate: FrameRate) -> FrameSpan:
+    """Lay a span of seconds on the frame grid (see the module docstring for the rule)."""
+    start = seconds_to_frames(record_start, rate)
+    end = seconds_to_frames(record_start + duration, rate)
+    shift = Fraction(start) / rate.fps - Fraction(record_start)
+    source = max(0, seconds_to_frames(Fraction(source_start) + shift, rate))
+    return FrameSpan(start, max(1, end - start), source)
+
+
+@dataclass(frozen=True)
+class _Pass:
+    record_start: float
+    duration: float
+    source_start: float
+    index: int
+
+
+def _passes(p: Placement, file_length: float) -> list[_Pass]:
+    """A looping placement longer than its file as one span per pass through the file."""
+    if not p.loop or file_length <= 0 or p.source_start + p.duration <= file_length + _EPS:
+        return [_Pass(p.record_start, p.duration, p.source_start, 0)]
+    out: list[_Pass] = []
+    t, remaining, src, i = p.record_start, p.duration, p.source_start, 0
+    while remaining > _EPS:
+        length = min(remaining, file_length - src)
+        if length <= _EPS:  # source_start at the very end of the file
+            src = 0.0
+            continue
+        out.append(_Pass(t, length, src, i))
+        t, remaining, src, i = t + length, remaining - length, 0.0, i + 1
+    return out
+
+
+def _rt(value: int | float, rate: FrameRate) -> otio.opentime.RationalTime:
+    return otio.opentime.RationalTime(float(value), float(rate.fps))
+
+
+def _range(start: int | float, duration: int | float, rate: float) -> otio.opentime.TimeRange:
+    return otio.opentime.TimeRange(
+        otio.opentime.RationalTime(float(start), rate),
+        otio.opentime.RationalTime(float(duration), rate),
+    )
+
+
+def _candidate(c: Candidate) -> dict[str, Any]:
+    return {
+        "sound_id": c.sound_id,
+        "label": c.label,
+        "path": c.path,
+        "score": float(c.score),
+        "kind": c.kind,
+        "duration": float(c.duration),
+        "ucs_category": c.ucs_category,
+    }
+
+
+def _start_rate(edit: Edit) -> tuple[FrameRate, int]:
+    tc = edit.start_timecode or "00:00:00:00"
+    rate = FrameRate(Fraction(edit.fps), ";" in tc)
+    return rate, timecode_to_frames(tc, rate)
+
+
+# --------------------------------------------------------------------------- building
+
+
+def to_otio(suggestions: Suggestions, flavour: str = "generic") -> otio.schema.Timeline:
+    """The suggestions as an OTIO timeline shaped for ``flavour`` (generic, resolve,
+    premiere). Raises ``ValueError`` for an unknown flavour or overlapping placements."""
+    if flavour not in fl.FLAVOURS:
+        raise ValueError(f"flavour must be one of {', '.join(fl.FLAVOURS)}, not {flavour!r}")
+    edit = suggestions.edit
+    rate, start_frame = _start_rate(edit)
+    fps = float(rate.fps)
+    name = edit.name or "sfxmatch"
+    timeline = otio.schema.Timeline(name=name)
+    timeline.global_start_time = _rt(start_frame, rate)
+    timeline.tracks.name = name
+    timeline.metadata[NAMESPACE] = {
+        "start_timecode": edit.start_timecode,
+        "fps": f"{rate.fps.numerator}/{rate.fps.denominator}",
+        "drop_frame": rate.drop_frame,
+        "model_id": suggestions.model_id,
+        "meaningless": suggestions.meaningless,
+        "settings": {k: v for k, v in suggestions.settings},
+        "width": edit.width,
+        "height": edit.height,
+    }
+    link = _LinkIds()
+    timeline.tracks.append(_video_track(edit, rate, flavour, link))
+    sample_rate = DEFAULT_SAMPLE_RATE
+    for track_name in suggestions.tracks:
+        placed = [p for p in suggestions.placements if p.track == track_name]
+        track, rates = _audio_track(track_name, placed, rate, flavour, link)
+        sample_rate = max(rates, default=sample_rate) if rates else sample_rate
+        timeline.tracks.append(track)
+    for marker in _markers(suggestions, rate):
+        timeline.tracks.markers.append(marker)
+    if flavour == "resolve":
+        timeline.metadata[fl.RESOLVE] = fl.resolve_timeline_metadata()
+    elif flavour == "premiere":
+        timeline.metadata[fl.PREMIERE] = fl.premiere_timeline_metadata()
+        timeline.tracks.metadata[fl.PREMIERE] = fl.premiere_stack_metadata(
+            fps, sample_rate, edit.width, edit.height
+        )
+    return timeline
+
+
+class _LinkIds:
+    def __init__(self) -> None:
+        self.next = 0
+
+    def __call__(self) -> int:
+        self.next += 1
+        return self.next
+
+
+def _check_overlaps(track: str, spans: list[tuple[float, float, str]]) -> None:
+    ordered = sorted(spans)
+    for (a_start, a_end, a_name), (b_start, _b_end, b_name) in itertools.pairwise(ordered):
+        if b_start < a_end - _EPS:
+            raise ValueError(
+                f"placements overlap on track {track!r}: {a_name!r} ({a_start:.3f}-{a_end:.3f} s)"
+                f" and {b_name!r} (from {b_start:.3f} s); give each its own track"
+            )
+
+
+def _fill(
+    track: otio.schema.Track,
+    items: list[tuple[FrameSpan, otio.schema.Clip]],
+    rate: FrameRate,
+) -> None:
+    cursor = 0
+    for span, clip in sorted(items, key=lambda it: it[0].start):
+        if span.start < cursor:
+            raise ValueError(
+                f"clips on track {track.name!r} collide at frame {span.start} after snapping "
+                f"to the {rate} frame grid (each is at least one frame long)"
+            )
+        if span.start > cursor:
+            track.append(
+                otio.schema.Gap(source_range=_range(0, span.start - cursor, float(rate.fps)))
+            )
+        track.append(clip)
+        cursor = span.end
+
+
+def _video_track(edit: Edit, rate: FrameRate, flavour: str, link: _LinkIds) -> otio.schema.Track:
+    fps = float(rate.fps)
+    track = otio.schema.Track(name=VIDEO_TRACK, kind=otio.schema.TrackKind.Video)
+    _check_overlaps(
+        VIDEO_TRACK, [(c.record_start, c.record_end, c.name or c.path) for c in edit.clips]
+    )
+    items = []
+    for clip in edit.clips:
+        facts = media_facts(clip.path)
+        origin = seconds_to_frames(facts.origin, rate)
+        span = snap(clip.record_start, clip.duration, clip.source_in, rate)
+        length = seconds_to_frames(facts.duration, rate) if facts.duration else 0
+        length = max(length, span.source_start + span.duration)
+        ref = otio.schema.ExternalReference(
+            target_url=fl.media_url(clip.path, flavour),
+            available_range=_range(origin, length, fps),
+        )
+        ref.name = fl.basename(clip.path)
+        item = otio.schema.Clip(
+            name=clip.name or fl.basename(clip.path),
+            media_reference=ref,
+            source_range=_range(origin + span.source_start, span.duration, fps),
+        )
+        item.metadata[NAMESPACE] = {
+            "path": clip.path,
+            "source_in": clip.source_in,
+            "source_out": clip.source_out,
+            "record_start": clip.record_start,
+        }
+        if flavour == "resolve":
+            item.metadata[fl.RESOLVE] = {}
+        elif flavour == "premiere":
+            item.metadata[fl.PREMIERE] = fl.premiere_clip_metadata(link(), None)
+        items.append((span, item))
+    _fill(track, items, rate)
+    if flavour == "resolve":
+        track.metadata[fl.RESOLVE] = fl.resolve_track_metadata(None)
+    return track
+
+
+def _audio_track(
+    name: str,
+    placements: list[Placement],
+    rate: FrameRate,
+    flavour: str,
+    link: _LinkIds,
+) -> tuple[otio.schema.Track, list[int]]:
+    fps = float(rate.fps)
+    track = otio.schema.Track(name=name, kind=otio.schema.TrackKind.Audio)
+    _check_overlaps(name, [(p.record_start, p.record_end, p.label or p.path) for p in placements])
+    items = []
+    channels_seen: list[int] = []
+    rates: list[int] = []
+    for p in placements:
+        facts = media_facts(p.path)
+        file_length = p.source_duration or (facts.duration or 0.0)
+        sample_rate = facts.sample_rate or DEFAULT_SAMPLE_RATE
+        channels = facts.channels or DEFAULT_CHANNELS
+        channels_seen.append(channels)
+        rates.append(sample_rate)
+        passes = _passes(p, file_length)
+        origin = seconds_to_frames(facts.origin, rate)
+        for ps in passes:
+            span = snap(ps.record_start, ps.duration, ps.source_start, rate)
+            avail_seconds = max(file_length, float((span.source_start + span.duration) / rate.fps))
+            if flavour == "generic":
+                available = _range(
+                    round(origin / rate.fps * sample_rate),
+                    math.ceil(avail_seconds * sample_rate - _EPS),
+                    sample_rate,
+                )
+            else:
+                frames = max(
+                    seconds_to_frames(avail_seconds, rate), span.source_start + span.duration
+                )
+                available = _range(origin, frames, fps)
+            ref = otio.schema.ExternalReference(
+                target_url=fl.media_url(p.path, flavour), available_range=available
+            )
+            ref.name = fl.basename(p.path)
+            ref.metadata[NAMESPACE] = {"sample_rate": sample_rate, "channels": channels}
+            clip = otio.schema.Clip(
+                name=p.label or fl.basename(p.path),
+                media_reference=ref,
+                source_range=_range(origin + span.source_start, span.duration, fps),
+            )
+            clip.metadata[NAMESPACE] = _placement_metadata(p, ps, len(passes))
+            if flavour == "resolve":
+                clip.metadata[fl.RESOLVE] = fl.resolve_clip_metadata(channels)
+                keys = {
+                    seconds_to_frames(k.time, rate): k.gain_db
+                    for k in p.automation
+                    if ps.record_start - p.record_start - _EPS
+                    <= k.time
+                    <= ps.record_start - p.record_start + ps.duration + _EPS
+                }
+                if p.gain_db != 0.0 or keys:
+                    offset = seconds_to_frames(ps.record_start - p.record_start, rate)
+                    keys = {f - offset: db for f, db in keys.items()}
+                    clip.effects.append(
+                        otio.schema.Effect(
+                            effect_name="Resolve Effect",
+                            metadata={fl.RESOLVE: fl.resolve_volume_effect(p.gain_db, keys)},
+                        )
+                    )
+            elif flavour == "premiere":
+                clip.metadata[fl.PREMIERE] = fl.premiere_clip_metadata(link(), channels)
+            items.append((span, clip))
+    _fill(track, items, rate)
+    track_channels = max(channels_seen, default=DEFAULT_CHANNELS)
+    if flavour == "resolve":
+        track.metadata[fl.RESOLVE] = fl.resolve_track_metadata(track_channels)
+    elif flavour == "premiere":
+        track.metadata[fl.PREMIERE] = fl.premiere_track_metadata(track_channels)
+    return track, rates
+
+
+def _placement_metadata(p: Placement, ps: _Pass, n_passes: int) -> dict[str, Any]:
+    return {
+        "kind": p.kind,
+        "sound_id": p.sound_id,
+        "label": p.label,
+        "path": p.path,
+        "score": float(p.score),
+        "scene_index": p.scene_index,
+        "gain_db": float(p.gain_db),
+        "pan": float(p.pan),
+        "fade_in": float(p.fade_in),
+        "fade_out": float(p.fade_out),
+        "loop": p.loop,
+        "pass": ps.index,
+        "passes": n_passes,
+        # The exact (sub-frame) seconds of this clip; the timing fields are frame-snapped.
+        "record_start": ps.record_start,
+        "duration": ps.duration,
+        "source_start": ps.source_start,
+        "source_duration": p.source_duration,
+        "placement": {
+            "record_start": p.record_start,
+            "duration": p.duration,
+            "source_start": p.source_start,
+        },
+        "automation": [{"time": k.time, "gain_db": k.gain_db, "pan": k.pan} for k in p.automation],
+        "alternatives": [_candidate(c) for c in p.alternatives],
+    }
+
+
+def _markers(suggestions: Suggestions, rate: FrameRate) -> Iterable[otio.schema.Marker]:
+    fps = float(rate.fps)
+    for scene in suggestions.scenes:
+        start = seconds_to_frames(scene.start, rate)
+        marker = otio.schema.Marker(
+            name=f"Scene {scene.index + 1}",
+            marked_range=_range(start, 0, fps),
+            color=otio.schema.MarkerColor.CYAN,
+        )
+        marker.metadata[NAMESPACE] = {
+            "type": "scene",
+            "scene_index": scene.index,
+            "start": scene.start,
+            "end": scene.end,
+            "ambience": [_candidate(c) for c in scene.ambience],
+            "ambience_labels": [[label, float(s)] for label, s in scene.ambience_labels],
+            "borrowed_from": scene.borrowed_from,
+        }
+        yield marker
+        for effect in scene.effects:
+            a = seconds_to_frames(effect.start, rate)
+            b = max(a + 1, seconds_to_frames(effect.end, rate))
+            marker = otio.schema.Marker(
+                name=effect.label,
+                marked_range=_range(a, b - a, fps),
+                color=otio.schema.MarkerColor.ORANGE,
+            )
+            marker.metadata[NAMESPACE] = {
+                "type": "effect",
+                "label": effect.label,
+                "scene_index": effect.scene_index,
+                "start": effect.start,
+                "end": effect.end,
+                "confidence": float(effect.confidence),
+                "rule": effect.rule,
+                "candidates": [_candidate(c) for c in effect.candidates],
+            }
+            yield marker
+
+
+# --------------------------------------------------------------------------- files
+
+
+def for_fcp_xml(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
+    """A copy ready for the ``fcp_xml`` adapter: ``file://localhost`` percent-encoded path
+    URLs and every available range at the timeline rate (FCP7 ``<file>`` rates are video
+    timebases)."""
+    out = copy.deepcopy(timeline)
+    rate = out.global_start_time.rate
+    for clip in out.find_clips():
+        ref = clip.media_reference
+        if isinstance(ref, otio.schema.ExternalReference):
+            path = fl.url_to_path(ref.target_url)
+            ref.target_url = fl.path_to_url(path, localhost=True)
+            info = ref.metadata.get(NAMESPACE, {})
+            if "channels" in info:  # an audio clip: say which channels Premiere should take
+                channels = int(info["channels"])
+                ref.metadata["fcp_xml"] = {
+                    "media": {
+                        "audio": {
+                            "samplecharacteristics": {
+                                "depth": 16,
+                                "samplerate": int(info["sample_rate"]),
+                            },
+                            "channelcount": channels,
+                        }
+                    }
+                }
+                clip.metadata["fcp_xml"] = {"sourcetrack": {"mediatype": "audio", "trackindex": 1}}
+            ar = ref.available_range
+            if ar is not None and ar.start_time.rate != rate:
+                ref.available_range = otio.opentime.TimeRange(
+                    ar.start_time.rescaled_to(rate).round(),
+                    otio.opentime.RationalTime(
+                        math.ceil(ar.duration.value_rescaled_to(rate) - 1e-6), rate
+                    ),
+                )
+    return out
+
+
+def _xml_string(timeline: otio.schema.Timeline) -> str:
+    import xml.etree.ElementTree as ET
+
+    text = otio.adapters.write_to_string(for_fcp_xml(timeline), adapter_name="fcp_xml")
+    drop = bool(timeline.metadata.get(NAMESPACE, {}).get("drop_frame", False))
+    if not drop:
+        head, _sep, body = text.partition("\n")
+        if head.startswith("<?xml") and "<!DOCTYPE" not in text:
+            return '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE xmeml>\n' + body
+        return text
+    # The adapter writes every timecode non-drop unless told otherwise through metadata
+    # that it would also copy into the XML; fix the sequence's start timecode here.
+    from sfxmatch.timeline.timecode import frames_to_timecode
+
+    root = ET.fromstring(text)
+    rate = FrameRate(Fraction(timeline.metadata[NAMESPACE]["fps"]), True)
+    for seq in root.iter("sequence"):
+        tc = seq.find("./timecode")
+        if tc is None or tc.find("./frame") is None:
+            continue
+        frame = int(tc.findtext("./frame") or 0)
+        tc.find("./string").text = frames_to_timecode(frame, rate)  # type: ignore[union-attr]
+        tc.find("./displayformat").text = "DF"  # type: ignore[union-attr]
+    body = ET.tostring(root, encoding="unicode")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE xmeml>\n' + body + "\n"
+
+
+def timeline_to_string(timeline: otio.schema.Timeline, suffix: str) -> str:
+    """Serialise for a file suffix: ``.otio`` (otio_json) or ``.xml`` (FCP7 xmeml)."""
+    suffix = suffix.lower()
+    if suffix == ".otio":
+        return otio.adapters.write_to_string(timeline, adapter_name="otio_json")
+    if suffix == ".xml":
+        return _xml_string(timeline)
+    raise ValueError(f"timeline files are .otio or .xml (FCP7), not {suffix or 'no suffix'!r}")
+
+
+def write_timeline(suggestions: Suggestions, path: str | Path, flavour: str = "generic") -> Path:
+    """Write the suggestions' timeline to ``path`` atomically (a temporary file beside it,
+    then a rename); the suffix picks the format. Returns the path."""
+    target = Path(path)
+    text = timeline_to_string(to_otio(suggestions, flavour), target.suffix)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return target
