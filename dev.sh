@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian machine with Python 3.11:
-#   bash dev.sh run [VIDEO]   set up, then run the main job (default video: real footage, fetched)
+#   bash dev.sh run [VIDEO]   set up, then suggest sounds for VIDEO (default: real footage, fetched)
+#                             from a demo library of real recordings; outputs in ./sfxmatch-out
 #   bash dev.sh test [ARGS]   set up, then run the test suite (ARGS go to pytest)
 # Set-up is idempotent and fast when nothing changed: system packages are checked, the virtual
 # environment in .venv is only reinstalled when pyproject.toml or this script changed.
@@ -55,17 +56,41 @@ shift || true
 case "$cmd" in
   run)
     system_packages; python_env
+    py="$VENV/bin/python"
     video=${1:-}
     if [ -z "$video" ]; then
-      video=$("$VENV/bin/python" -m sfxmatch.testing.media path vtest) || {
+      video=$("$py" -m sfxmatch.testing.media path vtest) || {
         say "could not fetch the demo footage; using a generated clip with known cuts"
         video="$ROOT/.venv/demo-cuts.mp4"
-        "$VENV/bin/python" -m sfxmatch.testing.synth cuts "$video"
+        "$py" -m sfxmatch.testing.synth cuts "$video"
       }
     else
       shift
     fi
-    exec "$VENV/bin/sfxmatch" scenes "$video" "$@"
+    # The model: ImageBind huge when its checkpoint is here (SFXMATCH_IMAGEBIND_CHECKPOINT or
+    # the user cache); otherwise the same path with the tiny random model, said loudly.
+    if [ -z "${SFXMATCH_MODEL:-}" ] && ! "$py" -c 'import sys
+from sfxmatch.embed.checkpoint import cache_path
+from sfxmatch.config import Settings
+s = Settings.from_env()
+sys.exit(0 if (s.imagebind_checkpoint or cache_path(settings=s)).is_file() else 1)'; then
+      say "no ImageBind checkpoint here: see README 'The model' to install imagebind_huge.pth."
+      say "Running the same pipeline with the TINY RANDOM model: suggestions are MEANINGLESS."
+      export SFXMATCH_MODEL=imagebind-tiny
+    fi
+    # A demo library from the real recorded sounds of shared/MEDIA.md, added once.
+    for name in minetest tuxpaint ovos acoustic_scene; do
+      "$VENV/bin/sfxmatch" library status "demo-$name" >/dev/null 2>&1 && continue
+      where=$("$py" -m sfxmatch.testing.media path "$name") || continue
+      [ -f "$where" ] && where=$(dirname "$where")
+      kind=(); [ "$name" = acoustic_scene ] && kind=(--kind '*=ambience')
+      "$VENV/bin/sfxmatch" library add "$where" --name "demo-$name" "${kind[@]}" >/dev/null
+    done
+    "$VENV/bin/sfxmatch" library index
+    out="$ROOT/sfxmatch-out"
+    say "writing the suggestion for $video into $out"
+    exec "$VENV/bin/sfxmatch" suggest "$video" -o "$out/timeline.otio" --mix "$out/mix.wav" \
+      --stems "$out/stems" --mux "$out/with-sound.mp4" --plot "$out/similarity.png" "$@"
     ;;
   test)
     system_packages; python_env

@@ -13,15 +13,18 @@ For every file, the runs are interleaved (ours at each ``--max-side``, our CLI, 
 again) so that load from other processes hits every contender alike; the report is the median
 wall time of ``--runs`` runs, the speed as a multiple of real time (file duration / wall
 time), and ours / theirs. Contenders:
-- ``lib@N``: ``sfxmatch.scenes.detect_scenes(path, max_side=N)`` in this process.
+- ``lib@N``: ``sfxmatch.scenes.detect_scenes(path, max_side=N)`` in this process (analysis
+  decoding, ``fast=True``: no in-loop deblocking, FAST_BILINEAR downscale).
 - ``cli@128``: ``python -m sfxmatch scenes VIDEO --json`` (default size), a new process like
   theirs, start-up included.
 - ``pyscenedetect``: ``scenedetect -i VIDEO detect-content``, its defaults (OpenCV backend,
   frames downscaled to 256 px wide by cv2.resize).
-With ``--experiments``: decoder threads 1 and 2 (default: FFmpeg's choice) and H.264
-deblocking skipped in the decoder (``lib@128 no-dblk``, patched in for the measurement). A
-profile of one pass (decode only / + conversion to small RGB / + detection) says where our
-time goes. CPU time is reported beside wall time: it is steadier on a shared machine.
+With ``--experiments``: decoder threads 1 and 2 (default: FFmpeg's choice), full-quality
+decoding (``lib@128 exact``: ``fast=False``, deblocking and AREA downscale) and analysis
+decoding with AREA instead of FAST_BILINEAR (``lib@128 fast+area``, patched in for the
+measurement). A profile of one pass (decode only / + conversion to small RGB / + detection)
+says where our time goes. CPU time is reported beside wall time: it is steadier on a shared
+machine.
 """
 
 from __future__ import annotations
@@ -40,7 +43,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
-import av.container
 from sfxmatch import media
 from sfxmatch.scenes import DEFAULT_MAX_SIDE, detect_scenes
 from sfxmatch.testing.media import cache_root, media_path
@@ -86,34 +88,28 @@ FILES: dict[str, Callable[[], Path]] = {
 }
 
 
-def timed_lib(path: Path, max_side: int, threads: int = 0) -> tuple[float, float, int]:
+def timed_lib(
+    path: Path, max_side: int, threads: int = 0, fast: bool = True
+) -> tuple[float, float, int]:
     cpu, start = _cpu_self(), time.perf_counter()
-    found = detect_scenes(path, max_side=max_side, threads=threads)
+    found = detect_scenes(path, max_side=max_side, threads=threads, fast=fast)
     return time.perf_counter() - start, _cpu_self() - cpu, len(found)
 
 
 @contextlib.contextmanager
-def _decoder_options(options: dict[str, str]) -> Iterator[None]:
-    """Experiment only: FFmpeg codec options on every video stream media opens."""
-    real_open = media._open
-
-    def opening(path: Path) -> av.container.InputContainer:
-        container = real_open(path)
-        for stream in container.streams.video:
-            stream.codec_context.options = dict(options)
-        return container
-
-    media._open = opening  # type: ignore[assignment]
+def _fast_interpolation(name: media._Interpolation) -> Iterator[None]:
+    """Experiment only: the swscale filter of media's analysis decoding."""
+    real = media._FAST_INTERPOLATION
+    media._FAST_INTERPOLATION = name
     try:
         yield
     finally:
-        media._open = real_open  # type: ignore[assignment]
+        media._FAST_INTERPOLATION = real
 
 
-def timed_without_deblocking(path: Path, max_side: int) -> tuple[float, float, int]:
-    # H.264/HEVC in-loop deblocking is ~20 % of decoding; scene detection on a 256 px
-    # average does not need it. Not in media.iter_frames yet: this measures what it would buy.
-    with _decoder_options({"skip_loop_filter": "all"}):
+def timed_fast_area(path: Path, max_side: int) -> tuple[float, float, int]:
+    # What FAST_BILINEAR buys over AREA once deblocking is skipped.
+    with _fast_interpolation("AREA"):
         return timed_lib(path, max_side)
 
 
@@ -128,16 +124,18 @@ def timed_process(command: list[str]) -> tuple[float, float, int]:
 
 
 def profile(path: Path, max_side: int) -> dict[str, float]:
-    """Wall seconds of one pass each: decode only; decode + RGB at max_side; full split."""
+    """Wall seconds of one pass each: decode only; decode + RGB at max_side; full split (all
+    three with analysis decoding, as ``detect_scenes``)."""
     start = time.perf_counter()
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        stream.codec_context.options = dict(media._FAST_DECODER_OPTIONS)
         for _ in container.decode(stream):
             pass
     decode = time.perf_counter() - start
     start = time.perf_counter()
-    for _ in media.iter_frames(path, max_side=max_side):
+    for _ in media.iter_frames(path, max_side=max_side, fast=True):
         pass
     convert = time.perf_counter() - start
     full, _, _ = timed_lib(path, max_side)
@@ -156,7 +154,10 @@ def bench_file(name: str, path: Path, runs: int, sides: list[int], experiments: 
             contenders[f"lib@{DEFAULT_MAX_SIDE} thr={threads}"] = lambda threads=threads: timed_lib(
                 path, DEFAULT_MAX_SIDE, threads
             )
-        contenders[f"lib@{DEFAULT_MAX_SIDE} no-dblk"] = lambda: timed_without_deblocking(
+        contenders[f"lib@{DEFAULT_MAX_SIDE} exact"] = lambda: timed_lib(
+            path, DEFAULT_MAX_SIDE, fast=False
+        )
+        contenders[f"lib@{DEFAULT_MAX_SIDE} fast+area"] = lambda: timed_fast_area(
             path, DEFAULT_MAX_SIDE
         )
     contenders[f"cli@{DEFAULT_MAX_SIDE}"] = lambda: timed_process(
@@ -200,10 +201,10 @@ def print_report(report: dict) -> None:
         f"\n{report['file']}: {report['size']} {report['codec']} {report['fps']:g} fps, "
         f"{report['duration_s']} s; median of {report['runs']} runs"
     )
-    print(f"  {'contender':16}{'wall s':>8}{'cpu s':>8}{'x real':>8}{'fps':>8}{'vs PySD':>9}")
+    print(f"  {'contender':20}{'wall s':>8}{'cpu s':>8}{'x real':>8}{'fps':>8}{'vs PySD':>9}")
     for key, row in report["results"].items():
         print(
-            f"  {key:16}{row['wall_s']:8.2f}{row['cpu_s']:8.2f}{row['x_realtime']:8.1f}"
+            f"  {key:20}{row['wall_s']:8.2f}{row['cpu_s']:8.2f}{row['x_realtime']:8.1f}"
             f"{row['fps'] or 0:8.0f}{row['vs_pyscenedetect']:8.2f}x"
         )
     prof = report["profile"]
@@ -222,7 +223,7 @@ def main() -> int:
     parser.add_argument(
         "--experiments",
         action="store_true",
-        help="also time decoder threads 1 and 2 and H.264 deblocking skipped",
+        help="also time decoder threads 1 and 2, full-quality decoding and AREA downscaling",
     )
     args = parser.parse_args()
     print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()}", file=sys.stderr)

@@ -479,7 +479,8 @@ class MediaPool:
             record = max((i.end for i in track.items), default=timeline.start_frame)
         if isinstance(record, bool) or not isinstance(record, int):
             return None
-        item = TimelineItem(media, record, record + end - start, start)
+        length = end - start + (1 if self.project.end_inclusive else 0)
+        item = TimelineItem(media, record, record + length, start)
         if any(item.start < i.end and i.start < item.end for i in track.items):
             return item if self.project.overlap_mode == "phantom" else None
         track.items.append(item)
@@ -511,6 +512,7 @@ class Project:
         self.height = height
         self.name = name
         self.overlap_mode = overlap_mode
+        self.end_inclusive = False  # how older builds were reported to read endFrame
         self.sounds: dict[str, float] = {}  # importable sound files: path -> seconds
         self.media_pool = MediaPool(self)
         self.current: Timeline | None = Timeline(self, "Timeline 1", start_timecode)

@@ -8,12 +8,15 @@ own subprocess runner against a small stand-in executable.
 from __future__ import annotations
 
 import ast
+import glob
 import importlib.util
 import itertools
 import json
 import math
 import os
+import shutil
 import stat
+import subprocess
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -385,6 +388,23 @@ def test_other_picks_loop_ambience_and_layer_on_further_tracks(plugin, tmp_path)
     assert tracks["SFX 2"] == [("knock.wav", start + 24, start + 34)]
     assert summary["placed"] == 7
     assert_no_overlaps(timeline)
+
+
+def test_a_resolve_reading_end_frame_inclusively_is_calibrated(plugin, tmp_path):
+    project = make_project()
+    project.end_inclusive = True
+    start = project.timeline.GetStartFrame()
+    picks = user(check=["c_a0_1"], uncheck=["c_a0_0"])
+
+    summary, _ = run(plugin, project, on_dialog=picks, tmp_path=tmp_path)
+
+    assert summary["dropped"] == [] and summary["placed"] == 5
+    assert layout(project.timeline)["Ambience"] == [
+        ("wind.wav", start, start + 72),
+        ("wind.wav", start + 72, start + 96),
+        ("birds.wav", start + 96, start + 240),
+    ]
+    assert any("inclusive" in w for w in summary["warnings"])
 
 
 def test_cancel_leaves_the_timeline_alone(plugin, tmp_path):
@@ -868,3 +888,45 @@ def test_script_is_python_36_standard_library_only(path):
         "isascii",
     ):
         assert newer not in source, newer
+
+
+def _python36():
+    found = shutil.which("python3.6")
+    pattern = os.path.expanduser("~/.pyenv/versions/3.6*/bin/python3.6")
+    for candidate in [found, *sorted(glob.glob(pattern))]:
+        if candidate and subprocess.run([candidate, "-V"], capture_output=True).returncode == 0:
+            return candidate
+    return None
+
+
+PY36_SMOKE = r"""
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("s", sys.argv[1])
+m = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(m)
+data = json.loads(sys.stdin.read())
+slots = m.build_slots(data)
+clips = m.chosen_clips(slots, [(s["key"], 0) for s in slots], data["placements"])
+code, out, err = m.subprocess_runner(
+    [sys.executable, "-c", "import sys; sys.stderr.write('x\\n'); print('y')"], print)
+print(json.dumps({"rate": m.fraction_text(m.parse_frame_rate("29.97 DF")[0]),
+                  "clips": len(clips), "run": [code, out, err]}))
+"""
+
+
+def test_script_runs_on_a_real_python_36():
+    python = _python36()
+    if python is None:
+        pytest.skip("no Python 3.6 interpreter here")
+    edit = Edit((SourceClip("/media/shot.mov", 0.0, 10.0, 0.0),), Fraction(24))
+    answer = json.dumps(to_dict(standard_suggestions(edit)))
+    done = subprocess.run(
+        [python, "-c", PY36_SMOKE, str(SCRIPT)],
+        input=answer,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result == {"rate": "30000/1001", "clips": 4, "run": [0, "y\n", "x\n"]}

@@ -171,15 +171,30 @@ def _progress_bar(description: str) -> Iterator[Callable[[float, float], None] |
 
 # --- entry point --------------------------------------------------------------------------
 
+
 def _add_library(subparsers: argparse._SubParsersAction) -> None:
     from sfxmatch.cli_library import add_library
 
     add_library(subparsers)
 
 
+def _add_suggest(subparsers: argparse._SubParsersAction) -> None:
+    from sfxmatch.cli_suggest import add_suggest
+
+    add_suggest(subparsers)
+
+
+def _add_daemon(subparsers: argparse._SubParsersAction) -> None:
+    from sfxmatch.cli_daemon import add_daemon
+
+    add_daemon(subparsers)
+
+
 _SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_scenes,
     _add_library,
+    _add_suggest,
+    _add_daemon,
 )
 
 

@@ -238,6 +238,11 @@ def from_dict(data: Mapping[str, Any]) -> Suggestions:
     return _build(Suggestions, data)
 
 
+def edit_from_dict(data: Mapping[str, Any]) -> Edit:
+    """An ``Edit`` from its JSON form (what the Resolve script sends)."""
+    return _build(Edit, data)
+
+
 def _plain(value: Any) -> Any:
     if is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}

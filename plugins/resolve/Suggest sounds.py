@@ -685,16 +685,39 @@ def place(project, timeline, clips, rate):
         for item in timeline.GetItemListInTrack("audio", index) or []:
             before.add((index, _item_key(item)))
 
+    # endFrame is exclusive on current Resolve (measured on 21.0); should a build treat it as
+    # inclusive, every clip would be a frame long and butting clips (ambience loop passes)
+    # would overlap and be dropped. The first clip that lands tells which, and is redone.
+    end_adjust = None
+    warnings = []
     for clip in ready:
+        index = indices[clip["track"]]
         info = {
             "mediaPoolItem": media[clip["path"]],
             "startFrame": clip["source_start_frame"],
-            "endFrame": clip["source_end_frame"],
-            "trackIndex": indices[clip["track"]],
+            "endFrame": clip["source_end_frame"] - (end_adjust or 0),
+            "trackIndex": index,
             "recordFrame": clip["record_frame"],
             "mediaType": 2,
         }
         media_pool.AppendToTimeline([info])  # its answer is not trusted: the track is re-read
+        if end_adjust is not None:
+            continue
+        landed = [
+            i
+            for i in timeline.GetItemListInTrack("audio", index) or []
+            if (index, _item_key(i)) not in before
+            and i.GetStart() == clip["record_frame"]
+            and _same_path(_media_path(i), clip["path"])
+        ]
+        if not landed:
+            continue
+        end_adjust = landed[0].GetEnd() - landed[0].GetStart() - clip["frames"]
+        if end_adjust != 1:
+            end_adjust = 0
+        elif timeline.DeleteClips(landed[:1], False):
+            warnings.append("this Resolve reads endFrame as inclusive; clips were shortened")
+            media_pool.AppendToTimeline([dict(info, endFrame=info["endFrame"] - 1)])
 
     # Re-read the tracks: only what is there now counts. New items are those not there before.
     fresh = {}
@@ -703,7 +726,6 @@ def place(project, timeline, clips, rate):
         fresh[index] = [i for i in items if (index, _item_key(i)) not in before]
     placed = []
     dropped = [dict(c, reason=c["reason"]) for c in problems]
-    warnings = []
     unmatched = []
     for clip in sorted(ready, key=lambda c: (c["record_frame"], c["track"])):
         item = _take(fresh[indices[clip["track"]]], clip, exact=True)

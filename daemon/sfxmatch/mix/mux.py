@@ -82,6 +82,9 @@ def mux_video(
     return out
 
 
+_FALLBACK_VIDEO_CODEC = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+
+
 def _remove(path: Path) -> None:
     with contextlib.suppress(OSError):
         path.unlink()
@@ -102,22 +105,47 @@ def _write(
         rate = sound.sample_rate
         samples = _fit(sound.samples, round(length * rate))
         with av.open(str(tmp), "w", format=fmt) as target:
-            out_v = target.add_stream_from_template(in_v)
+            try:
+                out_v = target.add_stream_from_template(in_v)
+                copy = True
+            except ValueError:
+                # The container cannot hold this codec (msmpeg4 in mp4...): re-encode the
+                # picture as H.264, visually lossless, rather than refuse the user's choice.
+                out_v = target.add_stream(_FALLBACK_VIDEO_CODEC, rate=in_v.average_rate or 25)
+                out_v.width = in_v.codec_context.width
+                out_v.height = in_v.codec_context.height
+                out_v.pix_fmt = "yuv420p"
+                out_v.options = {"crf": "18", "preset": "veryfast"}
+                copy = False
             layout = "mono" if samples.shape[0] == 1 else "stereo"
             out_a = target.add_stream(codec, rate=rate, layout=layout)
             if codec == "aac":
                 out_a.codec_context.bit_rate = _AAC_BIT_RATE
             encoder = _AudioEncoder(target, out_a, samples, rate)
-            for packet in source.demux(in_v):
-                if packet.dts is None:  # the demuxer's empty flush packet
-                    continue
-                if packet.pts is not None and packet.time_base:
-                    t = float(packet.pts * packet.time_base)
+            if copy:
+                for packet in source.demux(in_v):
+                    if packet.dts is None:  # the demuxer's empty flush packet
+                        continue
+                    if packet.pts is not None and packet.time_base:
+                        t = float(packet.pts * packet.time_base)
+                        encoder.encode_until(t + 1.0)
+                        report(progress, "mux", t / length if length else 1.0, "")
+                        check_cancel(cancel, "mux")
+                    packet.stream = out_v
+                    target.mux(packet)
+            else:
+                for frame in source.decode(in_v):
+                    t = float(frame.time or 0.0)
                     encoder.encode_until(t + 1.0)
-                    report(progress, "mux", t / length if length else 1.0, "")
+                    report(progress, "mux", t / length if length else 1.0, "re-encoding")
                     check_cancel(cancel, "mux")
-                packet.stream = out_v
-                target.mux(packet)
+                    picture = frame.reformat(format="yuv420p")
+                    picture.pts = frame.pts
+                    picture.time_base = frame.time_base
+                    for packet in out_v.encode(picture):
+                        target.mux(packet)
+                for packet in out_v.encode(None):
+                    target.mux(packet)
             encoder.finish()
 
 

@@ -223,14 +223,20 @@ class JobManager:
             code, message = job.classify(exc)
             if job.cancel.is_set() and code == "CANCELLED":
                 code, message = job._cancel_code or code, job._cancel_message or message
-            state = JobState.CANCELLED if code in ("CANCELLED", "DEADLINE_EXCEEDED") else (
-                JobState.FAILED
+            state = (
+                JobState.CANCELLED
+                if code in ("CANCELLED", "DEADLINE_EXCEEDED")
+                else (JobState.FAILED)
             )
             if job.cancel.is_set() and job._cancel_code == "UNAVAILABLE":
                 state = JobState.CANCELLED
             level = logging.ERROR if code == "INTERNAL" else logging.INFO
-            log.log(level, "job ended", extra={"job": job.id, "code": code, "error": message},
-                    exc_info=code == "INTERNAL")
+            log.log(
+                level,
+                "job ended",
+                extra={"job": job.id, "code": code, "error": message},
+                exc_info=code == "INTERNAL",
+            )
             self._finish(job, state, code, message)
             return
         if job.cancel.is_set():
@@ -241,9 +247,7 @@ class JobManager:
     def _finish(self, job: Job, state: JobState, code: str, message: str) -> None:
         if state is JobState.SUCCEEDED:
             job.progress = JobProgress("done", 1.0, "")
-        self._set(
-            job, state=state, error_code=code, error_message=message, finished_at=time.time()
-        )
+        self._set(job, state=state, error_code=code, error_message=message, finished_at=time.time())
         job.done.set()
         job.events.put(DONE)
         log.info(

@@ -27,8 +27,8 @@ from sfxmatch.suggestions import (
     RenderRequest,
     RenderResult,
     SourceClip,
-    SuggestOptions,
     Suggestions,
+    SuggestOptions,
     from_dict,
     to_dict,
 )
@@ -61,6 +61,8 @@ def invalid(message: str) -> RequestError:
 _NOT_FOUND_HINTS = ("no library named", "no such", "not found", "does not exist")
 _PRECONDITION_HINTS = (
     "no library to index",
+    "no sound library",
+    "no indexed sounds",
     "nothing indexed",
     "not indexed",
     "is empty",
@@ -129,7 +131,7 @@ class PathPolicy:
         if "\x00" in text or len(text) > MAX_PATH:
             raise invalid(f"{what}: not a usable path ({len(text)} characters)")
         if not os.path.isabs(text):
-            raise invalid(f"{text}: {what} must be an absolute path (the daemon has no cwd of yours)")
+            raise invalid(f"{text}: {what} must be an absolute path")
         try:
             resolved = Path(os.path.realpath(text))
         except (OSError, ValueError) as exc:
@@ -164,16 +166,19 @@ class PathPolicy:
         return str(resolved)
 
     def output(self, text: str, what: str, *, folder: bool = False) -> str:
-        """Resolve an output path: its parent folder must exist and be writable."""
+        """Resolve an output path: its nearest existing folder must be writable (the
+        pipeline makes missing folders)."""
         resolved = self._basic(text, what)
-        parent = resolved if folder and resolved.is_dir() else resolved.parent
-        if not parent.is_dir():
+        if resolved.is_dir() and not folder:
+            raise invalid(f"{text}: {what} is a folder, not a file")
+        existing = resolved if folder and resolved.is_dir() else resolved.parent
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise invalid(f"{text}: {what}: {existing} is not a folder")
+        if not os.access(existing, os.W_OK | os.X_OK):
             raise RequestError(
-                grpc.StatusCode.NOT_FOUND, f"{text}: {what}: folder {parent} not found"
-            )
-        if not os.access(parent, os.W_OK | os.X_OK):
-            raise RequestError(
-                grpc.StatusCode.PERMISSION_DENIED, f"{text}: {what}: {parent} is not writable"
+                grpc.StatusCode.PERMISSION_DENIED, f"{text}: {what}: {existing} is not writable"
             )
         return str(resolved)
 

@@ -1,0 +1,214 @@
+"""``sfxmatch daemon run|status|stop`` (and ``install|uninstall`` when
+``sfxmatch.service_install`` provides them), plus the daemon-or-local choice other commands
+share.
+
+Hook for the installer: if ``sfxmatch.service_install`` exists and defines
+``add_daemon_subcommands(commands)``, it is called with the ``daemon`` subparsers action and
+adds its own actions (each sets ``handler``). Imported lazily, so its absence costs nothing.
+
+Commands that can run either in-process or on the daemon call ``add_mode_options(parser)``
+and then ``client_for(args)``: ``--daemon`` needs a running daemon, ``--local`` never uses
+one, and by default a daemon is used when ``sfxmatch.client.find_daemon()`` finds one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import importlib
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sfxmatch.client import Client
+
+EXIT_NOT_RUNNING = 3  # what LSB init scripts return from `status` for a stopped service
+
+
+def add_mode_options(parser: argparse.ArgumentParser) -> None:
+    """``--daemon`` / ``--local`` (default: the daemon when one runs)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--daemon",
+        dest="mode",
+        action="store_const",
+        const="daemon",
+        help="run on the sfxmatch daemon (fail if none is running)",
+    )
+    group.add_argument(
+        "--local",
+        dest="mode",
+        action="store_const",
+        const="local",
+        help="run in this process even when a daemon is running",
+    )
+    parser.set_defaults(mode="auto")
+
+
+def client_for(args: argparse.Namespace) -> Client | None:
+    """The daemon client to use for ``args.mode``, or None to run in-process."""
+    mode = getattr(args, "mode", "auto")
+    if mode == "local":
+        return None
+    from sfxmatch.client import find_daemon
+
+    client = find_daemon()
+    if client is None and mode == "daemon":
+        from sfxmatch.errors import ConfigError
+
+        raise ConfigError("no sfxmatch daemon is running (start one with `sfxmatch daemon run`)")
+    return client
+
+
+def add_daemon(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "daemon",
+        help="run or control the background daemon",
+        description="The daemon keeps the model loaded and serves the CLI and editor plugins "
+        "over a Unix socket (or loopback TCP), authenticated by a token file.",
+    )
+    commands = parser.add_subparsers(title="daemon commands", metavar="ACTION", required=True)
+
+    run = commands.add_parser("run", help="run the daemon in the foreground")
+    run.add_argument("--socket", type=Path, help="Unix socket (default: <data dir>/daemon/...)")
+    run.add_argument("--tcp", metavar="HOST:PORT", help="listen on loopback TCP (port 0: any)")
+    run.add_argument(
+        "--allow-remote", action="store_true", help="allow a non-loopback --tcp host (no TLS!)"
+    )
+    run.add_argument("--max-concurrent", type=int, default=1, help="GPU jobs at once (default 1)")
+    run.add_argument("--max-queued", type=int, default=8, help="jobs waiting (default 8)")
+    run.add_argument(
+        "--load-model",
+        choices=("eager", "lazy"),
+        default="eager",
+        help="load the model at start (default) or at the first call that needs it",
+    )
+    run.add_argument("--grace", type=float, default=30.0, help="seconds jobs get at shutdown")
+    run.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="refuse client paths inside this folder (repeatable)",
+    )
+    run.add_argument("--log-level", default="info", choices=("debug", "info", "warning"))
+    run.add_argument("--model", default=None, help="encoder config (default imagebind-huge)")
+    run.add_argument(
+        "--random-weights", action="store_true", help="DEVELOPMENT ONLY: meaningless results"
+    )
+    run.add_argument("--store", choices=("lance", "exact", "pinecone"), default="lance")
+    run.set_defaults(handler=_run_daemon)
+
+    status = commands.add_parser("status", help="is a daemon running, and what is it doing")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(handler=_run_status)
+
+    stop = commands.add_parser("stop", help="stop the running daemon gracefully")
+    stop.add_argument("--grace", type=float, default=0.0, help="seconds jobs get (0: default)")
+    stop.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for it")
+    stop.set_defaults(handler=_run_stop)
+
+    with contextlib.suppress(ImportError):
+        installer = importlib.import_module("sfxmatch.service_install")
+        hook = getattr(installer, "add_daemon_subcommands", None)
+        if callable(hook):
+            hook(commands)
+
+
+def _run_daemon(args: argparse.Namespace) -> int:
+    import logging
+
+    from sfxmatch.service.server import Daemon, DaemonConfig, setup_logging
+
+    setup_logging(getattr(logging, args.log_level.upper()))
+    config = DaemonConfig(
+        socket=args.socket,
+        tcp=args.tcp,
+        allow_remote=args.allow_remote,
+        max_concurrent=args.max_concurrent,
+        max_queued=args.max_queued,
+        load_model=args.load_model,
+        grace=args.grace,
+        excluded=tuple(args.exclude),
+        model=args.model,
+        weights="random" if args.random_weights else None,
+        store_backend=args.store,
+    )
+    daemon = Daemon(config).start()
+    print(f"sfxmatch daemon listening on {', '.join(daemon.addresses)}", file=sys.stderr)
+    daemon.serve_forever()
+    return 0
+
+
+def _run_status(args: argparse.Namespace) -> int:
+    from sfxmatch.client import find_daemon
+
+    client = find_daemon()
+    if client is None:
+        if args.json:
+            print(json.dumps({"running": False}))
+        else:
+            print("no sfxmatch daemon is running")
+        return EXIT_NOT_RUNNING
+    with client:
+        status = client.version()
+        jobs = client.list_jobs(active_only=True)
+    if args.json:
+        data: dict[str, Any] = {"running": True, **dataclasses.asdict(status)}
+        data["jobs"] = [dataclasses.asdict(j) for j in jobs]
+        print(json.dumps(data, indent=2))
+        return 0
+    uptime = time.time() - status.started_at
+    model = status.model_id or f"{status.model} (not loaded yet)"
+    print(f"sfxmatch daemon {status.version} (pid {status.pid}), up {uptime:.0f} s")
+    print(f"  listening on {', '.join(status.addresses)}")
+    print(f"  model {model}" + ("  [RANDOM WEIGHTS]" if status.meaningless else ""))
+    if status.model_error:
+        print(f"  model error: {status.model_error}")
+    print(
+        f"  jobs: {status.jobs_running} running, {status.jobs_queued} queued "
+        f"(max {status.max_concurrent_jobs} running, {status.max_queued_jobs} queued)"
+    )
+    for job in jobs:
+        print(f"    {job.id}  {job.state:<9} {job.progress.fraction:5.0%}  {job.description}")
+    return 0
+
+
+def _run_stop(args: argparse.Namespace) -> int:
+    import os
+
+    from sfxmatch.client import DaemonError, find_daemon
+    from sfxmatch.service import paths
+
+    client = find_daemon()
+    target: int | None = None
+    if client is not None:
+        with client:
+            target = client.version().pid
+            try:
+                client.shutdown(args.grace)
+            except DaemonError as error:
+                if error.code != "UNAVAILABLE":
+                    raise
+    else:
+        info = paths.read_info(paths.info_path())
+        if info is not None and paths.pid_alive(info.pid):
+            target = info.pid
+            os.kill(target, signal.SIGTERM)  # running but not answering: ask the OS
+    if target is None:
+        print("no sfxmatch daemon is running")
+        return 0
+    deadline = time.monotonic() + args.timeout
+    while paths.pid_alive(target):
+        if time.monotonic() > deadline:
+            print(f"sfxmatch daemon (pid {target}) is still stopping", file=sys.stderr)
+            return 1
+        time.sleep(0.1)  # polling another process's exit: there is nothing to wait on
+    print(f"sfxmatch daemon (pid {target}) stopped")
+    return 0

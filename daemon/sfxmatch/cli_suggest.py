@@ -1,0 +1,291 @@
+"""``sfxmatch suggest`` (the main job) and ``sfxmatch tune`` (AutoSync parameters)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sfxmatch.cli_library import add_model_options, pipeline_from_args, warn_if_meaningless
+
+if TYPE_CHECKING:
+    from sfxmatch.pipeline import Progress
+    from sfxmatch.suggestions import Edit, RenderRequest, Suggestions, SuggestOptions
+
+
+def add_suggest(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "suggest",
+        help="suggest, place and mix ambience and effects for a video",
+        description="Split the video into scenes, pick ambience per scene and synced effects "
+        "from your indexed libraries, and write a timeline, a mix, stems, a muxed video and a "
+        "plot as asked.",
+    )
+    parser.add_argument("video", nargs="?", type=Path, help="video file")
+    parser.add_argument(
+        "--edit",
+        type=Path,
+        help="an editor's clip list instead of a video: Edit JSON (what the Resolve script "
+        "sends), an .otio or a Premiere FCP7 .xml",
+    )
+    parser.add_argument("--library", action="append", default=[], help="libraries (default: all)")
+    out = parser.add_argument_group("outputs")
+    out.add_argument("-o", "--output", type=Path, help="timeline: .otio or FCP7 .xml")
+    out.add_argument(
+        "--flavour",
+        choices=("generic", "resolve", "premiere"),
+        default="generic",
+        help="timeline shaped for an editor's importer (default: generic)",
+    )
+    out.add_argument("--mix", type=Path, help="stereo mix WAV")
+    out.add_argument("--stems", type=Path, metavar="DIR", help="one WAV per track into DIR")
+    out.add_argument("--mux", type=Path, help="the video with the mix as its audio")
+    out.add_argument("--plot", type=Path, help="PNG of similarity traces, intervals, cuts")
+    out.add_argument("--json", action="store_true", help="print the suggestions as JSON")
+    out.add_argument(
+        "--progress",
+        choices=("bar", "jsonl", "none"),
+        default="bar",
+        help="progress on stderr: a bar (terminal), JSON lines (for plugins) or none",
+    )
+    tuning = parser.add_argument_group("matching")
+    tuning.add_argument("--top-k", type=int, default=5, help="candidates per slot (default 5)")
+    tuning.add_argument(
+        "--mode", choices=("vta", "va"), default="vta", help="ambience search: labels first "
+        "(vta, default) or audio directly (va)",
+    )  # fmt: skip
+    tuning.add_argument(
+        "--rule", choices=("report", "threshold", "hysteresis"), default="report",
+        help="AutoSync interval rule (default: report)",
+    )  # fmt: skip
+    tuning.add_argument("--threshold", type=float, help="scene cut threshold")
+    tuning.add_argument("--sync-t", type=float, default=0.1, help="AutoSync threshold t")
+    tuning.add_argument("--sync-d", type=float, default=0.5, help="AutoSync stability d")
+    tuning.add_argument("--target-lufs", type=float, default=-23.0, help="mix loudness")
+    tuning.add_argument("--true-peak", type=float, default=-1.0, help="ceiling in dBTP")
+    tuning.add_argument("--no-spatial", action="store_true", help="no pan/gain automation")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--local", action="store_true", help="run in this process")
+    mode.add_argument("--daemon", action="store_true", help="run in the daemon (must be running)")
+    add_model_options(parser)
+    parser.set_defaults(handler=run_suggest)
+
+    tune = subparsers.add_parser(
+        "tune",
+        help="grid-search AutoSync parameters against annotations",
+        description="Evaluate AutoSync rules and parameters on saved similarity traces (.npz "
+        "with times, scores, labels) against annotations in `filename onset offset "
+        "event_label` form, by event-based F1 and onset error.",
+    )
+    tune.add_argument("traces", type=Path, help=".npz file or folder of them")
+    tune.add_argument("annotations", type=Path, help="annotation file (DCASE format)")
+    tune.add_argument("--rule", choices=("report", "threshold", "hysteresis"), default="report")
+    tune.add_argument("--t", default="0.05,0.1,0.2,0.3", help="comma-separated values of t")
+    tune.add_argument("--d", default="0.25,0.5,1.0", help="values of d (report rule)")
+    tune.add_argument("--max-gap", default="0.1,0.2,0.4", help="values of max_gap (s)")
+    tune.add_argument("--min-duration", default="0.1,0.3,0.5", help="values of min_duration (s)")
+    tune.add_argument("--top", type=int, default=10, help="rows to print")
+    tune.add_argument("--json", action="store_true")
+    tune.set_defaults(handler=run_tune)
+
+
+def _options(args: argparse.Namespace) -> SuggestOptions:
+    from sfxmatch.suggestions import SuggestOptions
+
+    try:
+        return SuggestOptions(
+            libraries=tuple(args.library),
+            top_k=args.top_k,
+            ambience_mode=args.mode,
+            rule=args.rule,
+            threshold=args.threshold,
+            sync_t=args.sync_t,
+            sync_d=args.sync_d,
+            spatial=not args.no_spatial,
+        )
+    except ValueError as exc:
+        from sfxmatch.errors import ConfigError
+
+        raise ConfigError(str(exc)) from None
+
+
+def _request(args: argparse.Namespace) -> RenderRequest:
+    from sfxmatch.suggestions import RenderRequest
+
+    def text(p: Path | None) -> str | None:
+        return str(p) if p is not None else None
+
+    return RenderRequest(
+        mix=text(args.mix),
+        stems_dir=text(args.stems),
+        mux=text(args.mux),
+        timeline=text(args.output),
+        flavour=args.flavour,
+        plot=text(args.plot),
+        target_lufs=args.target_lufs,
+        true_peak_dbtp=args.true_peak,
+    )
+
+
+def load_edit(path: Path) -> Edit:
+    """An editor's clip list: Edit JSON (the Resolve script), OTIO or FCP7 XML."""
+    from sfxmatch.errors import MediaError
+
+    if path.suffix.lower() == ".json":
+        from sfxmatch.suggestions import edit_from_dict
+
+        try:
+            edit = edit_from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise MediaError(path, "no such file") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise MediaError(path, f"is not a valid edit ({exc})") from None
+        if not edit.clips:
+            raise MediaError(path, "holds no clips")
+        return edit
+    from sfxmatch.timeline import read_edit
+
+    return read_edit(path)
+
+
+def _reporter(kind: str) -> tuple[Callable[[Progress], None], Callable[[], None]]:
+    if kind == "jsonl":
+
+        def line(p: Progress) -> None:
+            record = {"stage": p.stage, "fraction": round(p.fraction, 4), "message": p.message}
+            print(json.dumps(record), file=sys.stderr, flush=True)
+
+        return line, lambda: None
+    if kind == "none" or not sys.stderr.isatty():
+        return (lambda p: None), (lambda: None)
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("{task.description:<14}"), BarColumn(), TextColumn("{task.fields[msg]}"),
+        TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+    )  # fmt: skip
+    bar.start()
+    tasks: dict[str, Any] = {}
+
+    def update(p: Progress) -> None:
+        if p.stage not in tasks:
+            tasks[p.stage] = bar.add_task(p.stage, total=1.0, msg="")
+        bar.update(tasks[p.stage], completed=p.fraction, msg=p.message[:40])
+
+    return update, bar.stop
+
+
+def run_suggest(args: argparse.Namespace) -> int:
+    from sfxmatch.errors import ConfigError
+    from sfxmatch.suggestions import to_dict
+
+    if (args.video is None) == (args.edit is None):
+        raise ConfigError("give a VIDEO or --edit FILE (one of them)")
+    source: Any = load_edit(args.edit) if args.edit else args.video
+    options = _options(args)
+    request = _request(args)
+    progress, stop = _reporter(args.progress)
+    client = None if args.local else _daemon(args)
+    cancel = threading.Event()
+    try:
+        if client is not None:
+            suggestions = client.suggest(source, options, progress=progress)
+            result = client.render(suggestions, request, progress=progress)
+        else:
+            with pipeline_from_args(args) as pipeline:
+                warn_if_meaningless(pipeline)
+                suggestions = pipeline.suggest(source, options, progress=progress, cancel=cancel)
+                result = pipeline.render(suggestions, request, progress=progress, cancel=cancel)
+    except KeyboardInterrupt:
+        cancel.set()
+        raise
+    finally:
+        stop()
+    if suggestions.meaningless:
+        print(
+            "sfxmatch: WARNING: made with RANDOM weights: these suggestions are MEANINGLESS",
+            file=sys.stderr,
+        )
+    if args.json:
+        print(json.dumps(to_dict(suggestions), ensure_ascii=False))
+        return 0
+    _print_summary(suggestions)
+    for what, path in result.files:
+        print(f"wrote {what}: {path}")
+    if result.loudness_lufs is not None:
+        print(
+            f"mix loudness {result.loudness_lufs:.1f} LUFS, "
+            f"true peak {result.true_peak_dbtp:.1f} dBTP"
+        )
+    return 0
+
+
+def _daemon(args: argparse.Namespace) -> Any:
+    """The running daemon's client (``--daemon`` requires one), or None to run here."""
+    try:
+        from sfxmatch.client import find_daemon
+    except ImportError:
+        find_daemon = None  # type: ignore[assignment]
+    if find_daemon is None:
+        if args.daemon:
+            from sfxmatch.errors import ConfigError
+
+            raise ConfigError("this installation has no daemon client")
+        return None
+    client = find_daemon()
+    if client is None and args.daemon:
+        from sfxmatch.errors import ConfigError
+
+        raise ConfigError("no sfxmatch daemon is running: start it with `sfxmatch daemon run`")
+    if client is not None and (args.model or args.random_weights):
+        return None  # an explicit model choice runs here, not in the daemon's model
+    return client
+
+
+def _print_summary(s: Suggestions) -> None:
+    print(f"{s.edit.name or 'edit'}: {len(s.scenes)} scene(s), {len(s.placements)} placement(s)")
+    for scene in s.scenes:
+        bed = scene.ambience[0].label if scene.ambience else "(no ambience in the library)"
+        borrowed = (
+            f" (kept from scene {scene.borrowed_from})" if scene.borrowed_from is not None else ""
+        )
+        print(f"  scene {scene.index}: {scene.start:7.2f}-{scene.end:7.2f} s  bed: {bed}{borrowed}")
+        for e in scene.effects:
+            sound = e.candidates[0].label if e.candidates else "-"
+            print(f"    {e.start:7.2f}-{e.end:7.2f} s  {e.label} ({e.confidence:.2f}) -> {sound}")
+
+
+def run_tune(args: argparse.Namespace) -> int:
+    from sfxmatch.errors import ConfigError
+    from sfxmatch.match.tuning import run_tuning
+
+    def values(text: str) -> list[float]:
+        try:
+            return [float(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise ConfigError(f"not a list of numbers: {text!r}") from None
+
+    grid = {"t": values(args.t), "max_gap": values(args.max_gap)}
+    grid["min_duration"] = values(args.min_duration)
+    if args.rule == "report":
+        grid["d"] = values(args.d)
+    results = run_tuning(args.traces, args.annotations, args.rule, grid)
+    rows = results[: args.top]
+    if args.json:
+        print(json.dumps([
+            {"params": {k: getattr(r.params, k) for k in grid}, "f1": r.f1,
+             "precision": r.precision, "recall": r.recall, "onset_error": r.onset_error,
+             "offset_error": r.offset_error}
+            for r in rows
+        ], indent=2))  # fmt: skip
+        return 0
+    for r in rows:
+        params = ", ".join(f"{k}={getattr(r.params, k):g}" for k in grid)
+        print(f"F1 {r.f1:.3f}  P {r.precision:.3f}  R {r.recall:.3f}  onset err "
+              f"{r.onset_error:.3f} s  ({params})")  # fmt: skip
+    return 0

@@ -1,0 +1,676 @@
+"""Talk to a running sfxmatch daemon: typed methods mirroring ``sfxmatch.pipeline.Pipeline``.
+
+This module never imports torch or the pipeline (a test checks it), so plugins and a CLI that
+only forwards work start fast::
+
+    from sfxmatch.client import find_daemon
+
+    client = find_daemon()          # None when no daemon answers
+    if client is not None:
+        with client:
+            hits = client.library_search("rain on a tin roof", top_k=5)
+            suggestions = client.suggest("/abs/video.mp4", progress=print)
+
+Discovery (:func:`find_daemon`): ``$SFXMATCH_DAEMON_ADDRESS`` when set, otherwise the
+addresses in ``<data dir>/daemon/daemon.json`` that a running daemon writes (Unix socket
+first), otherwise the default socket ``<data dir>/daemon/sfxmatch.sock``. The token comes
+from ``$SFXMATCH_DAEMON_TOKEN_FILE`` or ``<data dir>/daemon/token`` (it must be mode 0600).
+The data dir is ``$SFXMATCH_DATA_DIR`` or the per-user one (``~/.local/share/sfxmatch``).
+
+Long calls (``library_index``, ``suggest``, ``render``) take ``progress`` (called with
+``Progress(stage, fraction, message)``) and ``cancel`` (a ``threading.Event``: setting it
+cancels the call, and the daemon cancels the job); the ``stream_*`` variants yield the raw
+events instead. Errors are ``DaemonError`` (``.code`` is the gRPC status code's name);
+cancelling raises ``Cancelled``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from sfxmatch._generated.sfxmatch.v1 import sfxmatch_pb2 as pb
+from sfxmatch._generated.sfxmatch.v1 import sfxmatch_pb2_grpc as pb_grpc
+from sfxmatch.errors import ConfigError, SfxmatchError
+from sfxmatch.service import paths, translate
+from sfxmatch.service.auth import bearer
+from sfxmatch.suggestions import (
+    Candidate,
+    Edit,
+    RenderRequest,
+    RenderResult,
+    Suggestions,
+    SuggestOptions,
+    from_dict,
+    to_dict,
+)
+
+_OPTIONS = (
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+)
+_JOB_STATES = {
+    pb.JOB_STATE_QUEUED: "queued",
+    pb.JOB_STATE_RUNNING: "running",
+    pb.JOB_STATE_SUCCEEDED: "succeeded",
+    pb.JOB_STATE_FAILED: "failed",
+    pb.JOB_STATE_CANCELLED: "cancelled",
+}
+
+
+# --- values -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Same fields as ``sfxmatch.pipeline.Progress``."""
+
+    stage: str
+    fraction: float
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class FileProgress:
+    """Per-file index progress (``sfxmatch.library.indexer.IndexProgress``'s fields)."""
+
+    library: str
+    stage: str
+    done: int
+    total: int
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Fault:
+    path: str
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class LibraryInfo:
+    name: str
+    root: str
+    catalogue: str | None
+    kind_overrides: tuple[tuple[str, str], ...]
+    added_at: float
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    library: str
+    scanned: int
+    added: int
+    changed: int
+    moved: int
+    deleted: int
+    relabelled: int
+    unchanged: int
+    failed: int
+    faults: tuple[Fault, ...]
+    seconds: float
+    cancelled: bool
+    indexed: int
+
+
+@dataclass(frozen=True)
+class LibraryStatus:
+    library: LibraryInfo
+    sounds: int
+    by_kind: dict[str, int]
+    faults: tuple[Fault, ...]
+    root_exists: bool
+    last_indexed_at: float | None
+    last_run: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    id: str
+    kind: str
+    state: str  # queued, running, succeeded, failed, cancelled
+    progress: Progress
+    description: str
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    error_code: str
+    error_message: str
+
+
+@dataclass(frozen=True)
+class DaemonStatus:
+    version: str
+    api: str
+    model: str
+    model_id: str
+    model_loaded: bool
+    model_error: str
+    meaningless: bool
+    pid: int
+    started_at: float
+    jobs_running: int
+    jobs_queued: int
+    max_concurrent_jobs: int
+    max_queued_jobs: int
+    addresses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One message of a long call: ``accepted`` (a ``JobInfo``), ``progress``, ``file`` or
+    ``result`` is set."""
+
+    job_id: str
+    accepted: JobInfo | None = None
+    progress: Progress | None = None
+    file: FileProgress | None = None
+    result: Any = None
+
+
+class DaemonError(SfxmatchError):
+    """The daemon refused or failed a call; ``code`` is the gRPC status code's name."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Cancelled(DaemonError):
+    """The call was cancelled (by the caller's ``cancel`` event or on the daemon)."""
+
+
+class DaemonUnavailable(DaemonError):
+    """No daemon answers at that address (or it is shutting down)."""
+
+
+def _error(exc: grpc.RpcError) -> DaemonError:
+    code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
+    details = (exc.details() if hasattr(exc, "details") else "") or str(code)
+    cls = {
+        grpc.StatusCode.CANCELLED: Cancelled,
+        grpc.StatusCode.UNAVAILABLE: DaemonUnavailable,
+    }.get(code, DaemonError)
+    return cls(code.name, details)
+
+
+def _fault(f: pb.Fault) -> Fault:
+    return Fault(f.path, f.kind, f.reason)
+
+
+def _library(m: pb.Library) -> LibraryInfo:
+    return LibraryInfo(
+        name=m.name,
+        root=m.root,
+        catalogue=m.catalogue or None,
+        kind_overrides=tuple((o.glob, o.kind) for o in m.kind_overrides),
+        added_at=m.added_at,
+    )
+
+
+def _report(m: pb.IndexReport) -> IndexReport:
+    return IndexReport(
+        library=m.library,
+        scanned=m.scanned,
+        added=m.added,
+        changed=m.changed,
+        moved=m.moved,
+        deleted=m.deleted,
+        relabelled=m.relabelled,
+        unchanged=m.unchanged,
+        failed=m.failed,
+        faults=tuple(_fault(f) for f in m.faults),
+        seconds=m.seconds,
+        cancelled=m.cancelled,
+        indexed=m.indexed,
+    )
+
+
+def _progress(m: pb.Progress) -> Progress:
+    return Progress(m.stage, m.fraction, m.message)
+
+
+def _job(m: pb.Job) -> JobInfo:
+    return JobInfo(
+        id=m.id,
+        kind=m.kind,
+        state=_JOB_STATES.get(m.state, "unknown"),
+        progress=_progress(m.progress),
+        description=m.description,
+        created_at=m.created_at,
+        started_at=m.started_at or None,
+        finished_at=m.finished_at or None,
+        error_code=m.error_code,
+        error_message=m.error_message,
+    )
+
+
+def _candidate(m: pb.Candidate) -> Candidate:
+    return Candidate(
+        sound_id=m.sound_id,
+        label=m.label,
+        path=m.path,
+        score=m.score,
+        kind=m.kind,  # type: ignore[arg-type]
+        duration=m.duration,
+        ucs_category=m.ucs_category,
+    )
+
+
+def _absolute(path: str | os.PathLike[str]) -> str:
+    return os.path.abspath(os.fspath(path))
+
+
+# --- the client ---------------------------------------------------------------------
+
+
+class Client:
+    """One connection to a daemon. Thread-safe; close it (or use ``with``) when done."""
+
+    def __init__(self, target: str, token: str, *, timeout: float | None = None) -> None:
+        self.target = target
+        self.timeout = timeout  # default deadline of short calls (None: none)
+        self._metadata = bearer(token)
+        self._channel = grpc.insecure_channel(target, options=_OPTIONS)
+        self._stub = pb_grpc.SfxmatchStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+
+    @classmethod
+    def connect(
+        cls,
+        address: str | None = None,
+        *,
+        data_dir: Path | None = None,
+        token: str | None = None,
+        timeout: float | None = None,
+    ) -> Client:
+        """Connect to ``address`` (default: what discovery finds, else the default socket)
+        with ``token`` (default: the token file). Does not check that anyone answers."""
+        if address is None:
+            found = _addresses(data_dir)
+            address = found[0] if found else paths.socket_address(paths.default_socket(data_dir))
+        if token is None:
+            token = paths.read_token(paths.token_path(data_dir))
+        return cls(address, token, timeout=timeout)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client({self.target!r})"
+
+    def _call(self, method: Callable[..., Any], request: Any, timeout: float | None = None) -> Any:
+        try:
+            return method(
+                request, metadata=self._metadata, timeout=timeout if timeout else self.timeout
+            )
+        except grpc.RpcError as exc:
+            raise _error(exc) from None
+
+    # -- daemon ------------------------------------------------------------------------
+
+    def health(self, timeout: float = 2.0, service: str = "") -> bool:
+        """True when the daemon answers SERVING (no token needed)."""
+        try:
+            reply = self._health.Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout
+            )
+        except grpc.RpcError:
+            return False
+        return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+    def wait_ready(self, timeout: float = 30.0) -> bool:
+        """Block until the daemon reports SERVING (model loaded when it loads eagerly)."""
+        request = health_pb2.HealthCheckRequest(service="")
+        try:
+            for reply in self._health.Watch(request, timeout=timeout, wait_for_ready=True):
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return True
+        except grpc.RpcError:
+            return False
+        return False
+
+    def version(self, timeout: float | None = None) -> DaemonStatus:
+        m = self._call(self._stub.Version, pb.VersionRequest(), timeout)
+        return DaemonStatus(
+            version=m.version,
+            api=m.api,
+            model=m.model,
+            model_id=m.model_id,
+            model_loaded=m.model_loaded,
+            model_error=m.model_error,
+            meaningless=m.meaningless,
+            pid=m.pid,
+            started_at=m.started_at,
+            jobs_running=m.jobs_running,
+            jobs_queued=m.jobs_queued,
+            max_concurrent_jobs=m.max_concurrent_jobs,
+            max_queued_jobs=m.max_queued_jobs,
+            addresses=tuple(m.addresses),
+        )
+
+    def shutdown(self, grace: float = 0.0) -> None:
+        """Ask the daemon to stop (running jobs get ``grace`` seconds; 0: its default)."""
+        self._call(self._stub.Shutdown, pb.ShutdownRequest(grace_seconds=grace))
+
+    # -- library -----------------------------------------------------------------------
+
+    def library_add(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        *,
+        catalogue: str | os.PathLike[str] | None = None,
+        kind_overrides: Sequence[tuple[str, str]] = (),
+    ) -> LibraryInfo:
+        request = pb.LibraryAddRequest(
+            path=_absolute(path),
+            name=name or "",
+            catalogue=_absolute(catalogue) if catalogue else "",
+            kind_overrides=[pb.KindOverride(glob=g, kind=k) for g, k in kind_overrides],
+        )
+        return _library(self._call(self._stub.LibraryAdd, request).library)
+
+    def library_remove(self, name: str) -> int:
+        reply = self._call(self._stub.LibraryRemove, pb.LibraryRemoveRequest(name=name))
+        return int(reply.sounds_removed)
+
+    def library_status(self, name: str | None = None) -> list[LibraryStatus]:
+        reply = self._call(self._stub.LibraryStatus, pb.LibraryStatusRequest(name=name or ""))
+        return [
+            LibraryStatus(
+                library=_library(s.library),
+                sounds=s.sounds,
+                by_kind={k.kind: k.sounds for k in s.by_kind},
+                faults=tuple(_fault(f) for f in s.faults),
+                root_exists=s.root_exists,
+                last_indexed_at=s.last_indexed_at or None,
+                last_run=json.loads(s.last_run_json) if s.last_run_json else None,
+            )
+            for s in reply.libraries
+        ]
+
+    def library_search(
+        self,
+        text: str,
+        *,
+        kind: str | None = None,
+        library: str | Sequence[str] | None = None,
+        top_k: int = 10,
+    ) -> list[Candidate]:
+        libraries = [library] if isinstance(library, str) else list(library or ())
+        request = pb.LibrarySearchRequest(
+            text=text, kind=kind or "", libraries=libraries, top_k=top_k
+        )
+        return [_candidate(c) for c in self._call(self._stub.LibrarySearch, request).candidates]
+
+    def stream_index(
+        self, names: Sequence[str] | None = None, *, timeout: float | None = None
+    ) -> _Stream:
+        request = pb.LibraryIndexRequest(names=list(names or ()))
+        return _Stream(self, self._stub.LibraryIndex, request, timeout, _index_result)
+
+    def library_index(
+        self,
+        names: Sequence[str] | None = None,
+        *,
+        progress: Callable[[Progress], None] | None = None,
+        cancel: threading.Event | None = None,
+        on_file: Callable[[FileProgress], None] | None = None,
+        timeout: float | None = None,
+    ) -> list[IndexReport]:
+        """Index libraries on the daemon; returns one report per library."""
+        stream = self.stream_index(names, timeout=timeout)
+        return stream.run(progress=progress, cancel=cancel, on_file=on_file)
+
+    # -- suggest and render ------------------------------------------------------------
+
+    def stream_suggest(
+        self,
+        source: str | os.PathLike[str] | Edit,
+        options: SuggestOptions | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> _Stream:
+        options_msg = translate.options_msg(options or SuggestOptions())
+        if isinstance(source, Edit):
+            absolute = Edit(
+                clips=tuple(
+                    type(c)(_absolute(c.path), c.source_in, c.source_out, c.record_start, c.name)
+                    for c in source.clips
+                ),
+                fps=source.fps,
+                width=source.width,
+                height=source.height,
+                start_timecode=source.start_timecode,
+                name=source.name,
+            )
+            request = pb.SuggestRequest(edit=translate.edit_msg(absolute), options=options_msg)
+        else:
+            request = pb.SuggestRequest(video_path=_absolute(source), options=options_msg)
+        return _Stream(self, self._stub.Suggest, request, timeout, _suggest_result)
+
+    def suggest(
+        self,
+        source: str | os.PathLike[str] | Edit,
+        options: SuggestOptions | None = None,
+        *,
+        progress: Callable[[Progress], None] | None = None,
+        cancel: threading.Event | None = None,
+        timeout: float | None = None,
+    ) -> Suggestions:
+        """Suggestions for a video file or an edit (its clips' paths made absolute here)."""
+        stream = self.stream_suggest(source, options, timeout=timeout)
+        return stream.run(progress=progress, cancel=cancel)
+
+    def stream_render(
+        self,
+        suggestions: Suggestions,
+        request: RenderRequest,
+        *,
+        timeout: float | None = None,
+    ) -> _Stream:
+        absolute = RenderRequest(
+            mix=_absolute(request.mix) if request.mix else None,
+            stems_dir=_absolute(request.stems_dir) if request.stems_dir else None,
+            mux=_absolute(request.mux) if request.mux else None,
+            timeline=_absolute(request.timeline) if request.timeline else None,
+            flavour=request.flavour,
+            plot=_absolute(request.plot) if request.plot else None,
+            target_lufs=request.target_lufs,
+            true_peak_dbtp=request.true_peak_dbtp,
+            sample_rate=request.sample_rate,
+        )
+        message = translate.render_request_msg(
+            json.dumps(to_dict(suggestions), ensure_ascii=False), absolute
+        )
+        return _Stream(self, self._stub.Render, message, timeout, _render_result)
+
+    def render(
+        self,
+        suggestions: Suggestions,
+        request: RenderRequest,
+        *,
+        progress: Callable[[Progress], None] | None = None,
+        cancel: threading.Event | None = None,
+        timeout: float | None = None,
+    ) -> RenderResult:
+        """Write the mix, stems, timeline, plot or muxed video that ``request`` names."""
+        stream = self.stream_render(suggestions, request, timeout=timeout)
+        return stream.run(progress=progress, cancel=cancel)
+
+    # -- jobs --------------------------------------------------------------------------
+
+    def get_job(self, job_id: str) -> JobInfo:
+        return _job(self._call(self._stub.GetJob, pb.GetJobRequest(job_id=job_id)))
+
+    def list_jobs(self, active_only: bool = False) -> list[JobInfo]:
+        reply = self._call(self._stub.ListJobs, pb.ListJobsRequest(active_only=active_only))
+        return [_job(j) for j in reply.jobs]
+
+    def cancel_job(self, job_id: str) -> JobInfo:
+        return _job(self._call(self._stub.CancelJob, pb.CancelJobRequest(job_id=job_id)))
+
+
+def _index_result(m: pb.LibraryIndexResult) -> list[IndexReport]:
+    return [_report(r) for r in m.reports]
+
+
+def _suggest_result(m: pb.SuggestResult) -> Suggestions:
+    return from_dict(json.loads(m.suggestions_json))
+
+
+def _render_result(m: pb.RenderResult) -> RenderResult:
+    return RenderResult(
+        files=tuple((f.what, f.path) for f in m.files),
+        loudness_lufs=m.loudness_lufs if m.HasField("loudness_lufs") else None,
+        true_peak_dbtp=m.true_peak_dbtp if m.HasField("true_peak_dbtp") else None,
+        gain_db=m.gain_db if m.HasField("gain_db") else None,
+    )
+
+
+class _Stream:
+    """One long call: iterate it for ``Event`` values, ``cancel()`` it, or ``run`` it."""
+
+    def __init__(
+        self,
+        client: Client,
+        method: Callable[..., Any],
+        request: Any,
+        timeout: float | None,
+        convert: Callable[[Any], Any],
+    ) -> None:
+        try:
+            self._call = method(request, metadata=client._metadata, timeout=timeout)
+        except grpc.RpcError as exc:
+            raise _error(exc) from None
+        self._convert = convert
+        self.job_id = ""
+
+    def cancel(self) -> None:
+        self._call.cancel()
+
+    def __iter__(self) -> Iterator[Event]:
+        try:
+            for m in self._call:
+                self.job_id = m.job_id
+                which = m.WhichOneof("event")
+                if which == "accepted":
+                    yield Event(m.job_id, accepted=_job(m.accepted))
+                elif which == "progress":
+                    yield Event(m.job_id, progress=_progress(m.progress))
+                elif which == "file":
+                    f = m.file
+                    yield Event(
+                        m.job_id, file=FileProgress(f.library, f.stage, f.done, f.total, f.message)
+                    )
+                elif which == "result":
+                    yield Event(m.job_id, result=self._convert(m.result))
+        except grpc.RpcError as exc:
+            raise _error(exc) from None
+
+    def run(
+        self,
+        *,
+        progress: Callable[[Progress], None] | None = None,
+        cancel: threading.Event | None = None,
+        on_file: Callable[[FileProgress], None] | None = None,
+    ) -> Any:
+        """Drive the call to its end; the result, or ``Cancelled``/``DaemonError``."""
+        finished = threading.Event()
+        if cancel is not None:
+
+            def watch() -> None:
+                while not finished.wait(0.05):
+                    if cancel.is_set():
+                        self._call.cancel()
+                        return
+
+            threading.Thread(target=watch, name="sfxmatch-client-cancel", daemon=True).start()
+        try:
+            for event in self:
+                if event.progress is not None and progress is not None:
+                    progress(event.progress)
+                elif event.file is not None and on_file is not None:
+                    on_file(event.file)
+                elif event.result is not None:
+                    return event.result
+        finally:
+            finished.set()
+        raise DaemonError("UNKNOWN", "the daemon ended the call without a result")
+
+
+# --- discovery ----------------------------------------------------------------------
+
+
+def _addresses(data_dir: Path | None) -> list[str]:
+    override = os.environ.get(paths.ENV_DAEMON_ADDRESS, "").strip()
+    if override:
+        return [override]
+    info = paths.read_info(paths.info_path(data_dir))
+    if info is not None and paths.pid_alive(info.pid):
+        return sorted(info.addresses, key=lambda a: not a.startswith("unix:"))
+    socket = paths.default_socket(data_dir)
+    return [paths.socket_address(socket)] if socket.exists() else []
+
+
+def find_daemon(data_dir: Path | None = None, *, timeout: float = 2.0) -> Client | None:
+    """A connected ``Client`` when a daemon answers, else None (use the pipeline in-process).
+
+    Looks at ``$SFXMATCH_DAEMON_ADDRESS``, then ``<data dir>/daemon/daemon.json`` (left by a
+    running daemon; a dead pid there is ignored), then the default socket. A candidate
+    counts only when its health check says SERVING and an authenticated ``Version`` call
+    succeeds with the token file's token, so a stale socket or a wrong token gives None,
+    never an error. The caller owns (and closes) the client.
+    """
+    try:
+        addresses = _addresses(data_dir)
+        if not addresses:
+            return None
+        token = paths.read_token(paths.token_path(data_dir))
+    except ConfigError:
+        return None
+    for address in addresses:
+        client = Client(address, token)
+        try:
+            if client.health(timeout=timeout):
+                client.version(timeout=timeout)
+                return client
+        except DaemonError:
+            pass
+        client.close()
+    return None
+
+
+__all__ = [
+    "Cancelled",
+    "Client",
+    "DaemonError",
+    "DaemonStatus",
+    "DaemonUnavailable",
+    "Event",
+    "Fault",
+    "FileProgress",
+    "IndexReport",
+    "JobInfo",
+    "LibraryInfo",
+    "LibraryStatus",
+    "Progress",
+    "find_daemon",
+]
