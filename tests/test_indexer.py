@@ -459,26 +459,30 @@ def test_good_file_turning_bad_keeps_its_vectors(
 
         (root / "rain.wav").write_text("overwritten by a text editor\n")  # not audio now
         thunder = (root / "thunder.wav").read_bytes()
-        (root / "thunder.wav").write_bytes(thunder[:44] + os.urandom(len(thunder) - 44))
+        garbage = np.random.default_rng(0).bytes(len(thunder) - 44)
+        (root / "thunder.wav").write_bytes(thunder[:44] + garbage)  # sniffs as WAV, won't decode
         (root / "wind.wav").write_bytes(b"")  # truncated to nothing
         deny(root / "vault")  # type: ignore[operator]
         (report,) = pipeline.library_index()
 
         assert report.deleted == 0 and report.indexed == 4
-        faults = fault_kinds(pipeline, "turn")
-        assert faults["rain.wav"] == "not_audio" and faults["wind.wav"] == "empty"
-        assert faults["vault"] == "permission_denied"
-        # A WAV header over random bytes still decodes (as noise): re-embedded, same ids.
-        assert report.changed == 1
+        assert report.changed == report.failed == 1  # thunder: changed, then not decodable
+        assert fault_kinds(pipeline, "turn") == {
+            "rain.wav": "not_audio",
+            "thunder.wav": "unreadable",
+            "wind.wav": "empty",
+            "vault": "permission_denied",
+        }
         assert {r["id"] for r in stored_rows(pipeline, "turn")} == before
         found = pipeline.library_search("rain", library="turn", top_k=10)
         assert {c.sound_id for c in found} == set(ids.values())
 
         (root / "rain.wav").write_bytes(rain_bytes)  # fixed: same content as indexed
+        (root / "thunder.wav").write_bytes(thunder)
         (root / "wind.wav").unlink()  # really gone this time
         (again,) = pipeline.library_index()
-        assert again.deleted == 1 and again.changed == 0
-        assert "rain.wav" not in fault_kinds(pipeline, "turn")
+        assert (again.deleted, again.changed, again.failed) == (1, 0, 0)
+        assert fault_kinds(pipeline, "turn") == {"vault": "permission_denied"}
         assert {s.label for s in pipeline.state.sounds("turn")} == {"rain", "thunder", "gong"}
         assert_store_matches_state(pipeline, "turn")
 

@@ -390,6 +390,16 @@ class Pipeline:
         files: list[tuple[str, str]] = []
         loudness = None
         wants_audio = request.mix or request.stems_dir or request.mux
+        if request.mux:
+            # Checked before anything is written: the mix goes under the whole source video.
+            clips = suggestions.edit.clips
+            if len(clips) != 1:
+                raise ConfigError("--mux needs a single video, not an edit of many clips")
+            if clips[0].source_in > 1e-6 or clips[0].record_start > 1e-6:
+                raise ConfigError(
+                    f"--mux puts the mix under the whole of {Path(clips[0].path).name}: it needs "
+                    f"the video from its start, not a clip from {clips[0].source_in:.3f} s"
+                )
         for target in (request.mix, request.mux, request.timeline, request.plot):
             if target:
                 try:
@@ -418,8 +428,6 @@ class Pipeline:
                     from sfxmatch.media import Audio
                     from sfxmatch.mix.mux import mux_video
 
-                    if len(suggestions.edit.clips) != 1:
-                        raise ConfigError("--mux needs a single video, not an edit of many clips")
                     video = suggestions.edit.clips[0].path
                     audio = mix_path or Audio(mix.mix, mix.sample_rate)
                     files.append(("mux", str(mux_video(video, audio, request.mux, cancel=cancel))))

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -150,6 +152,17 @@ class Suggester:
         # Pan/gain keyframes of each effect suggestion, by identity (kept out of the value:
         # they belong to the placement, which is made last).
         self._automation: dict[int, tuple[Keyframe, ...]] = {}
+        # Seconds spent per stage (decode, scenes, embed, score, sync, search, place): for
+        # benchmarks, kept out of ``Suggestions`` so equal inputs still give equal values.
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def _timed(self, stage: str) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - began
 
     # -- the steps -----------------------------------------------------------------------
 
@@ -163,12 +176,15 @@ class Suggester:
         ambience_labels = self._labels("ambience")
         self._tell("labels", 1.0, f"{len(effect_labels)} effect and {len(ambience_labels)} "
                    "ambience labels")  # fmt: skip
-        effect_vectors = (
-            encoder.embed_text(effect_labels) if effect_labels else np.zeros((0, encoder.dim))
-        )
-        ambience_vectors = (
-            encoder.embed_text(ambience_labels) if ambience_labels else np.zeros((0, encoder.dim))
-        )
+        with self._timed("embed"):
+            effect_vectors = (
+                encoder.embed_text(effect_labels) if effect_labels else np.zeros((0, encoder.dim))
+            )
+            ambience_vectors = (
+                encoder.embed_text(ambience_labels)
+                if ambience_labels
+                else np.zeros((0, encoder.dim))
+            )
 
         scenes: list[SceneSuggestion] = []
         traces: dict[str, tuple[list[float], list[float]]] = {}
@@ -181,9 +197,10 @@ class Suggester:
                 analysis, effect_labels, effect_vectors, ambience_labels, ambience_vectors,
                 first_index=len(scenes), traces=traces,
             )  # fmt: skip
-        scenes = self._borrow(scenes)
-        scenes = self._keep_strongest_effects(scenes)
-        placements = self._place(scenes, edit)
+        with self._timed("place"):
+            scenes = self._borrow(scenes)
+            scenes = self._keep_strongest_effects(scenes)
+            placements = self._place(scenes, edit)
         kept_traces = self._traces(traces, scenes)
         settings = tuple(
             (name, str(getattr(self.options, name))) for name in self.options.__slots__
@@ -206,6 +223,9 @@ class Suggester:
         for name in self.libraries:
             if name not in known:
                 raise ConfigError(f"no library named {name!r} (known: {', '.join(sorted(known))})")
+        # The index is per model: load the model first, so a missing checkpoint says how to
+        # provide it rather than calling an index made with another model empty.
+        self.pipeline.load_model()
         indexed = sum(
             s.sounds for name in self.libraries for s in self.pipeline.library_status(name)
         )
@@ -263,15 +283,22 @@ class Suggester:
         keep_next = 0.0
         index = 0
         frames = media.iter_frames(clip.path, max_side=DECODE_MAX_SIDE)
+        stream = iter(frames)
         try:
-            for frame in frames:
+            while True:
+                with self._timed("decode"):
+                    frame = next(stream, None)
+                if frame is None:
+                    break
                 if frame.time < clip.source_in - 1e-6:
                     continue
                 local = frame.time - clip.source_in
                 if local >= clip.duration:
                     break
-                splitter.feed(media.Frame(index, local, frame.image))
-                sampler.feed(local, frame.image)
+                with self._timed("scenes"):
+                    splitter.feed(media.Frame(index, local, frame.image))
+                with self._timed("embed"):
+                    sampler.feed(local, frame.image)
                 if local >= keep_next - 1e-6:
                     analysis.scene_frames.append(frame.image)
                     analysis.scene_frame_times.append(local)
@@ -287,10 +314,11 @@ class Suggester:
         if index == 0:
             raise MediaError(Path(clip.path), f"no frame between {clip.source_in:.3f} s and "
                              f"{clip.source_out:.3f} s")  # fmt: skip
-        sampler.finish()
-        analysis.scenes = [
-            (s.start, min(s.end, clip.duration)) for s in splitter.finish(clip.duration)
-        ]
+        with self._timed("embed"):
+            sampler.finish()
+        with self._timed("scenes"):
+            found = splitter.finish(clip.duration)
+        analysis.scenes = [(s.start, min(s.end, clip.duration)) for s in found]
         if vectors:
             analysis.segment_vectors = np.concatenate(vectors)
             analysis.x = np.concatenate(xs)
@@ -313,11 +341,12 @@ class Suggester:
 
         opts = self.options
         clip = a.clip
-        scores = (
-            softmax_scores(a.segment_vectors @ effect_vectors.T, opts.temperature)
-            if len(effect_labels) and len(a.segment_vectors)
-            else np.zeros((len(a.segment_vectors), len(effect_labels)))
-        )
+        with self._timed("score"):
+            scores = (
+                softmax_scores(a.segment_vectors @ effect_vectors.T, opts.temperature)
+                if len(effect_labels) and len(a.segment_vectors)
+                else np.zeros((len(a.segment_vectors), len(effect_labels)))
+            )
         record = clip.record_start
         for li, label in enumerate(effect_labels):
             t, v = traces.setdefault(label, ([], []))
@@ -327,7 +356,8 @@ class Suggester:
         scene_inputs = [
             SceneInput(a.scene_frames, a.scene_frame_times, start, end) for start, end in a.scenes
         ]
-        scene_vectors = self.pipeline.encoder.embed_scenes(scene_inputs) if scene_inputs else []
+        with self._timed("embed"):
+            scene_vectors = self.pipeline.encoder.embed_scenes(scene_inputs) if scene_inputs else []
         params = SyncParams(
             t=opts.sync_t, d=opts.sync_d, max_gap=opts.max_gap, min_duration=opts.min_effect
         )
@@ -341,17 +371,19 @@ class Suggester:
             effects = []
             if len(idx) and len(effect_labels):
                 for li, label in enumerate(effect_labels):
-                    intervals = sync_intervals(
-                        a.segment_times[idx], scores[idx, li], opts.rule, params,
-                        step=opts.segment, label=label,
-                    )  # fmt: skip
+                    with self._timed("sync"):
+                        intervals = sync_intervals(
+                            a.segment_times[idx], scores[idx, li], opts.rule, params,
+                            step=opts.segment, label=label,
+                        )  # fmt: skip
                     for interval in intervals:
                         seg = idx[interval.first : interval.stop]
                         query = a.segment_vectors[seg].mean(axis=0)
-                        found = self.pipeline.search_audio(
-                            query, kind="effect", library=self.libraries, labels=[label],
-                            top_k=opts.top_k,
-                        )  # fmt: skip
+                        with self._timed("search"):
+                            found = self.pipeline.search_audio(
+                                query, kind="effect", library=self.libraries, labels=[label],
+                                top_k=opts.top_k,
+                            )  # fmt: skip
                         if not found:
                             continue
                         keyframes = ()
@@ -384,9 +416,11 @@ class Suggester:
                         )
             effects.sort(key=lambda e: (e[0].start, -e[0].confidence, e[0].label))
             self._automation.update({id(e): k for e, k in effects})
-            ambience, labels_used = self._ambience(
-                np.asarray(scene_vector), ambience_labels, ambience_vectors, [e for e, _ in effects]
-            )
+            with self._timed("search"):
+                ambience, labels_used = self._ambience(
+                    np.asarray(scene_vector), ambience_labels, ambience_vectors,
+                    [e for e, _ in effects],
+                )  # fmt: skip
             out.append(
                 SceneSuggestion(
                     index=first_index + number,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import tempfile
 import unicodedata
 from pathlib import Path
 
@@ -40,6 +42,9 @@ def safe_filename(name: str, *, default: str = "track") -> str:
     return clean
 
 
+COMPRESSED_FORMATS = {".flac": "flac", ".mp3": "mp3", ".ogg": "ogg", ".m4a": "ipod"}
+
+
 def write_mix(
     path: str | Path,
     mix: np.ndarray,
@@ -47,10 +52,29 @@ def write_mix(
     *,
     subtype: media.WavSubtype = "float32",
 ) -> Path:
-    """Write a ``(channels, n)`` mix as one WAV file (temporary file, then rename)."""
-    return media.write_wav(
-        path, media.Audio(np.asarray(mix, np.float32), sample_rate), subtype=subtype
-    )
+    """Write a ``(channels, n)`` mix as one file (temporary file, then rename).
+
+    ``.wav`` is written here; ``.flac``, ``.mp3``, ``.ogg`` and ``.m4a`` go through pydub and
+    the system ``ffmpeg`` binary from a 24-bit WAV (the formats editors and clients ask for).
+    """
+    out = Path(path)
+    audio = media.Audio(np.asarray(mix, np.float32), sample_rate)
+    fmt = COMPRESSED_FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        return media.write_wav(out, audio, subtype=subtype)
+    from pydub import AudioSegment
+
+    with tempfile.TemporaryDirectory(dir=out.parent) as work:
+        wav = media.write_wav(Path(work) / "mix.wav", audio, subtype="pcm24")
+        tmp = Path(work) / f"mix{out.suffix}"
+        try:
+            AudioSegment.from_wav(wav).export(tmp, format=fmt)
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise MediaError(
+                out, f"cannot be encoded as {fmt} (is ffmpeg installed?): {exc}"
+            ) from exc
+        os.replace(tmp, out)
+    return out
 
 
 def stem_paths(
