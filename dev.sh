@@ -86,10 +86,20 @@ sys.exit(0 if (s.imagebind_checkpoint or cache_path(settings=s)).is_file() else 
       kind=(); [ "$name" = acoustic_scene ] && kind=(--kind '*=ambience')
       "$VENV/bin/sfxmatch" library add "$where" --name "demo-$name" "${kind[@]}" >/dev/null
     done
+    # The daemon keeps the model loaded between runs: reuse the running one, else start one.
+    if ! "$VENV/bin/sfxmatch" daemon status >/dev/null 2>&1; then
+      say "starting the sfxmatch daemon (log: $VENV/daemon.log)"
+      nohup "$VENV/bin/sfxmatch" daemon run >"$VENV/daemon.log" 2>&1 &
+      for _ in $(seq 1 600); do
+        "$VENV/bin/sfxmatch" daemon status >/dev/null 2>&1 && break
+        kill -0 $! 2>/dev/null || { say "the daemon did not start:"; tail -5 "$VENV/daemon.log" >&2; exit 1; }
+        sleep 0.2
+      done
+    fi
     "$VENV/bin/sfxmatch" library index
     out="$ROOT/sfxmatch-out"
     say "writing the suggestion for $video into $out"
-    exec "$VENV/bin/sfxmatch" suggest "$video" -o "$out/timeline.otio" --mix "$out/mix.wav" \
+    exec "$VENV/bin/sfxmatch" suggest --daemon "$video" -o "$out/timeline.otio" --mix "$out/mix.wav" \
       --stems "$out/stems" --mux "$out/with-sound.mp4" --plot "$out/similarity.png" "$@"
     ;;
   test)

@@ -4,6 +4,7 @@ corpus of bad and unusual files (tiny random-weights ImageBind, the real LanceDB
 from __future__ import annotations
 
 import importlib
+import itertools
 import os
 import wave
 from collections import Counter
@@ -16,7 +17,6 @@ from sfxmatch.config import Settings
 from sfxmatch.library.indexer import MAX_WINDOWS, WINDOWED_MIN_SECONDS, audio_ids, label_id
 from sfxmatch.library.registry import decode_path
 from sfxmatch.pipeline import Pipeline
-from sfxmatch.store.base import Filter
 from sfxmatch.testing.synth import make_audio_file, noise_burst, tone
 
 scan_module = importlib.import_module("sfxmatch.library.scan")
@@ -146,7 +146,7 @@ def test_real_sounds_labels_read_like_a_person_wrote_them(
     for key, want in expected.items():
         assert labels[key] == want, key
     # No label keeps the plumbing of a file name: extensions, take numbers, mod prefixes.
-    for (name, _), (label, _) in labels.items():
+    for label, _ in labels.values():
         assert label and label == label.strip()
         assert not label.endswith((".ogg", ".mp3", ".txt")), label
         assert not any(ch in label for ch in "_/"), label
@@ -439,7 +439,7 @@ def test_long_bed_windows_stay_capped(
         rows = assert_store_matches_state(pipeline, "long")
         windows = sorted((r["start"], r["end"]) for r in rows if ":w" in str(r["id"]))
         assert windows[0][0] == 0.0 and windows[-1][1] == pytest.approx(seconds, abs=0.01)
-        gaps = [b[0] - a[0] for a, b in zip(windows, windows[1:], strict=False)]
+        gaps = [b[0] - a[0] for a, b in itertools.pairwise(windows)]
         assert max(gaps) <= seconds / (MAX_WINDOWS - 2) + 1e-3  # spread over the whole bed
 
 

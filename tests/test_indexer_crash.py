@@ -32,24 +32,22 @@ indexer = importlib.import_module("sfxmatch.library.indexer")
 RATE = 16000
 BATCH = 4
 WORDS = ("door", "glass", "step", "bell", "drip", "click", "whoosh", "thud", "chime")
-N_SHORT = 36
-N_BEDS = 4
-BED_SECONDS = 10.0
-BED_WINDOWS = 9  # 2 s windows every 1 s over 10 s
+BED_SECONDS = 8.0
+BED_WINDOWS = 7  # 2 s windows every 1 s over 8 s
 LIBRARY = "crashlib"
 
 
-def make_library(root: Path) -> dict[str, int]:
-    """36 short effects and 4 ten-second beds (ambience by override, so windowed); returns
-    relpath -> expected window count."""
+def make_library(root: Path, n_short: int = 36, n_beds: int = 4) -> dict[str, int]:
+    """Short effects and 8 s beds (ambience by override, so windowed); returns relpath ->
+    expected window count."""
     expected: dict[str, int] = {}
-    for i in range(N_SHORT):
+    for i in range(n_short):
         rel = f"set {i % 3}/{WORDS[i % len(WORDS)]} {chr(97 + i // len(WORDS))}.wav"
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         make_audio_file(path, tone(180 + 23 * i, 0.4 + 0.02 * i, RATE), RATE)
         expected[rel] = 0
-    for i in range(N_BEDS):
+    for i in range(n_beds):
         rel = f"beds/forest bed {chr(97 + i)}.wav"
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,7 +141,7 @@ def test_killed_in_process_at_every_point_then_resumed(
     tmp_path: Path, encoder: object, kill_at: dict[str, object]
 ) -> None:
     root = tmp_path / "lib"
-    expected = make_library(root)
+    expected = make_library(root, n_short=14, n_beds=2)  # 4 batches of 4
     with open_pipeline(tmp_path, encoder) as pipeline:
         pipeline.library_add(root, LIBRARY, kind_overrides=[("beds/**", "ambience")])
 
@@ -171,7 +169,7 @@ def test_killed_in_process_at_every_point_then_resumed(
             count = pipeline.store.count()
 
             # Deletions: killed after the vectors went, before the rows did.
-            gone = sorted(expected)[::7]
+            gone = sorted(expected)[::5]
             for rel in gone:
                 (root / rel).unlink()
                 del expected[rel]
@@ -182,13 +180,11 @@ def test_killed_in_process_at_every_point_then_resumed(
             check_complete(pipeline, root, expected)
 
 
-def test_cancel_between_batches_keeps_what_was_committed(
-    tmp_path: Path, encoder: object
-) -> None:
+def test_cancel_between_batches_keeps_what_was_committed(tmp_path: Path, encoder: object) -> None:
     import threading
 
     root = tmp_path / "lib"
-    expected = make_library(root)
+    expected = make_library(root, n_short=12, n_beds=0)
     cancel = threading.Event()
     with open_pipeline(tmp_path, encoder) as pipeline:
         pipeline.library_add(root, LIBRARY, kind_overrides=[("beds/**", "ambience")])

@@ -19,7 +19,7 @@ from sfxmatch.client import Client
 from sfxmatch.config import Settings
 from sfxmatch.pipeline import Pipeline
 from sfxmatch.service import paths
-from sfxmatch.service.server import Daemon, DaemonConfig, ServicePipeline
+from sfxmatch.service.server import Daemon, DaemonConfig
 from sfxmatch.testing import synth
 
 __all__ = [
@@ -88,7 +88,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = ""
         event.wait(0.02)
 
 
-class GatedPipeline(ServicePipeline):
+class GatedPipeline(Pipeline):
     """``library_index`` waits for ``gate`` (or its cancel event) instead of indexing."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -120,7 +120,7 @@ def service_root() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def tiny_pipeline(service_root: Path) -> Iterator[Pipeline]:
     settings = Settings(cache_dir=service_root / "cache", data_dir=service_root / "data")
-    pipeline = ServicePipeline(settings, model="imagebind-tiny")
+    pipeline = Pipeline(settings, model="imagebind-tiny")
     pipeline.load_model()
     yield pipeline
     pipeline.close()

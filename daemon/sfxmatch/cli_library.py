@@ -84,6 +84,9 @@ def add_library(subparsers: argparse._SubParsersAction) -> None:
     index = commands.add_parser("index", help="index new and changed sounds")
     index.add_argument("names", nargs="*", help="libraries to index (default: all)")
     index.add_argument("--json", action="store_true", help="print the reports as JSON")
+    from sfxmatch.cli_daemon import add_mode_options
+
+    add_mode_options(index)
     index.set_defaults(handler=_run_index)
 
     status = commands.add_parser("status", help="what is indexed, and what could not be")
@@ -176,9 +179,24 @@ def _index_bar() -> Iterator[Callable[[IndexProgress], None]]:
         yield update
 
 
+def _check_names(pipeline: Pipeline, names: list[str] | None) -> None:
+    """Unknown library names fail with one line, before any warning or model load."""
+    for name in names or ():
+        pipeline.registry.get(name)
+
+
 def _run_index(args: argparse.Namespace) -> int:
+    from sfxmatch.cli_daemon import client_for
+
+    # A running daemon holds the store open: index through it so it sees every new sound.
+    client = None if (args.model or args.random_weights) else client_for(args)
+    if client is not None:
+        with _index_bar() as on_file:
+            reports = client.library_index(args.names or None, on_file=on_file)
+        return _print_reports(args, reports)
     cancel = threading.Event()
     with pipeline_from_args(args) as pipeline:
+        _check_names(pipeline, args.names)
         warn_if_meaningless(pipeline)
         with _index_bar() as on_file:
             try:
@@ -190,6 +208,10 @@ def _run_index(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return 130
+    return _print_reports(args, reports)
+
+
+def _print_reports(args: argparse.Namespace, reports: list[Any]) -> int:
     if args.json:
         print(json.dumps([_report_json(r) for r in reports], indent=2, ensure_ascii=False))
         return 0
@@ -206,7 +228,11 @@ def _run_index(args: argparse.Namespace) -> int:
 
 def _report_json(r: Any) -> dict[str, Any]:
     data = {k: v for k, v in dataclasses.asdict(r).items() if k != "faults"}
-    data["faults"] = [{"path": str(f), "kind": f.kind, "reason": f.reason} for f in r.faults]
+    from sfxmatch.library.registry import display_path
+
+    data["faults"] = [
+        {"path": display_path(f.path), "kind": f.kind, "reason": f.reason} for f in r.faults
+    ]
     return data
 
 
@@ -247,10 +273,10 @@ def _run_status(args: argparse.Namespace) -> int:
 
 def _run_search(args: argparse.Namespace) -> int:
     with pipeline_from_args(args) as pipeline:
-        warn_if_meaningless(pipeline)
         found = pipeline.library_search(
             args.text, kind=args.kind, library=args.library, top_k=args.top_k
         )
+        warn_if_meaningless(pipeline)  # after: a user error stays one line
     if args.json:
         print(json.dumps([dataclasses.asdict(c) for c in found], indent=2, ensure_ascii=False))
         return 0

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sfxmatch.cli_daemon import add_mode_options, client_for
 from sfxmatch.cli_library import add_model_options, pipeline_from_args, warn_if_meaningless
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def add_suggest(subparsers: argparse._SubParsersAction) -> None:
     tuning = parser.add_argument_group("matching")
     tuning.add_argument("--top-k", type=int, default=5, help="candidates per slot (default 5)")
     tuning.add_argument(
-        "--mode", choices=("vta", "va"), default="vta", help="ambience search: labels first "
+        "--ambience-mode", choices=("vta", "va"), default="vta", help="ambience search: labels first "
         "(vta, default) or audio directly (va)",
     )  # fmt: skip
     tuning.add_argument(
@@ -68,9 +69,7 @@ def add_suggest(subparsers: argparse._SubParsersAction) -> None:
     tuning.add_argument("--target-lufs", type=float, default=-23.0, help="mix loudness")
     tuning.add_argument("--true-peak", type=float, default=-1.0, help="ceiling in dBTP")
     tuning.add_argument("--no-spatial", action="store_true", help="no pan/gain automation")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--local", action="store_true", help="run in this process")
-    mode.add_argument("--daemon", action="store_true", help="run in the daemon (must be running)")
+    add_mode_options(parser)
     add_model_options(parser)
     parser.set_defaults(handler=run_suggest)
 
@@ -100,7 +99,7 @@ def _options(args: argparse.Namespace) -> SuggestOptions:
         return SuggestOptions(
             libraries=tuple(args.library),
             top_k=args.top_k,
-            ambience_mode=args.mode,
+            ambience_mode=args.ambience_mode,
             rule=args.rule,
             threshold=args.threshold,
             sync_t=args.sync_t,
@@ -189,8 +188,13 @@ def run_suggest(args: argparse.Namespace) -> int:
     source: Any = load_edit(args.edit) if args.edit else args.video
     options = _options(args)
     request = _request(args)
+    from sfxmatch.pipeline import check_render_request
+
+    # Wrong output names fail now, not after a long suggest run.
+    check_render_request(request, source if args.edit else None)
     progress, stop = _reporter(args.progress)
-    client = None if args.local else _daemon(args)
+    client = _daemon(args)
+    _make_output_folders(request)
     cancel = threading.Event()
     try:
         if client is not None:
@@ -226,25 +230,26 @@ def run_suggest(args: argparse.Namespace) -> int:
 
 
 def _daemon(args: argparse.Namespace) -> Any:
-    """The running daemon's client (``--daemon`` requires one), or None to run here."""
-    try:
-        from sfxmatch.client import find_daemon
-    except ImportError:
-        find_daemon = None  # type: ignore[assignment]
-    if find_daemon is None:
-        if args.daemon:
-            from sfxmatch.errors import ConfigError
-
-            raise ConfigError("this installation has no daemon client")
+    """The daemon's client, or None to run here. An explicit model choice runs here: the
+    daemon holds its own model."""
+    if args.mode == "auto" and (args.model or args.random_weights):
         return None
-    client = find_daemon()
-    if client is None and args.daemon:
-        from sfxmatch.errors import ConfigError
+    return client_for(args)
 
-        raise ConfigError("no sfxmatch daemon is running: start it with `sfxmatch daemon run`")
-    if client is not None and (args.model or args.random_weights):
-        return None  # an explicit model choice runs here, not in the daemon's model
-    return client
+
+def _make_output_folders(request: RenderRequest) -> None:
+    """The daemon writes only into folders that exist: make them here, as the user."""
+    from sfxmatch.errors import ConfigError
+
+    targets = [request.mix, request.mux, request.timeline, request.plot]
+    folders = [Path(t).parent for t in targets if t] + (
+        [Path(request.stems_dir)] if request.stems_dir else []
+    )
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{folder}: cannot be made ({exc.strerror or exc})") from None
 
 
 def _print_summary(s: Suggestions) -> None:

@@ -147,7 +147,7 @@ class Pipeline:
             return self._encoder.dim
         from sfxmatch.embed.imagebind.config import get_config
 
-        return get_config(self.model).embed_dim
+        return get_config(self.model).out_embed_dim
 
     @property
     def encoder(self) -> Encoder:
@@ -331,6 +331,8 @@ class Pipeline:
             raise ConfigError("the search text is empty")
         if kind is not None and kind not in KINDS:
             raise ConfigError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        for name in [library] if isinstance(library, str) else library or ():
+            self.registry.get(name)  # an unknown library is an error, not "no match"
         vector = self.encoder.embed_text([text])[0]
         return self.search_audio(vector, kind=kind, library=library, top_k=top_k)
 
@@ -390,16 +392,7 @@ class Pipeline:
         files: list[tuple[str, str]] = []
         loudness = None
         wants_audio = request.mix or request.stems_dir or request.mux
-        if request.mux:
-            # Checked before anything is written: the mix goes under the whole source video.
-            clips = suggestions.edit.clips
-            if len(clips) != 1:
-                raise ConfigError("--mux needs a single video, not an edit of many clips")
-            if clips[0].source_in > 1e-6 or clips[0].record_start > 1e-6:
-                raise ConfigError(
-                    f"--mux puts the mix under the whole of {Path(clips[0].path).name}: it needs "
-                    f"the video from its start, not a clip from {clips[0].source_in:.3f} s"
-                )
+        check_render_request(request, suggestions.edit)
         for target in (request.mix, request.mux, request.timeline, request.plot):
             if target:
                 try:
@@ -457,6 +450,35 @@ class Pipeline:
         )
 
 
+def check_render_request(request: RenderRequest, edit: Edit | None = None) -> None:
+    """Refuse file names ``render`` cannot write, before any work (the CLI calls this before
+    ``suggest``; ``edit``, when known, is checked against ``mux``)."""
+    # Checked before anything is written (a wrong name must not cost a mix first).
+    if request.timeline and Path(request.timeline).suffix.lower() not in (".otio", ".xml"):
+        raise ConfigError(
+            f"{Path(request.timeline).name}: timeline files end in .otio or .xml (FCP7)"
+        )
+    if request.mux:
+        from sfxmatch.mix.mux import _FORMATS as MUX_FORMATS
+
+        if Path(request.mux).suffix.lower() not in MUX_FORMATS:
+            raise ConfigError(
+                f"{Path(request.mux).name}: the muxed video must end in "
+                f"{', '.join(sorted(MUX_FORMATS))}"
+            )
+        # The mix goes under the whole source video.
+        if edit is None:
+            return
+        clips = edit.clips
+        if len(clips) != 1:
+            raise ConfigError("--mux needs a single video, not an edit of many clips")
+        if clips[0].source_in > 1e-6 or clips[0].record_start > 1e-6:
+            raise ConfigError(
+                f"--mux puts the mix under the whole of {Path(clips[0].path).name}: it needs "
+                f"the video from its start, not a clip from {clips[0].source_in:.3f} s"
+            )
+
+
 def candidates_from_hits(hits: Sequence[Hit], top_k: int) -> list[Candidate]:
     """One candidate per sound, best score first. Pure."""
     best: dict[str, Hit] = {}
@@ -487,4 +509,5 @@ __all__ = [
     "Progress",
     "ProgressFn",
     "candidates_from_hits",
+    "check_render_request",
 ]

@@ -497,7 +497,9 @@ class Suggester:
 
     def _place(self, scenes: list[SceneSuggestion], edit: Edit) -> list[Placement]:
         fps = edit.fps
-        end_of_edit = snap(edit.duration, fps)
+        # The last whole frame: an edit whose clips are off the grid must not gain half a
+        # frame (rounding 87.5 frames up put beds past the end).
+        end_of_edit = float(math.floor(edit.duration * fps + 1e-6) / fps)
         placements: list[Placement] = []
         # Beds: consecutive scenes with the same first choice make one run.
         runs: list[tuple[Candidate, float, float, int, tuple[Candidate, ...]]] = []

@@ -21,6 +21,7 @@ import os
 import re
 import sqlite3
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -254,12 +255,22 @@ def decode_path(text: str) -> str:
 
 
 class IndexState:
-    """The SQLite file of one model's index. Use as a context manager; one writer at a time."""
+    """The SQLite file of one model's index. Use as a context manager.
+
+    One connection shared by the threads of a process (the daemon serves several calls at
+    once): every statement and every transaction runs under one lock, so a reader never
+    sees a half-open transaction of another thread. Other processes coordinate through
+    SQLite's own file locking (WAL).
+    """
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, timeout=60.0, isolation_level=None)
+        self._lock = threading.RLock()
+        self._db = _LockedConnection(
+            sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False),
+            self._lock,
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
@@ -276,13 +287,15 @@ class IndexState:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic commit: everything inside lands, or nothing does."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with self._lock:
+            db = self._db.raw
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     # -- sounds --------------------------------------------------------------------------
 
@@ -385,6 +398,37 @@ class IndexState:
         with self.transaction() as db:
             for table in ("sounds", "faults", "runs"):
                 db.execute(f"DELETE FROM {table} WHERE library = ?", (library,))
+
+
+class _LockedConnection:
+    """A sqlite3 connection whose statements run under a lock and read their rows at once
+    (a cursor iterated later, outside the lock, could interleave with another thread)."""
+
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
+        self.raw = db
+        self._lock = lock
+
+    def execute(self, sql: str, params: Iterable[object] = ()) -> _Rows:
+        with self._lock:
+            return _Rows(self.raw.execute(sql, tuple(params)).fetchall())
+
+    def executescript(self, sql: str) -> None:
+        with self._lock:
+            self.raw.executescript(sql)
+
+    def close(self) -> None:
+        with self._lock:
+            self.raw.close()
+
+
+class _Rows(list):  # type: ignore[type-arg]
+    """Rows already fetched, with the cursor methods the callers use."""
+
+    def fetchone(self) -> object:
+        return self[0] if self else None
+
+    def fetchall(self) -> list[object]:
+        return list(self)
 
 
 def _row(s: IndexedSound) -> tuple[object, ...]:

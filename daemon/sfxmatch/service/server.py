@@ -20,6 +20,7 @@ import logging
 import os
 import queue
 import signal
+import socket
 import sys
 import threading
 import time
@@ -37,7 +38,6 @@ from sfxmatch._generated.sfxmatch.v1 import sfxmatch_pb2 as pb
 from sfxmatch._generated.sfxmatch.v1 import sfxmatch_pb2_grpc as pb_grpc
 from sfxmatch.config import Settings
 from sfxmatch.errors import ConfigError
-from sfxmatch.library.registry import IndexState
 from sfxmatch.pipeline import Pipeline
 from sfxmatch.service import paths, translate
 from sfxmatch.service.auth import TokenAuth
@@ -57,40 +57,6 @@ log = logging.getLogger("sfxmatch.service")
 
 
 # --- the facade, per thread -------------------------------------------------------------
-
-
-class ServicePipeline(Pipeline):
-    """The facade with its index-state SQLite connection per thread.
-
-    ``IndexState`` opens its connection bound to the creating thread, while the daemon calls
-    the facade from gRPC threads and job workers at once. Each thread here gets its own
-    connection to the same WAL-mode file (SQLite's own way to share one database between
-    threads); everything else is the plain facade. Remove once ``IndexState`` is thread-safe.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._local = threading.local()
-        self._states: list[IndexState] = []
-
-    @property
-    def state(self) -> IndexState:
-        state = getattr(self._local, "state", None)
-        if state is None:
-            with self._lock:
-                state = IndexState(self.settings.library_dir / self.model_key / "index.sqlite")
-                self._states.append(state)
-            self._local.state = state
-        return state
-
-    def close(self) -> None:
-        super().close()
-        with self._lock:
-            for state in self._states:
-                with contextlib.suppress(Exception):
-                    state.close()
-            self._states.clear()
-            self._local = threading.local()
 
 
 # --- configuration --------------------------------------------------------------------
@@ -467,7 +433,7 @@ class Daemon:
     @property
     def pipeline(self) -> Pipeline:
         if self._pipeline is None:
-            self._pipeline = ServicePipeline(
+            self._pipeline = Pipeline(
                 self.settings,
                 model=self.config.model,
                 weights=self.config.weights,
@@ -594,16 +560,6 @@ class Daemon:
             os.chmod(self.socket_path, 0o600)
         self._server = server
         self.started_at = time.time()
-        ready = config.load_model != "eager"
-        status = (
-            health_pb2.HealthCheckResponse.SERVING
-            if ready
-            else (health_pb2.HealthCheckResponse.NOT_SERVING)
-        )
-        for service in ("", SERVICE_NAME):
-            self.health.set(service, status)
-        if not ready:
-            threading.Thread(target=self._load_eagerly, name="sfxmatch-load", daemon=True).start()
         if config.write_info:
             paths.write_info(
                 self.info_file,
@@ -615,6 +571,16 @@ class Daemon:
                     token_file=str(self.token_file),
                 ),
             )
+        ready = config.load_model != "eager"
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if ready
+            else (health_pb2.HealthCheckResponse.NOT_SERVING)
+        )
+        for service in ("", SERVICE_NAME):
+            self.health.set(service, status)
+        if not ready:
+            threading.Thread(target=self._load_eagerly, name="sfxmatch-load", daemon=True).start()
         log.info(
             "daemon started",
             extra={
@@ -651,8 +617,20 @@ class Daemon:
                 f"{path}: a daemon (pid {info.pid}) is already running; "
                 "stop it with `sfxmatch daemon stop`"
             )
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.settimeout(2.0)
+            probe.connect(os.fspath(path))
+        except OSError:
+            pass  # nobody listens: left behind by a daemon that was killed
+        else:
+            raise ConfigError(
+                f"{path}: another daemon is listening there; stop it with `sfxmatch daemon stop`"
+            )
+        finally:
+            probe.close()
         with contextlib.suppress(FileNotFoundError):
-            path.unlink()  # left behind by a daemon that was killed
+            path.unlink()
 
     def request_stop(self, grace: float | None = None) -> None:
         """Ask for a shutdown from any thread (the RPC, a signal); returns at once."""
