@@ -56,8 +56,8 @@ def add_suggest(subparsers: argparse._SubParsersAction) -> None:
     tuning = parser.add_argument_group("matching")
     tuning.add_argument("--top-k", type=int, default=5, help="candidates per slot (default 5)")
     tuning.add_argument(
-        "--ambience-mode", choices=("vta", "va"), default="vta", help="ambience search: labels first "
-        "(vta, default) or audio directly (va)",
+        "--ambience-mode", choices=("vta", "va"), default="vta",
+        help="ambience search: labels first (vta, default) or audio directly (va)",
     )  # fmt: skip
     tuning.add_argument(
         "--rule", choices=("report", "threshold", "hysteresis"), default="report",
