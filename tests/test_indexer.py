@@ -29,12 +29,20 @@ IS_ROOT = os.name == "posix" and os.geteuid() == 0
 
 
 @pytest.fixture(scope="module")
-def encoder(tmp_path_factory: pytest.TempPathFactory) -> object:
-    """One tiny random-weights encoder for the module (building it costs seconds)."""
+def encoder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One tiny random-weights encoder for the module (building it costs seconds). One torch
+    thread: on 2 shared cores a second one fights the indexer's reader thread (3x slower,
+    see BENCHMARKS.md "Library indexing throughput")."""
+    import torch
     from sfxmatch.embed.encoder import load_encoder
 
     settings = Settings(cache_dir=tmp_path_factory.mktemp("enc-cache"))
-    return load_encoder("imagebind-tiny", weights="random", seed=0, settings=settings)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield load_encoder("imagebind-tiny", weights="random", seed=0, settings=settings)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def make_pipeline(folder: Path, encoder: object) -> Pipeline:
