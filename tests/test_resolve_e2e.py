@@ -18,6 +18,7 @@ from sfxmatch import media
 from sfxmatch.config import Settings
 from sfxmatch.pipeline import Pipeline
 from sfxmatch.testing import synth
+from test_service_support import short_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "plugins" / "resolve" / "Suggest sounds.py"
@@ -32,7 +33,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """A tiny library (two beds, effects) indexed with the tiny model, and a video with a cut."""
-    base = tmp_path_factory.mktemp("resolve-e2e")
+    base = short_dir("sfxr-")  # a daemon's Unix socket path must stay short
     env = {
         **os.environ,
         "SFXMATCH_DATA_DIR": str(base / "data"),
@@ -73,8 +74,26 @@ def _project(video: Path, rate: str) -> rd.Project:
     return project
 
 
+@pytest.fixture(params=["local", "daemon"])
+def route(request, world):
+    """The CLI the script runs works in-process, or hands the job to a running daemon."""
+    if request.param == "local":
+        yield None
+        return
+    from sfxmatch.service.server import Daemon, DaemonConfig
+
+    env, _, base = world
+    settings = Settings.from_env(env)
+    pipeline = Pipeline(settings, model="imagebind-tiny")
+    config = DaemonConfig(data_dir=settings.data_dir, socket=base / "d.sock", grace=0.0)
+    daemon = Daemon(config, pipeline=pipeline).start()
+    yield daemon
+    daemon.stop(grace=0)
+    pipeline.close()
+
+
 @pytest.mark.parametrize("rate", ["24"])  # a timeline rate other than the media's 25
-def test_script_places_what_the_real_cli_suggested(world, tmp_path, monkeypatch, rate):
+def test_script_places_what_the_real_cli_suggested(world, route, tmp_path, monkeypatch, rate):
     env, video, _ = world
     for key in ("SFXMATCH_DATA_DIR", "SFXMATCH_CACHE_DIR", "SFXMATCH_MODEL"):
         monkeypatch.setenv(key, env[key])
@@ -128,3 +147,10 @@ def test_script_places_what_the_real_cli_suggested(world, tmp_path, monkeypatch,
     assert again["replaced"] == summary["placed"]
     total = sum(len(t.items) for t in project.timeline.tracks["audio"])
     assert total == summary["placed"]
+    if route is not None:  # the suggestions came from the daemon's jobs, not a local model
+        from sfxmatch.client import Client
+        from sfxmatch.service import paths
+
+        with Client(route.addresses[0], paths.read_token(route.token_file)) as client:
+            jobs = [j for j in client.list_jobs() if j.kind == "suggest"]
+        assert len(jobs) == 2 and all(j.state == "succeeded" for j in jobs)

@@ -181,7 +181,7 @@ def _reporter(kind: str) -> tuple[Callable[[Progress], None], Callable[[], None]
 
 def run_suggest(args: argparse.Namespace) -> int:
     from sfxmatch.errors import ConfigError
-    from sfxmatch.suggestions import to_dict
+    from sfxmatch.suggestions import RenderResult, to_dict
 
     if (args.video is None) == (args.edit is None):
         raise ConfigError("give a VIDEO or --edit FILE (one of them)")
@@ -194,17 +194,23 @@ def run_suggest(args: argparse.Namespace) -> int:
     check_render_request(request, source if args.edit else None)
     progress, stop = _reporter(args.progress)
     client = _daemon(args)
+    wanted = any((request.mix, request.stems_dir, request.mux, request.timeline, request.plot))
+    nothing = RenderResult(files=())
     _make_output_folders(request)
     cancel = threading.Event()
     try:
         if client is not None:
             suggestions = client.suggest(source, options, progress=progress)
-            result = client.render(suggestions, request, progress=progress)
+            result = client.render(suggestions, request, progress=progress) if wanted else nothing
         else:
             with pipeline_from_args(args) as pipeline:
                 warn_if_meaningless(pipeline)
                 suggestions = pipeline.suggest(source, options, progress=progress, cancel=cancel)
-                result = pipeline.render(suggestions, request, progress=progress, cancel=cancel)
+                result = (
+                    pipeline.render(suggestions, request, progress=progress, cancel=cancel)
+                    if wanted
+                    else nothing
+                )
     except KeyboardInterrupt:
         cancel.set()
         raise
