@@ -40,6 +40,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sfxmatch._generated.sfxmatch.v1 import sfxmatch_pb2 as pb
 from sfxmatch._generated.sfxmatch.v1 import sfxmatch_pb2_grpc as pb_grpc
 from sfxmatch.errors import ConfigError, SfxmatchError
+from sfxmatch.progress import IndexProgress, Progress
 from sfxmatch.service import paths, translate
 from sfxmatch.service.auth import bearer
 from sfxmatch.suggestions import (
@@ -67,26 +68,6 @@ _JOB_STATES = {
 
 
 # --- values -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Same fields as ``sfxmatch.pipeline.Progress``."""
-
-    stage: str
-    fraction: float
-    message: str = ""
-
-
-@dataclass(frozen=True)
-class FileProgress:
-    """Per-file index progress (``sfxmatch.library.indexer.IndexProgress``'s fields)."""
-
-    library: str
-    stage: str
-    done: int
-    total: int
-    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -173,7 +154,7 @@ class Event:
     job_id: str
     accepted: JobInfo | None = None
     progress: Progress | None = None
-    file: FileProgress | None = None
+    file: IndexProgress | None = None
     result: Any = None
 
 
@@ -432,7 +413,7 @@ class Client:
         *,
         progress: Callable[[Progress], None] | None = None,
         cancel: threading.Event | None = None,
-        on_file: Callable[[FileProgress], None] | None = None,
+        on_file: Callable[[IndexProgress], None] | None = None,
         timeout: float | None = None,
     ) -> list[IndexReport]:
         """Index libraries on the daemon; returns one report per library."""
@@ -578,7 +559,7 @@ class _Stream:
                 elif which == "file":
                     f = m.file
                     yield Event(
-                        m.job_id, file=FileProgress(f.library, f.stage, f.done, f.total, f.message)
+                        m.job_id, file=IndexProgress(f.library, f.stage, f.done, f.total, f.message)
                     )
                 elif which == "result":
                     yield Event(m.job_id, result=self._convert(m.result))
@@ -590,7 +571,7 @@ class _Stream:
         *,
         progress: Callable[[Progress], None] | None = None,
         cancel: threading.Event | None = None,
-        on_file: Callable[[FileProgress], None] | None = None,
+        on_file: Callable[[IndexProgress], None] | None = None,
     ) -> Any:
         """Drive the call to its end; the result, or ``Cancelled``/``DaemonError``."""
         finished = threading.Event()
@@ -666,7 +647,7 @@ __all__ = [
     "DaemonUnavailable",
     "Event",
     "Fault",
-    "FileProgress",
+    "IndexProgress",
     "IndexReport",
     "JobInfo",
     "LibraryInfo",

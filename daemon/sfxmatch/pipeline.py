@@ -39,6 +39,7 @@ from sfxmatch.library.registry import (
     check_library_name,
     decode_path,
 )
+from sfxmatch.progress import Progress
 from sfxmatch.store.base import KINDS, Filter, Hit, Kind, VectorStore
 from sfxmatch.suggestions import (
     Candidate,
@@ -58,15 +59,6 @@ Weights = Literal["checkpoint", "random"]
 
 class Cancelled(SfxmatchError):
     """The caller cancelled the work (nothing half-written is left behind)."""
-
-
-@dataclass(frozen=True)
-class Progress:
-    """One progress message: ``stage`` (e.g. "scan", "embed", "mix"), its fraction done."""
-
-    stage: str
-    fraction: float
-    message: str = ""
 
 
 ProgressFn = Callable[[Progress], None]

@@ -60,6 +60,7 @@ from sfxmatch.library.registry import (
     encode_path,
 )
 from sfxmatch.library.scan import FileEntry, ScanFault, scan
+from sfxmatch.progress import IndexProgress
 from sfxmatch.store.base import Record, SoundMeta, VectorStore
 
 AUDIO_RATE = 16_000  # ImageBind's audio tower works at 16 kHz
@@ -73,17 +74,6 @@ KILL_ENV = "SFXMATCH_TEST_KILL_AT"  # "point:n": SIGKILL self at the n-th pass (
 KEEP_ON_FAULT = frozenset({"empty", "not_audio", "unreadable", "special_file", "broken_symlink"})
 
 Progress = Callable[["IndexProgress"], None]
-
-
-@dataclass(frozen=True)
-class IndexProgress:
-    """Where a run is: ``done`` of ``total`` files of the current stage."""
-
-    library: str
-    stage: str  # "scan", "index", "relabel", "done"
-    done: int
-    total: int
-    message: str = ""
 
 
 @dataclass(frozen=True)

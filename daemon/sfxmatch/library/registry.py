@@ -20,7 +20,6 @@ import json
 import os
 import re
 import sqlite3
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sfxmatch.errors import ConfigError
+from sfxmatch.files import write_text_atomic
 from sfxmatch.library.scan import FileEntry, LibraryRoot, ScanFault, Snapshot
 
 _NAME = re.compile(r"^[\w][\w .@+-]{0,63}$", re.UNICODE)
@@ -86,22 +86,6 @@ class LibraryConfig:
         )
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file in the same folder and rename: all or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 class Registry:
     """The registered libraries, in ``libraries.json``."""
 
@@ -149,7 +133,7 @@ class Registry:
 
     def _write(self, libraries: Iterable[LibraryConfig]) -> None:
         data = {"version": 1, "libraries": [lib.to_json() for lib in libraries]}
-        write_atomic(self.path, json.dumps(data, indent=2, ensure_ascii=False))
+        write_text_atomic(self.path, json.dumps(data, indent=2, ensure_ascii=False))
 
 
 # --------------------------------------------------------------------------- index state

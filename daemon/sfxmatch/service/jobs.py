@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from sfxmatch.progress import Progress
+
 log = logging.getLogger("sfxmatch.service.jobs")
 
 
@@ -44,13 +46,6 @@ class ShuttingDown(Exception):
     """The manager takes no new jobs."""
 
 
-@dataclass(frozen=True)
-class JobProgress:
-    stage: str
-    fraction: float
-    message: str = ""
-
-
 DONE = object()  # the last item on a job's event queue
 
 
@@ -63,7 +58,7 @@ class Job:
     classify: Callable[[BaseException], tuple[str, str]]
     created_at: float = field(default_factory=time.time)
     state: JobState = JobState.QUEUED
-    progress: JobProgress = JobProgress("queued", 0.0)
+    progress: Progress = field(default_factory=lambda: Progress("queued", 0.0))
     started_at: float = 0.0
     finished_at: float = 0.0
     error_code: str = ""
@@ -75,7 +70,7 @@ class Job:
     _cancel_code: str = ""
     _cancel_message: str = ""
 
-    def report(self, progress: JobProgress) -> None:
+    def report(self, progress: Progress) -> None:
         """Record progress and pass it to the listening RPC."""
         self.progress = progress
         self.events.put(progress)
@@ -215,7 +210,7 @@ class JobManager:
             self._finish(job, JobState.CANCELLED, job._cancel_code, job._cancel_message)
             return
         self._set(job, state=JobState.RUNNING, started_at=time.time())
-        job.report(JobProgress("start", 0.0, job.description))
+        job.report(Progress("start", 0.0, job.description))
         log.info("job started", extra={"job": job.id, "kind": job.kind})
         try:
             job.result = job.work(job)
@@ -246,7 +241,7 @@ class JobManager:
 
     def _finish(self, job: Job, state: JobState, code: str, message: str) -> None:
         if state is JobState.SUCCEEDED:
-            job.progress = JobProgress("done", 1.0, "")
+            job.progress = Progress("done", 1.0, "")
         self._set(job, state=state, error_code=code, error_message=message, finished_at=time.time())
         job.done.set()
         job.events.put(DONE)

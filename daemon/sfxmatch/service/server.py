@@ -39,9 +39,10 @@ from sfxmatch._generated.sfxmatch.v1 import sfxmatch_pb2_grpc as pb_grpc
 from sfxmatch.config import Settings
 from sfxmatch.errors import ConfigError
 from sfxmatch.pipeline import Pipeline
+from sfxmatch.progress import Progress
 from sfxmatch.service import paths, translate
 from sfxmatch.service.auth import TokenAuth
-from sfxmatch.service.jobs import DONE, Job, JobManager, JobProgress, JobState, QueueFull
+from sfxmatch.service.jobs import DONE, Job, JobManager, JobState, QueueFull
 from sfxmatch.service.jobs import ShuttingDown as JobsClosed
 from sfxmatch.service.translate import PathPolicy, RequestError
 
@@ -276,7 +277,7 @@ class Servicer(pb_grpc.SfxmatchServicer):
                 self.d.ensure_model()
                 return self.pipeline.library_index(
                     names or None,
-                    progress=lambda p: job.report(JobProgress(p.stage, p.fraction, p.message)),
+                    progress=lambda p: job.report(p),
                     cancel=job.cancel,
                     on_file=job.emit,
                 )
@@ -334,7 +335,7 @@ class Servicer(pb_grpc.SfxmatchServicer):
                 return suggest(
                     source,
                     options,
-                    progress=lambda p: job.report(JobProgress(p.stage, p.fraction, p.message)),
+                    progress=lambda p: job.report(p),
                     cancel=job.cancel,
                 )
 
@@ -361,7 +362,7 @@ class Servicer(pb_grpc.SfxmatchServicer):
                 return render(
                     suggestions,
                     render_request,
-                    progress=lambda p: job.report(JobProgress(p.stage, p.fraction, p.message)),
+                    progress=lambda p: job.report(p),
                     cancel=job.cancel,
                 )
 
@@ -499,7 +500,7 @@ class Daemon:
                 continue
             if event is DONE:
                 break
-            if isinstance(event, JobProgress):
+            if isinstance(event, Progress):
                 progress = pb.Progress(
                     stage=event.stage, fraction=event.fraction, message=event.message
                 )

@@ -30,7 +30,6 @@ import copy
 import itertools
 import math
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -40,6 +39,7 @@ from typing import Any
 
 import opentimelineio as otio
 
+from sfxmatch.files import write_text_atomic
 from sfxmatch.suggestions import Candidate, Edit, Placement, Suggestions
 from sfxmatch.timeline import flavours as fl
 from sfxmatch.timeline.timecode import (
@@ -555,16 +555,5 @@ def write_timeline(suggestions: Suggestions, path: str | Path, flavour: str = "g
     then a rename); the suffix picks the format. Returns the path."""
     target = Path(path)
     text = timeline_to_string(to_otio(suggestions, flavour), target.suffix)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_text_atomic(target, text)
     return target
