@@ -14,25 +14,47 @@ GPU (full sweep):
     .venv/bin/python benchmarks/bench_encoder.py --device cuda \
         --batch-sizes 1,2,4,8,16,32,64,128,256 --dtypes fp32,bf16 --compile both --end-to-end
 
-Medians over ``--runs`` timed runs after ``--warmup`` untimed ones (compilation happens in
-warm-up). Peak memory is measured in a fresh subprocess for the model in bf16 with only the
-three towers loaded: CPU peak RSS (VmHWM) and, on CUDA, ``torch.cuda.max_memory_allocated``.
+CPU, torch.compile against eager in the same run (both on the same machine load):
+    .venv/bin/python benchmarks/bench_encoder.py --device cpu --batch-sizes 1,2,4 \
+        --dtypes fp32,bf16 --compile both --runs 3 --warmup 1 --point-budget 180 \
+        --no-memory --json /tmp/bench_encoder_cpu_compile.json
+
+Medians over ``--runs`` timed runs after ``--warmup`` untimed ones. The first call of each
+point is timed on its own (``first_call_s``): with ``--compile`` it is the compilation of
+that shape, which is always kept out of the medians (one warm-up call is forced). Before
+each compiled point dynamo's caches are reset, so every point compiles its own graph (a
+sweep has more shapes than dynamo's recompile limit of 8, past which it would silently run
+eager), and Inductor's on-disk cache is a fresh directory per run (compile times are cold)
+unless TORCHINDUCTOR_CACHE_DIR is set. ``--point-budget`` also guards before a point: its
+cost is estimated from the same series' previous batch (per-item time x batch x calls, plus
+the last compile time) and a point that would not fit is skipped and reported as skipped.
+``peak_rss_bytes`` per point is the process's VmHWM after that point, reset before it
+(``/proc/self/clear_refs``; Linux). Peak memory is also measured in a fresh subprocess for
+the model in bf16 with only the three towers loaded: CPU peak RSS (VmHWM) and, on CUDA,
+``torch.cuda.max_memory_allocated``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
+# Cold compile times: Inductor's on-disk caches in a fresh directory unless one is given.
+if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench_encoder_inductor_")
+
 import torch
 from sfxmatch.embed.encoder import ImageBindEncoder, load_encoder
 from sfxmatch.embed.imagebind.config import ImageBindConfig, get_config
@@ -112,8 +134,12 @@ class Point:
     compiled: bool
     batch: int
     runs: list[float]
-    items_per_s: float
+    items_per_s: float | None
     achieved_tflops: float | None
+    first_call_s: float | None = None  # compile + one call when compiled
+    compile_s: float | None = None  # first_call_s - median (compiled only)
+    peak_rss_bytes: int | None = None  # VmHWM after the point, reset before it
+    skipped: str | None = None  # why the point was not measured
 
 
 def _sync(device: torch.device) -> None:
@@ -138,9 +164,12 @@ def time_point(
     warmup: int,
     deadline: float,
     point_budget: float = float("inf"),
+    first: list[float] | None = None,
 ) -> list[float]:
     """Seconds per call, up to ``runs`` of them; fewer (at least one) when the sweep's
-    ``deadline`` or this point's ``point_budget`` seconds would be passed."""
+    ``deadline`` or this point's ``point_budget`` seconds would be passed. The first call's
+    seconds are appended to ``first`` when given (a warm-up call, or the first timed one
+    when ``warmup`` is 0)."""
     device = encoder.device
     c = encoder.config
     if modality == "video-e2e":
@@ -156,16 +185,21 @@ def time_point(
         def call() -> None:
             encoder.embed_tensors(name, x)
 
+    began = time.perf_counter()
     for _ in range(warmup):
+        start = time.perf_counter()
         call()
         _sync(device)
+        if first is not None and not first:
+            first.append(time.perf_counter() - start)
     times: list[float] = []
-    began = time.perf_counter()
     while len(times) < runs:
         start = time.perf_counter()
         call()
         _sync(device)
         times.append(time.perf_counter() - start)
+        if first is not None and not first:
+            first.append(times[-1])
         # Stop (keeping at least one run) when another run would pass either limit.
         now = time.perf_counter()
         if now + times[-1] > deadline or now - began + times[-1] > point_budget:
@@ -190,25 +224,52 @@ def run_sweep(args: argparse.Namespace) -> list[Point]:
                 dtype=dtype,
                 weights="random",
                 batch_size=max(batches),
-                compile=compiled,
+                compile=args.backend if compiled else False,
                 progress=None,
             )
             # Small batches of every modality first, so a spent budget cuts the big ones.
             plan = [(m, b) for b in batches for m in modalities]
             if args.end_to_end:
                 plan.append(("video-e2e", max(batches)))
+            # Per modality: (per-item seconds, last compile seconds) of the previous batch.
+            seen: dict[str, tuple[float, float]] = {}
+            warmup = max(args.warmup, 1) if compiled else args.warmup
             for modality, batch in plan:
                 deadline = start + args.budget
-                if time.perf_counter() > deadline:
-                    print(f"budget spent: skipping {modality} {dtype} b={batch}", file=sys.stderr)
+                now = time.perf_counter()
+                skipped = None
+                if now > deadline:
+                    skipped = "sweep budget spent"
+                elif modality in seen:
+                    per_item, compile_s = seen[modality]
+                    estimate = per_item * batch * (warmup + 1) + compile_s
+                    if estimate > min(args.point_budget, deadline - now):
+                        skipped = f"estimated {estimate:.0f} s > budget"
+                if skipped:
+                    point = Point(modality, dtype, compiled, batch, [], None, None, skipped=skipped)
+                    points.append(point)
+                    print(f"skipping {modality} {dtype} b={batch}: {skipped}", file=sys.stderr)
                     continue
                 if modality == "video-e2e":
                     encoder.batch_size = batch
+                if compiled:
+                    torch._dynamo.reset()  # one graph per point; no recompile limit to hit
+                _reset_peak_rss()
+                first: list[float] = []
                 times = time_point(
-                    encoder, modality, batch, args.runs, args.warmup, deadline, args.point_budget
+                    encoder,
+                    modality,
+                    batch,
+                    args.runs,
+                    warmup,
+                    deadline,
+                    args.point_budget,
+                    first,
                 )
                 median = statistics.median(times)
                 rate = batch / median
+                compile_s = max(first[0] - median, 0.0) if compiled else None
+                seen[modality] = (median / batch, compile_s or 0.0)
                 point = Point(
                     modality,
                     dtype,
@@ -217,6 +278,9 @@ def run_sweep(args: argparse.Namespace) -> list[Point]:
                     [round(t, 4) for t in times],
                     round(rate, 4),
                     round(rate * flops[modality] / 1e12, 3),
+                    first_call_s=round(first[0], 3),
+                    compile_s=None if compile_s is None else round(compile_s, 3),
+                    peak_rss_bytes=_peak_rss_bytes(),
                 )
                 points.append(point)
                 print(json.dumps(asdict(point)), file=sys.stderr, flush=True)
@@ -227,6 +291,12 @@ def run_sweep(args: argparse.Namespace) -> list[Point]:
 
 
 # --- peak memory (fresh process) ------------------------------------------------------------
+
+
+def _reset_peak_rss() -> None:
+    """Reset this process's VmHWM to its current RSS (Linux >= 4.0; elsewhere a no-op)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
 
 
 def _peak_rss_bytes() -> int | None:
@@ -298,6 +368,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-sizes", default="1,4,16")
     parser.add_argument("--dtypes", default="fp32,bf16")
     parser.add_argument("--compile", choices=["no", "yes", "both"], default="no")
+    parser.add_argument(
+        "--backend", default="inductor", help="torch.compile backend (inductor, aot_eager, ...)"
+    )
     parser.add_argument("--modalities", default="video,audio")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
@@ -323,7 +396,9 @@ def main(argv: list[str] | None = None) -> int:
     config = get_config(args.config)
     flops = flop_report(config)
     print(json.dumps(flops, indent=1), file=sys.stderr)
+    load_start = os.getloadavg()
     points = run_sweep(args)
+    load_end = os.getloadavg()
     memory = None if args.no_memory else measure_memory(args)
     device_name = platform.processor() or platform.machine()
     if torch.cuda.is_available() and (args.device or "cuda").startswith("cuda"):
@@ -334,6 +409,9 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
+        "backend": args.backend,
+        "loadavg_start": [round(x, 2) for x in load_start],
+        "loadavg_end": [round(x, 2) for x in load_end],
         "flops": flops,
         "points": [asdict(p) for p in points],
         "memory": memory,
@@ -349,23 +427,51 @@ def print_table(result: dict) -> None:
     ceiling = flops["h100_segments_per_s_ceiling"]
     print(f"device: {result['device']}  torch {result['torch']}  threads {result['threads']}")
     print(
+        f"load average (1/5/15 min) at start {result['loadavg_start']}, "
+        f"at end {result['loadavg_end']}; compile backend {result['backend']}"
+    )
+    print(
         f"FLOPs: {flops['vision_gflop_per_segment']['total']} GFLOP/segment, "
         f"{flops['audio_gflop_per_clip']['total']} GFLOP/audio clip; H100 bf16 ceiling "
         f"{ceiling} segments/s"
     )
     print(
         "| input | dtype | compile | batch | median s/batch | items/s | TFLOP/s "
-        "| of H100 bf16 peak | runs |"
+        "| of H100 bf16 peak | runs | first call s | compile s | peak RSS GiB |"
     )
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for p in result["points"]:
+        head = f"| {p['modality']} | {p['dtype']} | {'yes' if p['compiled'] else 'no'} | "
+        head += f"{p['batch']} | "
+        if p.get("skipped"):
+            print(head + f"skipped: {p['skipped']} | | | | | | | |")
+            continue
         median = statistics.median(p["runs"])
+        compile_s = "" if p.get("compile_s") is None else f"{p['compile_s']:.1f}"
+        rss = p.get("peak_rss_bytes")
         print(
-            f"| {p['modality']} | {p['dtype']} | {'yes' if p['compiled'] else 'no'} | "
-            f"{p['batch']} | {median:.3f} | {p['items_per_s']:.4g} | "
+            head + f"{median:.4g} | {p['items_per_s']:.4g} | "
             f"{p['achieved_tflops']:.3f} | "
-            f"{p['achieved_tflops'] / flops['h100_bf16_dense_tflops']:.2%} | {len(p['runs'])} |"
+            f"{p['achieved_tflops'] / flops['h100_bf16_dense_tflops']:.2%} | {len(p['runs'])} | "
+            f"{p.get('first_call_s') or 0:.3g} | {compile_s} | "
+            f"{'' if rss is None else f'{rss / 2**30:.2f}'} |"
         )
+    measured = {
+        (p["modality"], p["dtype"], p["batch"], p["compiled"]): p["items_per_s"]
+        for p in result["points"]
+        if not p.get("skipped")
+    }
+    if any((*k[:3], False) in measured for k in measured if k[3]):
+        print("| input | dtype | batch | eager items/s | compiled items/s | compiled/eager |")
+        print("|---|---|---:|---:|---:|---:|")
+        for (modality, dtype, batch), compiled in sorted(
+            (k[:3], v) for k, v in measured.items() if k[3] and (*k[:3], False) in measured
+        ):
+            eager = measured[(modality, dtype, batch, False)]
+            print(
+                f"| {modality} | {dtype} | {batch} | {eager:.4g} | {compiled:.4g} | "
+                f"{compiled / eager:.2f} |"
+            )
     if result["memory"]:
         m = result["memory"]
         line = f"memory ({m['device']}, bf16, batch {m['batch']}): {m['parameters'] / 1e6:.0f} M "

@@ -78,7 +78,7 @@ def test_suggest_an_edit_json_with_jsonl_progress(
     edit_path = tmp_path / "edit.json"
     edit_path.write_text(json.dumps(edit), encoding="utf-8")
     args = ["suggest", "--edit", str(edit_path), "--local", "--model", "imagebind-tiny"]
-    code = main([*args, "--progress", "jsonl", "--json"])
+    code = main([*args, "--progress", "jsonl", "--json", "-o", str(tmp_path / "edit.otio")])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     s = from_dict(json.loads(captured.out))
@@ -90,7 +90,9 @@ def test_suggest_an_edit_json_with_jsonl_progress(
     assert records, captured.err
     assert all(set(r) == {"stage", "fraction", "message"} for r in records)
     stages = [r["stage"] for r in records]
-    assert "analyse" in stages and "done" in stages and stages[-1] == "render"
+    assert "analyse" in stages and "done" in stages and "export" in stages
+    assert stages.index("done") < stages.index("export")
+    assert (tmp_path / "edit.otio").is_file()
     assert all(0.0 <= r["fraction"] <= 1.0 for r in records)
 
 

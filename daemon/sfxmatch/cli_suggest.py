@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import threading
 from collections.abc import Callable
@@ -227,7 +228,7 @@ def run_suggest(args: argparse.Namespace) -> int:
     _print_summary(suggestions)
     for what, path in result.files:
         print(f"wrote {what}: {path}")
-    if result.loudness_lufs is not None:
+    if result.loudness_lufs is not None and math.isfinite(result.loudness_lufs):
         print(
             f"mix loudness {result.loudness_lufs:.1f} LUFS, "
             f"true peak {result.true_peak_dbtp:.1f} dBTP"

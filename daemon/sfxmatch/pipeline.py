@@ -451,7 +451,7 @@ def check_render_request(request: RenderRequest, edit: Edit | None = None) -> No
             f"{Path(request.timeline).name}: timeline files end in .otio or .xml (FCP7)"
         )
     if request.mux:
-        from sfxmatch.mix.mux import _FORMATS as MUX_FORMATS
+        from sfxmatch.mix.mux import MUX_FORMATS
 
         if Path(request.mux).suffix.lower() not in MUX_FORMATS:
             raise ConfigError(

@@ -268,7 +268,7 @@ class ImageBindEncoder:
             )
             for i in range(0, len(scenes), per_batch)
         )
-        return self._run("vision", batches, len(scenes), pad=False)
+        return self._run("vision", batches, len(scenes), full=per_batch)
 
     def embed_audio(self, waveforms: Sequence[np.ndarray], sample_rate: int) -> np.ndarray:
         from sfxmatch.embed.imagebind.preprocess import AUDIO_CLIPS_PER_VIDEO, audio_clips
@@ -284,7 +284,7 @@ class ImageBindEncoder:
             )
             for i in range(0, len(waveforms), per_batch)
         )
-        return self._run("audio", batches, len(waveforms), pad=False)
+        return self._run("audio", batches, len(waveforms), full=per_batch)
 
     def embed_audio_windows(
         self, waveform: np.ndarray, sample_rate: int, *, window: float = 2.0, hop: float = 1.0
@@ -330,17 +330,22 @@ class ImageBindEncoder:
         batches: Iterator[torch.Tensor],
         count: int,
         *,
-        pad: bool = True,
+        full: int | None = None,
     ) -> np.ndarray:
+        """``full``: rows per batch (default ``batch_size``). When compiled, a short last
+        batch is padded to it, so each kind of input has one shape and one graph: with a
+        shape per remainder, torch.compile recompiles each time and, past its recompile
+        limit (8 per function), silently runs eager."""
         import torch
 
+        full = full or self.batch_size
         out = np.empty((count, self.dim), dtype=np.float32)
         done = 0
         with torch.inference_mode():
             for batch in batches:
                 n = batch.shape[0]
-                if self.compiled and pad and n < self.batch_size:
-                    filler = batch[-1:].expand(self.batch_size - n, *batch.shape[1:])
+                if self.compiled and n < full:
+                    filler = batch[-1:].expand(full - n, *batch.shape[1:])
                     batch = torch.cat([batch, filler])
                 rows = self.embed_tensors(modality, batch)[:n]
                 out[done : done + n] = rows.cpu().numpy()

@@ -27,7 +27,7 @@ from sfxmatch.errors import ConfigError, MediaError
 
 from .render import Progress, check_cancel, report
 
-_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+MUX_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 _AAC_BIT_RATE = 256_000
 _CHUNK = 1024 * 48  # audio samples encoded per step (interleaved with the video packets)
 
@@ -51,9 +51,10 @@ def mux_video(
     Raises MediaError naming the file at fault; nothing is left at ``out_path`` on failure.
     """
     out = Path(out_path)
-    fmt = _FORMATS.get(out.suffix.lower())
+    fmt = MUX_FORMATS.get(out.suffix.lower())
     if fmt is None:
-        raise ConfigError(f"{out.name}: the muxed video must end in {', '.join(sorted(_FORMATS))}")
+        endings = ", ".join(sorted(MUX_FORMATS))
+        raise ConfigError(f"{out.name}: the muxed video must end in {endings}")
     info = media.probe(video)
     if info.video is None:
         raise MediaError(video, "has no video stream to put the mix under")

@@ -39,6 +39,7 @@ from typing import Any
 
 import opentimelineio as otio
 
+from sfxmatch.errors import ConfigError
 from sfxmatch.files import write_text_atomic
 from sfxmatch.suggestions import Candidate, Edit, Placement, Suggestions
 from sfxmatch.timeline import flavours as fl
@@ -209,7 +210,7 @@ def to_otio(suggestions: Suggestions, flavour: str = "generic") -> otio.schema.T
     """The suggestions as an OTIO timeline shaped for ``flavour`` (generic, resolve,
     premiere). Raises ``ValueError`` for an unknown flavour or overlapping placements."""
     if flavour not in fl.FLAVOURS:
-        raise ValueError(f"flavour must be one of {', '.join(fl.FLAVOURS)}, not {flavour!r}")
+        raise TimelineError(f"flavour must be one of {', '.join(fl.FLAVOURS)}, not {flavour!r}")
     edit = suggestions.edit
     rate, start_frame = _start_rate(edit)
     fps = float(rate.fps)
@@ -256,11 +257,15 @@ class _LinkIds:
         return self.next
 
 
+class TimelineError(ConfigError, ValueError):
+    """Suggestions that cannot become this timeline (an unknown format, overlapping clips)."""
+
+
 def _check_overlaps(track: str, spans: list[tuple[float, float, str]]) -> None:
     ordered = sorted(spans)
     for (a_start, a_end, a_name), (b_start, _b_end, b_name) in itertools.pairwise(ordered):
         if b_start < a_end - _EPS:
-            raise ValueError(
+            raise TimelineError(
                 f"placements overlap on track {track!r}: {a_name!r} ({a_start:.3f}-{a_end:.3f} s)"
                 f" and {b_name!r} (from {b_start:.3f} s); give each its own track"
             )
@@ -274,7 +279,7 @@ def _fill(
     cursor = 0
     for span, clip in sorted(items, key=lambda it: it[0].start):
         if span.start < cursor:
-            raise ValueError(
+            raise TimelineError(
                 f"clips on track {track.name!r} collide at frame {span.start} after snapping "
                 f"to the {rate} frame grid (each is at least one frame long)"
             )
@@ -547,7 +552,7 @@ def timeline_to_string(timeline: otio.schema.Timeline, suffix: str) -> str:
         return otio.adapters.write_to_string(timeline, adapter_name="otio_json")
     if suffix == ".xml":
         return _xml_string(timeline)
-    raise ValueError(f"timeline files are .otio or .xml (FCP7), not {suffix or 'no suffix'!r}")
+    raise TimelineError(f"timeline files are .otio or .xml (FCP7), not {suffix or 'no suffix'!r}")
 
 
 def write_timeline(suggestions: Suggestions, path: str | Path, flavour: str = "generic") -> Path:
