@@ -103,7 +103,13 @@ def test_sigterm_stops_cleanly_and_a_second_daemon_is_refused(root: Path) -> Non
         assert rival.wait(timeout=120) == 2  # "already running", exit code of user errors
         assert client.version().pid == daemon.pid  # the first one is untouched
         daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(timeout=60) == 0
+        try:
+            code = daemon.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            daemon.send_signal(signal.SIGUSR1)  # the daemon dumps its threads' stacks
+            logs = "\n".join(p.read_text()[-4000:] for p in root.glob("daemon-*.log"))
+            pytest.fail(f"the daemon did not stop after SIGTERM; its log:\n{logs}")
+        assert code == 0
         with pytest.raises(DaemonError):
             client.version(timeout=5)
         client.close()

@@ -140,10 +140,48 @@ def _run_daemon(args: argparse.Namespace) -> int:
         weights="random" if args.random_weights else None,
         store_backend=args.store,
     )
+    import faulthandler
+
+    # `kill -USR1 <pid>` dumps every thread's stack into the log: how to see a hung daemon.
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     daemon = Daemon(config).start()
     print(f"sfxmatch daemon listening on {', '.join(daemon.addresses)}", file=sys.stderr)
     daemon.serve_forever()
+    _exit_past_lingering_threads(timeout=10.0)
     return 0
+
+
+def _exit_past_lingering_threads(timeout: float) -> None:
+    """After a clean stop, wait for the other threads; a library thread that never ends
+    (seen rarely under load) must not keep a stopped daemon alive: name it and exit."""
+    import logging
+    import os
+    import threading
+
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    left = [
+        t.name
+        for t in threading.enumerate()
+        if t is not threading.current_thread() and not t.daemon and t.is_alive()
+    ]
+    if left:
+        logging.getLogger("sfxmatch.daemon").warning(
+            "threads still running after stop; exiting", extra={"threads": left}
+        )
+        faulthandler_dump()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+def faulthandler_dump() -> None:
+    import faulthandler
+
+    faulthandler.dump_traceback(all_threads=True)
 
 
 def _run_status(args: argparse.Namespace) -> int:
