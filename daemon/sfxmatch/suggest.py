@@ -149,9 +149,6 @@ class Suggester:
         self.progress = progress
         self.cancel = cancel
         self.libraries = list(options.libraries) or [lib.name for lib in pipeline.libraries()]
-        # Pan/gain keyframes of each effect suggestion, by identity (kept out of the value:
-        # they belong to the placement, which is made last).
-        self._automation: dict[int, tuple[Keyframe, ...]] = {}
         # Seconds spent per stage (decode, scenes, embed, score, sync, search, place): for
         # benchmarks, kept out of ``Suggestions`` so equal inputs still give equal values.
         self.timings: dict[str, float] = {}
@@ -396,30 +393,27 @@ class Suggester:
                                 for t, g, p in pan_gain_keyframes(a.segment_times[seg], location)
                             )
                         effects.append(
-                            (
-                                EffectSuggestion(
-                                    label=label,
-                                    start=record + interval.start,
-                                    end=record + min(interval.end, end),
-                                    confidence=float(interval.confidence),
-                                    candidates=tuple(found),
-                                    scene_index=first_index + number,
-                                    rule=opts.rule,
-                                    trace=Trace(
-                                        label,
-                                        tuple((a.segment_times[idx] + record).round(6).tolist()),
-                                        tuple(scores[idx, li].round(6).tolist()),
-                                    ),
+                            EffectSuggestion(
+                                label=label,
+                                start=record + interval.start,
+                                end=record + min(interval.end, end),
+                                confidence=float(interval.confidence),
+                                candidates=tuple(found),
+                                scene_index=first_index + number,
+                                rule=opts.rule,
+                                trace=Trace(
+                                    label,
+                                    tuple((a.segment_times[idx] + record).round(6).tolist()),
+                                    tuple(scores[idx, li].round(6).tolist()),
                                 ),
-                                keyframes,
+                                automation=keyframes,
                             )
                         )
-            effects.sort(key=lambda e: (e[0].start, -e[0].confidence, e[0].label))
-            self._automation.update({id(e): k for e, k in effects})
+            effects.sort(key=lambda e: (e.start, -e.confidence, e.label))
             with self._timed("search"):
                 ambience, labels_used = self._ambience(
                     np.asarray(scene_vector), ambience_labels, ambience_vectors,
-                    [e for e, _ in effects],
+                    effects,
                 )  # fmt: skip
             out.append(
                 SceneSuggestion(
@@ -427,7 +421,7 @@ class Suggester:
                     start=record + start,
                     end=record + end,
                     ambience=tuple(ambience),
-                    effects=tuple(e for e, _ in effects),
+                    effects=tuple(effects),
                     ambience_labels=tuple(labels_used),
                 )
             )
@@ -549,7 +543,7 @@ class Suggester:
                 track_ends.append(0.0)
                 number = len(track_ends) - 1
             track_ends[number] = start + length
-            keyframes = tuple(k for k in self._automation.get(id(effect), ()) if k.time < length)
+            keyframes = tuple(k for k in effect.automation if k.time < length)
             placements.append(
                 Placement(
                     track=sfx_track(number + 1), kind="effect", sound_id=sound.sound_id,

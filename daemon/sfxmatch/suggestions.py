@@ -108,6 +108,15 @@ class Trace:
 
 
 @dataclass(frozen=True, slots=True)
+class Keyframe:
+    """Gain (dB) and pan (-1 left .. +1 right) at ``time`` seconds after the clip starts."""
+
+    time: float
+    gain_db: float
+    pan: float
+
+
+@dataclass(frozen=True, slots=True)
 class EffectSuggestion:
     """A synced interval where ``label`` is strongly and stably on screen, and its sounds."""
 
@@ -119,6 +128,7 @@ class EffectSuggestion:
     scene_index: int
     rule: SyncRule = "report"
     trace: Trace | None = None  # the label's similarity over the interval's scene
+    automation: tuple[Keyframe, ...] = ()  # pan/gain following the emitter on screen
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,15 +142,6 @@ class SceneSuggestion:
     effects: tuple[EffectSuggestion, ...] = ()
     ambience_labels: tuple[tuple[str, float], ...] = ()  # VTA mode: the labels searched in
     borrowed_from: int | None = None  # a short scene keeps this neighbour's ambience
-
-
-@dataclass(frozen=True, slots=True)
-class Keyframe:
-    """Gain (dB) and pan (-1 left .. +1 right) at ``time`` seconds after the clip starts."""
-
-    time: float
-    gain_db: float
-    pan: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,9 +97,8 @@ class IndexReport:
     indexed: int = 0  # sounds in the index after the run
 
     def summary(self) -> dict[str, object]:
-        return {
-            k: v for k, v in self.__dict__.items() if k not in ("faults",) and k != "library"
-        } | {"faults": len(self.faults)}
+        counts = {k: v for k, v in self.__dict__.items() if k not in ("faults", "library")}
+        return counts | {"faults": len(self.faults)}
 
 
 @dataclass
