@@ -15,6 +15,7 @@ from sfxmatch.testing import synth
 __all__ = [
     "audio_only_files",
     "av_file",
+    "b_frame_cut_video",
     "cut_video",
     "moving_object_video",
     "rotated_video",
@@ -34,6 +35,16 @@ def cut_video(synth_dir: Path) -> tuple[Path, synth.CutVideoTruth]:
     """25 fps 320x240 H.264 mp4, shots of 40/55/30/50 frames (cuts at 40, 95, 125), a moving
     square in every shot, no audio."""
     truth = synth.make_cut_video(synth_dir / "cuts.mp4", shot_lengths=(40, 55, 30, 50))
+    return truth.path, truth
+
+
+@pytest.fixture(scope="session")
+def b_frame_cut_video(synth_dir: Path) -> tuple[Path, synth.CutVideoTruth]:
+    """As x264 encodes by default (3 B-frames, B-pyramid) with one keyframe: cuts at 41, 95,
+    126 and 176 of 209 frames fall on frames nothing refers to and on references alike."""
+    truth = synth.make_cut_video(
+        synth_dir / "b_frames.mp4", shot_lengths=(41, 54, 31, 50, 33), b_frames=3
+    )
     return truth.path, truth
 
 

@@ -20,6 +20,7 @@ file ends early; ``load_audio`` raises when the window it was asked for runs int
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import itertools
 import math
@@ -307,9 +308,15 @@ class _Frames:
     """Frames of one stream, in order. Damaged packets are skipped (FFmpeg conceals and goes
     on, and so do we); a demuxer that cannot go on ends the stream. Both are remembered."""
 
-    def __init__(self, container: av.container.InputContainer, stream: av.stream.Stream) -> None:
+    def __init__(
+        self,
+        container: av.container.InputContainer,
+        stream: av.stream.Stream,
+        full_from: int | None = None,
+    ) -> None:
         self.container = container
         self.stream = stream
+        self.full_from = full_from  # from this packet on, frames skipped so far are decoded
         self.read_error: str | None = None
         self.decode_error: str | None = None
 
@@ -319,6 +326,7 @@ class _Frames:
                 # Lets the demuxer skip the other streams' data instead of reading it.
                 other.discard = av.stream.Discard.all
         packets = self.container.demux(self.stream)
+        sent = 0
         while True:
             try:
                 packet: av.Packet | None = next(packets)
@@ -330,6 +338,10 @@ class _Frames:
             # one would end decoding, so the flush below is the only one.
             if packet is not None and packet.size == 0:
                 continue
+            if sent == self.full_from:
+                # Read per packet, by frame threads too (FFmpeg copies it to them).
+                self.stream.codec_context.skip_frame = "DEFAULT"
+            sent += 1
             try:
                 frames = self.stream.decode(packet)
             except av.error.FFmpegError as exc:
@@ -531,6 +543,71 @@ def _orientation(frame: av.VideoFrame) -> _Orientation:
 # --------------------------------------------------------------------------- frames
 
 
+@dataclass(frozen=True)
+class FrameTable:
+    """Every frame a video stream stores, read from its packets without decoding anything:
+    presentation times (seconds from the file origin, ascending) and the keyframes among
+    them. Numbers frames as a full ``iter_frames`` pass over an undamaged file does, so the
+    frames of a sparse or partial pass (``reference_only``, ``start``) can be placed."""
+
+    times: tuple[float, ...]
+    keyframes: tuple[int, ...]  # indices into times, ascending; 0 is always one
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def index_of(self, time: float) -> int | None:
+        """The frame shown from ``time`` exactly (a delivered ``Frame.time``), or None."""
+        i = bisect.bisect_left(self.times, time)
+        return i if i < len(self.times) and self.times[i] == time else None
+
+    def keyframe_before(self, index: int) -> int:
+        """The last keyframe at or before frame ``index``: where decoding it must start."""
+        return self.keyframes[max(0, bisect.bisect_right(self.keyframes, index) - 1)]
+
+
+def frame_table(path: str | Path) -> FrameTable | None:
+    """The ``FrameTable`` of the first video stream: one pass over the packets, about a
+    hundredth of the time decoding takes. None when the packets cannot number the frames
+    (no timestamps, as in a raw ``.h264`` stream; repeated ones; a read error part way):
+    only decoding can then count them. MediaError for unreadable files or no video."""
+    p = _checked_path(path)
+    with _guard(p, "cannot be read"):
+        container = _open(p)
+        try:
+            video = _video_streams(container)
+            if not video:
+                raise MediaError(p, "has no video stream (audio only): there are no frames")
+            stream = video[0]
+            for other in container.streams:
+                if other is not stream:
+                    other.discard = av.stream.Discard.all
+            tb, origin = stream.time_base, _origin(container)
+            if not tb:
+                return None
+            times: list[float] = []
+            keys: set[float] = set()
+            try:
+                for packet in container.demux(stream):
+                    if packet.size == 0:  # end marker, or an empty AVI chunk (never decoded)
+                        continue
+                    if packet.pts is None:
+                        return None
+                    t = float(packet.pts * tb - origin)
+                    times.append(t)
+                    if packet.is_keyframe:
+                        keys.add(t)
+            except _ERROR_CLASSES:
+                return None
+        finally:
+            container.close()
+    ordered = sorted(times)
+    if not ordered or len(set(ordered)) != len(ordered):
+        return None
+    keyframes = sorted({0, *(bisect.bisect_left(ordered, t) for t in keys)})
+    return FrameTable(tuple(ordered), tuple(keyframes))
+
+
 def iter_frames(
     path: str | Path,
     *,
@@ -538,6 +615,8 @@ def iter_frames(
     max_side: int | None = None,
     threads: int = 0,
     fast: bool = False,
+    reference_only: bool = False,
+    start: float | None = None,
 ) -> Iterator[Frame]:
     """Decode the first video stream once, lazily.
 
@@ -551,8 +630,19 @@ def iter_frames(
     until the next keyframe) and downscaling uses swscale's fast bilinear filter instead of
     area averaging (a few times cheaper, a little more aliasing).
 
+    reference_only: decode only the frames other frames are predicted from (libavcodec's
+    ``skip_frame=nonref``; with x264's defaults about half of them, the cheaper half). What is
+    delivered is pixel-identical to the same frames of a full decode, only sparser; streams
+    without B-frames lose nothing. start: deliver the frames from this time (seconds) on,
+    decoding from the keyframe before it. Both need ``rate=None``; ``Frame.index`` still counts
+    the frames delivered, and ``frame_table`` numbers them among all the stored frames.
+
     The file is opened (and bad input refused) when this is called, not at the first frame.
     """
+    if rate is not None and (reference_only or start is not None):
+        raise ConfigError("reference_only and start are for passes over stored frames (rate=None)")
+    if start is not None and not (isinstance(start, (int, float)) and math.isfinite(start)):
+        raise ConfigError(f"start must be a time in seconds, not {start!r}")
     step = _as_rate(rate) if rate is not None else None
     if max_side is not None and (not isinstance(max_side, int) or max_side < 1):
         raise ConfigError(f"max_side must be a positive whole number of pixels, not {max_side!r}")
@@ -561,30 +651,60 @@ def iter_frames(
     p = _checked_path(path)
     with _guard(p, "cannot be read"):
         container = _open(p)
-        video = _video_streams(container)
-        if not video:
+        try:
+            stream, full_from = _set_up_decoder(p, container, threads, fast, reference_only)
+        except BaseException:
             container.close()
-            raise MediaError(p, "has no video stream (audio only): there are no frames to read")
-        stream = video[0]
-        stream.thread_type = "AUTO"  # frame and slice threads
-        stream.codec_context.thread_count = threads
-        if fast:
-            # Read when the decoder opens, at the first packet: still in time here.
-            stream.codec_context.options = {
-                **stream.codec_context.options,
-                **_FAST_DECODER_OPTIONS,
-            }
-    frames = _decoded(p, container, stream)
+            raise
+    frames = _decoded(
+        p,
+        container,
+        stream,
+        start=float(start) if start is not None and start > 0 else None,
+        full_from=full_from,
+        # Frames skipped at the end of a reference-only pass are not a truncation.
+        slack_frames=_MAX_B_FRAMES + 2 if reference_only else 2,
+    )
     pictures = _Pictures(p, max_side, _FAST_INTERPOLATION if fast else "AREA")
     if step is None:
         return _every_frame(frames, pictures)
     return _sampled(frames, pictures, step)
 
 
+def _set_up_decoder(
+    path: Path,
+    container: av.container.InputContainer,
+    threads: int,
+    fast: bool,
+    reference_only: bool,
+) -> tuple[av.VideoStream, int | None]:
+    """The stream ``iter_frames`` decodes, its decoder configured; and, for a reference-only
+    pass, the packet from which every frame is decoded."""
+    video = _video_streams(container)
+    if not video:
+        raise MediaError(path, "has no video stream (audio only): there are no frames to read")
+    stream = video[0]
+    stream.thread_type = "AUTO"  # frame and slice threads
+    stream.codec_context.thread_count = threads
+    if fast:
+        # Read when the decoder opens, at the first packet: still in time here.
+        stream.codec_context.options = {**stream.codec_context.options, **_FAST_DECODER_OPTIONS}
+    if not reference_only:
+        return stream, None
+    stream.codec_context.skip_frame = "NONREF"
+    # The last packets are decoded in full, so the pass ends on the last frame shown (x264
+    # puts at most 16 B-frames between references) and a consumer comparing neighbours has
+    # no undecoded tail.
+    count = stream.frames or len(frame_table(path) or ())
+    return stream, (max(0, count - _MAX_B_FRAMES - 2) if count else None)
+
+
 _Interpolation = Literal["AREA", "FAST_BILINEAR"]
 _FAST_DECODER_OPTIONS = {"skip_loop_filter": "all"}
-"""libavcodec options of ``iter_frames(fast=True)``. Only the loop filter: skipping IDCT or
-frames altogether (``skip_idct``, ``skip_frame``) would change what a scene detector sees."""
+"""libavcodec options of ``iter_frames(fast=True)``. Only the loop filter: skipping IDCT, or
+frames that others are predicted from (``skip_frame=bidir``: x264's B-pyramid references
+them), corrupts the frames after. ``reference_only`` skips the frames nothing refers to."""
+_MAX_B_FRAMES = 16
 _FAST_INTERPOLATION: _Interpolation = "FAST_BILINEAR"
 """swscale filter of ``iter_frames(fast=True)`` when downscaling."""
 
@@ -606,16 +726,24 @@ class _Decoded:
 
 
 def _decoded(
-    path: Path, container: av.container.InputContainer, stream: av.VideoStream
+    path: Path,
+    container: av.container.InputContainer,
+    stream: av.VideoStream,
+    *,
+    start: float | None = None,
+    full_from: int | None = None,
+    slack_frames: int = 2,
 ) -> Iterator[_Decoded]:
-    """Frames in presentation order with exact times; MediaError at the end if the data stops
-    well before the stated end. Owns the container: closes it however iteration ends."""
+    """Frames in presentation order with exact times, from ``start`` seconds when given;
+    MediaError at the end if the data stops more than ``slack_frames`` frames (and a quarter
+    second) before the stated end. Owns the container: closes it however iteration ends."""
     tb = stream.time_base
     origin = _origin(container)
-    source = _Frames(container, stream)
+    source = _Frames(container, stream, full_from)
     last: _Decoded | None = None
     try:
-        for vf in source:
+        frames = iter(source) if start is None else _seek_frames(container, source, start)
+        for vf in frames:
             if vf.is_corrupt:
                 # Concealed garbage (a packet cut short by truncation, a damaged one): a
                 # consumer would see a false cut. Skipped; sampling holds the frame before.
@@ -626,13 +754,17 @@ def _decoded(
                 t = (last.time + 1 / rate) if last else Fraction(0)
             else:
                 t = pts * tb - origin
+            if start is not None and float(t) < start:
+                # Decoded from the keyframe before start only to build the picture. Compared
+                # as the float Frame.time, so that start=frame.time delivers that frame.
+                continue
             last = _Decoded(t, vf, vf.duration * tb if vf.duration and tb else None)
             yield last
         if last is None:
             why = source.decode_error or source.read_error
             raise MediaError(path, "no video frame could be decoded" + (f" ({why})" if why else ""))
         end = last.time + (last.duration or 0)
-        slack = 2 / stream.average_rate if stream.average_rate else Fraction(0)
+        slack = slack_frames / stream.average_rate if stream.average_rate else Fraction(0)
         early = _ends_early(path, container, stream, end, slack)
         if early is not None:
             raise early
@@ -644,6 +776,36 @@ def _decoded(
         raise MediaError(path, f"video cannot be decoded: {_describe(exc)}") from exc
     finally:
         container.close()
+
+
+def _seek_frames(
+    container: av.container.InputContainer, source: _Frames, start: float
+) -> Iterator[av.VideoFrame]:
+    """Decoded frames from the keyframe at or before ``start`` (seconds from the file origin)
+    on. A demuxer that lands after ``start`` (imprecise indexes, an open GOP's leading frames
+    that cannot be decoded) is sent back further, one second, then two, four... until the
+    first good frame comes at or before ``start``, or the file's start is reached."""
+    stream = source.stream
+    tb = stream.time_base
+    origin = _origin(container)
+    back = Fraction(0)
+    while True:
+        target = Fraction(start) - back
+        at_start = target <= 0 or not tb
+        if at_start:
+            container.seek(0, backward=True)
+        else:
+            container.seek(math.floor((target + origin) / tb), stream=stream, backward=True)
+        frames = iter(source)
+        first = next((vf for vf in frames if not vf.is_corrupt), None)
+        if first is None:
+            return
+        pts = first.pts if first.pts is not None else first.dts
+        if at_start or pts is None or float(pts * tb - origin) <= start:
+            yield first
+            yield from frames
+            return
+        back = max(Fraction(1), back * 2)
 
 
 class _Pictures:

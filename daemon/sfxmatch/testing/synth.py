@@ -355,19 +355,33 @@ def _open_video(
     fps: Fraction,
     *,
     time_base: Fraction | None = None,
+    b_frames: int = 0,
 ) -> av.VideoStream:
     if codec not in ("libx264", "mpeg4"):
         raise ConfigError(f"video codec must be libx264 or mpeg4, not {codec!r}")
+    if b_frames and codec != "libx264":
+        raise ConfigError("B-frames are made with libx264 only")
     stream = container.add_stream(codec, rate=fps)
     stream.width, stream.height = size
     stream.pix_fmt = "yuv420p"
     cc = stream.codec_context
-    # No B-frames and a keyframe every second: decode order = display order, cheap seeks.
-    cc.max_b_frames = 0
-    cc.gop_size = max(1, round(fps))
     if time_base is not None:
         cc.time_base = time_base
         stream.time_base = time_base
+    if b_frames:
+        # As x264 encodes by default, B-pyramid included, but with one keyframe in ten
+        # seconds and none at scene changes: cuts then fall on any kind of frame.
+        cc.max_b_frames = b_frames
+        cc.gop_size = max(1, round(10 * fps))
+        cc.options = {
+            "crf": "14",
+            "preset": "veryfast",
+            "x264-params": f"bframes={b_frames}:b-pyramid=normal:b-adapt=0:scenecut=0",
+        }
+        return stream
+    # No B-frames and a keyframe every second: decode order = display order, cheap seeks.
+    cc.max_b_frames = 0
+    cc.gop_size = max(1, round(fps))
     if codec == "libx264":
         # forced-idr: frames we mark I (shot starts) become real IDR keyframes.
         cc.options = {"crf": "14", "preset": "veryfast", "forced-idr": "1"}
@@ -434,10 +448,13 @@ def make_cut_video(
     codec: VideoCodec = "libx264",
     audio: bool = False,
     sample_rate: int = 48000,
+    b_frames: int = 0,
 ) -> CutVideoTruth:
     """Consecutive shots with static, very different backgrounds (colour and pattern) and,
     in each, a bright square crossing the frame left to right, so a detector must cut at
-    shot starts and nowhere else. Shot starts are forced keyframes. With ``audio``, a stereo
+    shot starts and nowhere else. Shot starts are forced keyframes, unless ``b_frames``
+    (libx264 only) asks for that many B-frames between references, B-pyramid as x264's
+    defaults, one keyframe in ten seconds and none at the cuts. With ``audio``, a stereo
     track (AAC in mp4/mov/mkv) with a click at every cut."""
     path = Path(path)
     size = _check_size(size)
@@ -461,11 +478,11 @@ def make_cut_video(
                     _draw_object(img, x0, y0, side)
                     centres.append((x0 + side / 2, y0 + side / 2))
                 _burn_frame_number(img, start + i)
-                yield img, start + i, i == 0
+                yield img, start + i, i == 0 and not b_frames
 
     cut_times = tuple(float(s / fps) for s in starts[1:])
     with av.open(str(path), "w") as container:
-        stream = _open_video(container, codec, size, fps)
+        stream = _open_video(container, codec, size, fps, b_frames=b_frames)
         astream = _add_audio_stream(container, "aac", sample_rate, 2) if audio else None
         _write_frames(container, stream, frames())
         if astream is not None:
