@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
+from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pyloudnorm
 import pytest
+from sfxmatch import media
+from sfxmatch.cli_suggest import loudness_line
+from sfxmatch.config import Settings
 from sfxmatch.errors import ConfigError
 from sfxmatch.mix import (
     integrated_loudness,
@@ -18,7 +25,15 @@ from sfxmatch.mix import (
     true_peak,
     true_peak_dbtp,
 )
-from sfxmatch.suggestions import Placement
+from sfxmatch.pipeline import Pipeline
+from sfxmatch.suggestions import (
+    Edit,
+    Placement,
+    RenderRequest,
+    RenderResult,
+    SourceClip,
+    Suggestions,
+)
 from sfxmatch.testing import synth
 
 SR = 48000
@@ -159,12 +174,42 @@ def test_silent_mix_does_not_crash() -> None:
     assert "silent" in report.note
 
 
-def test_too_short_to_measure_gets_no_loudness_gain() -> None:
+def test_a_mix_shorter_than_one_gating_block_is_measured_as_one_block() -> None:
     x = synth.tone(440.0, 0.2, SR, 0.01, channels=2)
     out, report = normalize(x, SR)
-    assert math.isnan(report.loudness_before) and report.gain_db == 0.0
-    np.testing.assert_array_equal(out, x)
-    assert math.isnan(integrated_loudness(x, SR))
+    # The loudness of all 0.2 s as one block: pyloudnorm with a 0.2 s block, no padding.
+    one_block = float(pyloudnorm.Meter(SR, block_size=0.2).integrated_loudness(x.T.astype(float)))
+    assert report.loudness_before == pytest.approx(one_block, abs=1e-6)
+    assert integrated_loudness(x, SR) == pytest.approx(one_block, abs=1e-6)
+    assert report.gain_db == pytest.approx(-23.0 - one_block, abs=1e-6)
+    assert report.loudness_after == pytest.approx(-23.0, abs=1e-3)
+    assert report.single_block and "one block over its 0.200 s" in report.note
+    np.testing.assert_allclose(out, x * 10 ** (report.gain_db / 20), rtol=1e-5, atol=1e-9)
+    values = (report.loudness_before, report.loudness_after, report.gain_db, report.true_peak_after)
+    assert all(math.isfinite(v) for v in values)
+
+
+def test_one_block_measure_agrees_with_bs1770_where_both_apply() -> None:
+    steady = np.random.default_rng(3).uniform(-0.2, 0.2, (2, 2 * SR))
+    from sfxmatch.mix.loudness import single_block_loudness
+
+    assert single_block_loudness(steady, SR) == pytest.approx(pyln_loudness(steady), abs=0.05)
+    block = steady[:, : round(0.4 * SR)]  # exactly one block: the same sum either way
+    assert integrated_loudness(block, SR) == pytest.approx(pyln_loudness(block), abs=1e-9)
+
+
+@pytest.mark.parametrize("samples", [0, 1, SR // 5, 2 * SR], ids=["empty", "1", "0.2s", "2s"])
+def test_empty_and_silent_mixes_give_no_nan_and_no_gain(samples: int) -> None:
+    x = np.zeros((2, samples), np.float32)
+    out, report = normalize(x, SR)
+    assert out.shape == (2, samples) and not np.any(out)
+    assert report.loudness_before == report.loudness_after == -math.inf
+    assert report.gain_db == 0.0 and not report.peak_limited and not report.single_block
+    assert report.note == (
+        "empty: nothing to measure, no gain" if samples == 0 else "silent: no gain"
+    )
+    assert not any(math.isnan(v) for v in dataclasses.astuple(report) if isinstance(v, float))
+    assert integrated_loudness(x, SR) == -math.inf
 
 
 def test_normalised_stems_sum_to_the_normalised_mix() -> None:
@@ -193,3 +238,62 @@ def test_ceiling_above_full_scale_is_refused() -> None:
         normalize(np.zeros((2, SR)), SR, true_peak_dbtp=0.5)
     with pytest.raises(ConfigError):
         normalize(np.zeros((2, SR)), SR, target_lufs=float("nan"))
+
+
+# --------------------------------------------------------------------------- what render reports
+
+
+def _edit(duration: float) -> Edit:
+    clips = (SourceClip("/media/picture.mov", 0.0, duration, 0.0, "picture"),) if duration else ()
+    return Edit(clips=clips, fps=Fraction(25))
+
+
+@pytest.mark.parametrize(
+    ("duration", "sound", "measured", "note"),
+    [
+        (0.2, "tone", True, "one block over its 0.200 s"),
+        (0.0, None, False, "empty: nothing to measure"),
+        (1.0, "silence", False, "silent: no gain"),
+    ],
+    ids=["0.2s", "empty", "silent"],
+)
+def test_render_writes_short_empty_and_silent_mixes_and_reports_no_nan(
+    tmp_path: Path, duration: float, sound: str | None, measured: bool, note: str
+) -> None:
+    signals = {"tone": synth.tone(440.0, 1.0, SR, 0.3), "silence": np.zeros(SR, np.float32)}
+    placements = ()
+    if sound:
+        path = synth.make_audio_file(tmp_path / f"{sound}.wav", signals[sound], SR).path
+        placements = (place(str(path), 0.0, duration, source_duration=1.0),)
+    s = Suggestions(_edit(duration), (), placements, "none")
+    mix_path = tmp_path / "out" / "mix.wav"
+    settings = Settings(cache_dir=tmp_path / "cache", data_dir=tmp_path / "data")
+    with Pipeline(settings) as pipeline:
+        result = pipeline.render(
+            s, RenderRequest(mix=str(mix_path), stems_dir=str(tmp_path / "st"))
+        )
+
+    audio = media.load_audio(mix_path, channels="keep")
+    assert audio.samples.shape[1] == round(duration * SR)
+    assert note in result.loudness_note
+    # JSON can carry it (nan and inf cannot be written as JSON)
+    json.dumps(dataclasses.asdict(result), allow_nan=False)
+    if measured:
+        assert result.loudness_lufs == pytest.approx(-23.0, abs=0.01)
+        assert result.gain_db is not None and math.isfinite(result.gain_db)
+        assert loudness_line(result).startswith("mix loudness -23.0 LUFS, true peak ")
+    else:
+        assert result.loudness_lufs is None and result.true_peak_dbtp is None
+        assert result.gain_db == 0.0
+        assert loudness_line(result) == f"mix loudness not measured ({result.loudness_note})"
+        assert not np.any(audio.samples)
+    # and the daemon's message carries the same
+    from sfxmatch.client import _render_result
+    from sfxmatch.service.translate import render_result_msg
+
+    assert _render_result(render_result_msg(result)) == result
+
+
+def test_render_result_never_holds_nan_or_inf() -> None:
+    r = RenderResult(files=(), loudness_lufs=math.nan, true_peak_dbtp=-math.inf, gain_db=0.0)
+    assert (r.loudness_lufs, r.true_peak_dbtp, r.gain_db) == (None, None, 0.0)

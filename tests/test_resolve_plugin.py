@@ -18,12 +18,14 @@ import shutil
 import stat
 import subprocess
 import sys
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 import resolve_double as rd
 from sfxmatch.suggestions import (
+    LOOP_CROSSFADE,
     Candidate,
     Edit,
     EffectSuggestion,
@@ -32,8 +34,12 @@ from sfxmatch.suggestions import (
     SourceClip,
     Suggestions,
     from_dict,
+    loop_passes,
+    loop_schedule,
     to_dict,
 )
+from sfxmatch.timeline import to_otio
+from sfxmatch.timeline.flavours import url_to_path
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1] / "plugins" / "resolve"
 SCRIPT = PLUGIN_DIR / "Suggest sounds.py"
@@ -373,12 +379,15 @@ def test_other_picks_loop_ambience_and_layer_on_further_tracks(plugin, tmp_path)
 
     assert summary["dropped"] == []
     tracks = layout(timeline)
-    # wind (3 s) fills the 4 s scene in two passes; rain then is the second bed of scene 1
+    # wind (3 s) fills the 4 s scene in two passes that crossfade over 2-3 s in the mix
+    # (1 s, clamped to half the file): the clips cut at the crossfade's centre, 2.5 s, the
+    # second from 0.5 s into the file. Rain then is the second bed of scene 1.
     assert tracks["Ambience"] == [
-        ("wind.wav", start, start + 72),
-        ("wind.wav", start + 72, start + 96),
+        ("wind.wav", start, start + 60),
+        ("wind.wav", start + 60, start + 96),
         ("birds.wav", start + 96, start + 240),
     ]
+    assert [i.GetLeftOffset() for i in timeline.audio_track("Ambience")][:2] == [0, 12]
     assert tracks["Ambience 2"] == [("rain.wav", start + 96, start + 240)]
     assert tracks["SFX 1"] == [
         ("door_slam.wav", start + 24, start + 36),
@@ -400,11 +409,94 @@ def test_a_resolve_reading_end_frame_inclusively_is_calibrated(plugin, tmp_path)
 
     assert summary["dropped"] == [] and summary["placed"] == 5
     assert layout(project.timeline)["Ambience"] == [
-        ("wind.wav", start, start + 72),
-        ("wind.wav", start + 72, start + 96),
+        ("wind.wav", start, start + 60),
+        ("wind.wav", start + 60, start + 96),
         ("birds.wav", start + 96, start + 240),
     ]
     assert any("inclusive" in w for w in summary["warnings"])
+
+
+# --- loop passes: the script, the mixer and the timeline export agree -------------------------
+
+
+def test_script_loop_rule_is_sfxmatchs(plugin):
+    """The script cannot import sfxmatch: its copy of the loop rule must give the same
+    passes as ``sfxmatch.suggestions.loop_passes`` (what the mixer and the exporter use)."""
+    assert plugin.LOOP_CROSSFADE == LOOP_CROSSFADE
+    cases = itertools.product(
+        (0.0, 1.3, 3600.25),  # record start
+        (0.5, 4.0, 10.0, 61.7),  # slot
+        (0.0, 0.4, 2.2999),  # source start
+        (0.08, 2.3, 3.0, 30.0),  # file length
+        (0.0, 0.5, 1.0, 2.5),  # crossfade
+    )
+    for start, slot, offset, length, xfade in cases:
+        p = Placement(
+            "Ambience", "ambience", "x", "/x.wav", "x", start, slot, source_start=offset,
+            source_duration=length, loop=True, loop_crossfade=xfade,
+        )  # fmt: skip
+        ours = [(ps.cut_in, ps.cut_out, ps.clip_source_start) for ps in loop_passes(p)]
+        theirs = plugin.loop_clips(start, slot, offset, length, xfade)
+        assert len(theirs) == len(ours), (start, slot, offset, length, xfade)
+        for a, b in zip(theirs, ours, strict=True):
+            assert a == pytest.approx(b, abs=1e-9), (start, slot, offset, length, xfade)
+        c, schedule = loop_schedule(offset, length, slot, xfade, eps=1e-9)
+        assert plugin.loop_schedule(offset, length, slot, xfade) == (c, list(schedule))
+
+
+def looping_suggestions(edit: Edit) -> Suggestions:
+    """The standard two scenes, wind looped under both (3 s of file for 4 and 6 s)."""
+    s = standard_suggestions(edit)
+    wind = _candidate("wind", 0.9, "ambience")
+    scenes = tuple(replace(sc, ambience=(wind, *sc.ambience)) for sc in s.scenes)
+    beds = (
+        replace(_placement("Ambience", "ambience", "wind", 0.0, 4.0, 0), loop=True),
+        replace(
+            _placement("Ambience", "ambience", "wind", 4.0, 6.0, 1),
+            loop=True, source_start=0.4, loop_crossfade=0.75,
+        ),
+    )  # fmt: skip
+    effects = tuple(p for p in s.placements if p.kind == "effect")
+    return replace(s, scenes=scenes, placements=beds + effects)
+
+
+@pytest.mark.parametrize(
+    ("rate", "timecode"),
+    [("24", "01:00:00:00"), ("25", "01:00:00:00"), ("29.97 DF", "01:00:00;00")],
+)
+def test_pipeline_loops_land_where_the_timeline_export_puts_them(plugin, tmp_path, rate, timecode):
+    project = make_project(rate, timecode)
+    timeline = project.timeline
+    start = timeline.GetStartFrame()
+    made: list[Suggestions] = []
+
+    def build(edit: Edit) -> Suggestions:
+        made.append(looping_suggestions(edit))
+        return made[-1]
+
+    summary, _ = run(plugin, project, client=Client(build), tmp_path=tmp_path)
+
+    assert summary["dropped"] == [] and summary["warnings"] == []
+    placed = [
+        (os.path.basename(i.media.path), i.start, i.end, i.GetLeftOffset())
+        for i in timeline.audio_track("Ambience")
+    ]
+    exported = next(t for t in to_otio(made[0], "resolve").audio_tracks() if t.name == "Ambience")
+    expected = [
+        (
+            os.path.basename(url_to_path(c.media_reference.target_url)),
+            start + round(c.range_in_parent().start_time.value),
+            start + round(c.range_in_parent().end_time_exclusive().value),
+            round(c.source_range.start_time.value),
+        )
+        for c in exported.find_clips()
+    ]
+    assert placed == expected
+    # 2 passes in scene 1 (crossfade 1 s), 3 in scene 2 (0.75 s from 0.4 s into the file):
+    # not a single clip cut off where the file ends
+    assert len(placed) == 5
+    assert placed[-1][2] == start + expected_frames(0.0, 10.0, rate.removesuffix(" DF"))[1]
+    assert_no_overlaps(timeline)
 
 
 def test_cancel_leaves_the_timeline_alone(plugin, tmp_path):

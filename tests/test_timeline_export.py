@@ -3,6 +3,7 @@ and the per-editor flavours (bare paths for Resolve, file URIs and metadata for 
 
 from __future__ import annotations
 
+import itertools
 import json
 import xml.etree.ElementTree as ET
 from fractions import Fraction
@@ -230,23 +231,35 @@ def test_a_looping_placement_becomes_one_clip_per_pass() -> None:
     s = make_suggestions()
     loop = Placement(
         "Ambience", "ambience", "l", "/lib/loop.wav", "loop", 6.5, 5.0,
-        source_start=0.5, source_duration=2.0, loop=True,
+        source_start=0.5, source_duration=2.0, loop=True, loop_crossfade=0.5,
     )  # fmt: skip
     tl = to_otio(Suggestions(s.edit, s.scenes, (*s.placements, loop), "m"))
-    clips = [c for c in tl.tracks[1].find_clips() if c.name == "loop"]
-    # passes: 0.5..2.0 (1.5 s), then 2.0, then 1.5 s
-    assert [c.metadata["sfxmatch"]["pass"] for c in clips] == [0, 1, 2]
+    track = tl.tracks[1]
+    clips = [c for c in track.find_clips() if c.name == "loop"]
+    # The mix's passes (loop_passes): 0.5..2.0 of the file at 6.5 s, then the whole file
+    # from 7.5, 9.0 and 10.5 s (each starting one 0.5 s crossfade before the last ends).
+    # The clips butt at the crossfades' centres: 7.75, 9.25 and 10.75 s.
+    assert [c.metadata["sfxmatch"]["pass"] for c in clips] == [0, 1, 2, 3]
+    cuts = [6.5, 7.75, 9.25, 10.75, 11.5]
+    assert [c.range_in_parent().start_time.value for c in clips] == [
+        seconds_to_frames(t, 25) for t in cuts[:-1]
+    ]
     assert [c.source_range.duration.value for c in clips] == [
-        seconds_to_frames(8.0, 25) - seconds_to_frames(6.5, 25),
-        50,
-        seconds_to_frames(11.5, 25) - seconds_to_frames(10.0, 25),
+        seconds_to_frames(b, 25) - seconds_to_frames(a, 25) for a, b in itertools.pairwise(cuts)
     ]
-    assert [c.source_range.start_time.value for c in clips] == [
-        seconds_to_frames(0.5, 25),
-        0,
-        0,
-    ]
-    assert clips[0].range_in_parent().end_time_exclusive() == clips[1].range_in_parent().start_time
+    # Later clips start 0.25 s into the file, moved with their start's snap so the sound
+    # stays in place: 7.75 s snaps to 7.76 s (0.26 s: frame 6.5, up to 7), 9.25 s to 9.24 s
+    # (0.24 s: frame 6), 10.75 s to 10.76 s.
+    assert [c.source_range.start_time.value for c in clips] == [13, 7, 6, 7]
+    assert [c.metadata["sfxmatch"]["pass_record_start"] for c in clips] == pytest.approx(
+        [6.5, 7.5, 9.0, 10.5]
+    )
+    for a, b in itertools.pairwise(clips):
+        assert a.range_in_parent().end_time_exclusive() == b.range_in_parent().start_time
+    # a dissolve over each 0.5 s crossfade (6 frames before the cut, 6 after at 25 fps)
+    seams = [i for i in track if isinstance(i, otio.schema.Transition)]
+    assert len(seams) == 3
+    assert all(t.transition_type == otio.schema.TransitionTypes.SMPTE_Dissolve for t in seams)
 
 
 def test_unknown_flavour_and_suffix_are_refused(tmp_path: Path) -> None:

@@ -228,12 +228,21 @@ def run_suggest(args: argparse.Namespace) -> int:
     _print_summary(suggestions)
     for what, path in result.files:
         print(f"wrote {what}: {path}")
-    if result.loudness_lufs is not None and math.isfinite(result.loudness_lufs):
-        print(
-            f"mix loudness {result.loudness_lufs:.1f} LUFS, "
-            f"true peak {result.true_peak_dbtp:.1f} dBTP"
-        )
+    line = loudness_line(result)
+    if line:
+        print(line)
     return 0
+
+
+def loudness_line(result: Any) -> str:
+    """The mix's loudness for people: the numbers when measured, else why not ("" when
+    nothing was mixed)."""
+    note = f" ({result.loudness_note})" if result.loudness_note else ""
+    lufs, peak = result.loudness_lufs, result.true_peak_dbtp
+    if lufs is not None and math.isfinite(lufs):
+        peak_text = f"{peak:.1f} dBTP" if peak is not None and math.isfinite(peak) else "none"
+        return f"mix loudness {lufs:.1f} LUFS, true peak {peak_text}{note}"
+    return f"mix loudness not measured{note}" if note else ""
 
 
 def _daemon(args: argparse.Namespace) -> Any:

@@ -523,6 +523,7 @@ def _render_result(m: pb.RenderResult) -> RenderResult:
         loudness_lufs=m.loudness_lufs if m.HasField("loudness_lufs") else None,
         true_peak_dbtp=m.true_peak_dbtp if m.HasField("true_peak_dbtp") else None,
         gain_db=m.gain_db if m.HasField("gain_db") else None,
+        loudness_note=m.loudness_note,
     )
 
 

@@ -434,11 +434,12 @@ class Pipeline:
             )
             files.append(("plot", str(path)))
         tell(Progress("render", 1.0, f"{len(files)} file(s) written"))
-        return RenderResult(
+        return RenderResult(  # non-finite values (an empty or silent mix) become None
             files=tuple(files),
             loudness_lufs=loudness.loudness_after if loudness else None,
             true_peak_dbtp=loudness.true_peak_after if loudness else None,
             gain_db=loudness.gain_db if loudness else None,
+            loudness_note=loudness.note if loudness else "",
         )
 
 

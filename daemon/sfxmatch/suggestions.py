@@ -14,12 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from fractions import Fraction
 from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from sfxmatch.store.base import Kind
 
 AMBIENCE_TRACK = "Ambience"
 AMBIENCE_TRACK_B = "Ambience 2"  # beds alternate A/B so they can overlap at cuts
+LOOP_CROSSFADE = 1.0  # seconds: the default crossfade between the passes of a looped sound
 SyncRule = Literal["report", "threshold", "hysteresis"]
 AmbienceMode = Literal["vta", "va"]
 
@@ -149,9 +150,11 @@ class Placement:
     """One sound placed on one track: what the mixer renders and the timeline exports.
 
     The clip plays ``path`` from ``source_start`` for ``duration`` seconds at ``record_start``.
-    When ``loop`` is set and the file is shorter than the slot, the mixer loops it with
-    crossfades (the timeline exports one clip per pass). ``automation`` keyframes, when
-    present, override the constant ``gain_db``/``pan`` and are linearly interpolated.
+    When ``loop`` is set and the file is shorter than the slot, it loops with equal-power
+    crossfades of ``loop_crossfade`` seconds between passes; :func:`loop_passes` says where
+    each pass sits, for the mixer, the timeline exporter and (by the same rule) the Resolve
+    script. ``automation`` keyframes, when present, override the constant ``gain_db``/``pan``
+    and are linearly interpolated.
     """
 
     track: str
@@ -172,9 +175,16 @@ class Placement:
     score: float = 0.0
     automation: tuple[Keyframe, ...] = ()
     alternatives: tuple[Candidate, ...] = ()
+    loop_crossfade: float = LOOP_CROSSFADE  # seconds between loop passes (see loop_passes)
 
     def __post_init__(self) -> None:
-        for name in ("record_start", "duration", "source_start", "source_duration"):
+        for name in (
+            "record_start",
+            "duration",
+            "source_start",
+            "source_duration",
+            "loop_crossfade",
+        ):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"placement {name} must be a finite time >= 0, not {value!r}")
@@ -192,6 +202,123 @@ class Placement:
     @property
     def record_end(self) -> float:
         return self.record_start + self.duration
+
+
+# --- where the passes of a looped sound sit --------------------------------------------------
+
+Number = TypeVar("Number", int, float)
+
+
+def loop_schedule(
+    offset: Number, length: Number, total: Number, crossfade: Number, *, eps: float = 0.0
+) -> tuple[Number, tuple[tuple[Number, Number, Number], ...]]:
+    """THE loop rule, in any one unit (the mixer calls it in samples, the exporter in seconds).
+
+    A file of ``length`` fills a slot of ``total`` from ``offset`` into the file. Returns
+    ``(crossfade, passes)``: the crossfade actually used and, per pass, ``(start, source,
+    duration)``: where in the slot the pass starts sounding, where in the file it starts and
+    how long it sounds (its crossfades included). The rule:
+
+    - An offset at or past the end of the file starts at the top of the file.
+    - If the first pass (``offset`` to the end of the file) covers the slot, or the file is
+      empty, there is one pass of ``total``.
+    - Otherwise the crossfade is clamped to half the first pass and half the file; the first
+      pass plays to the end of the file, every later pass plays the file from its top and
+      starts one crossfade *before* the previous pass ends (the two overlap by the crossfade,
+      the earlier fading out while the later fades in), so pass k >= 1 starts at
+      ``first + (k - 1) * length - k * crossfade``. The last pass is cut at the slot's end.
+
+    With whole numbers (samples) the halving rounds down and everything stays whole.
+    """
+    if length <= eps:
+        return _zero(crossfade), ((_zero(offset), offset, total),)
+    if offset >= length - eps:
+        offset = _zero(offset)
+    first = length - offset
+    if first >= total - eps:
+        return _zero(crossfade), ((_zero(offset), offset, total),)
+    c = max(_zero(crossfade), min(crossfade, _half(first), _half(length)))
+    passes = [(_zero(offset), offset, first)]
+    at = first - c
+    while at + length < total - eps:
+        passes.append((at, _zero(offset), length))
+        at += length - c
+    passes.append((at, _zero(offset), total - at))
+    return c, tuple(passes)
+
+
+def _half(value: Number) -> Number:
+    return value // 2 if isinstance(value, int) else value / 2
+
+
+def _zero(like: Number) -> Number:
+    return like * 0
+
+
+@dataclass(frozen=True, slots=True)
+class LoopPass:
+    """One pass through the file of a placement, in record seconds.
+
+    The pass *sounds* from ``record_start`` to ``record_end``, fading in over its first
+    ``crossfade_in`` seconds (over the previous pass's fade-out) and out over its last
+    ``crossfade_out``. That is what the mixer renders.
+
+    On a timeline, where one track cannot hold overlapping clips, the pass is the clip from
+    ``cut_in`` to ``cut_out``: consecutive passes are butt-spliced at the *centre* of their
+    crossfade, each clip starting ``crossfade_in / 2`` into its pass (``clip_source_start``).
+    A dissolve of the crossfade's length centred on each cut then gives back the mix exactly:
+    the outgoing clip has half a crossfade of file left after its cut (the pass runs to the
+    end of the file) and the incoming one half a crossfade before it.
+    """
+
+    index: int
+    record_start: float
+    record_end: float
+    source_start: float  # the file's time at record_start
+    crossfade_in: float = 0.0  # shared with the previous pass (0 for the first)
+    crossfade_out: float = 0.0  # shared with the next pass (0 for the last)
+
+    @property
+    def cut_in(self) -> float:
+        return self.record_start + self.crossfade_in / 2
+
+    @property
+    def cut_out(self) -> float:
+        return self.record_end - self.crossfade_out / 2
+
+    @property
+    def clip_source_start(self) -> float:
+        """The file's time at ``cut_in``."""
+        return self.source_start + self.crossfade_in / 2
+
+
+def loop_passes(
+    p: Placement, file_length: float | None = None, crossfade: float | None = None
+) -> tuple[LoopPass, ...]:
+    """Where each pass of ``p`` sits on the record timeline (one pass unless it loops).
+
+    ``file_length`` defaults to ``p.source_duration`` (0: unknown, one pass) and ``crossfade``
+    to ``p.loop_crossfade``. The rule is :func:`loop_schedule`'s, the mixer's own.
+    """
+    length = p.source_duration if file_length is None else file_length
+    xfade = p.loop_crossfade if crossfade is None else crossfade
+    if not p.loop or length <= 0:
+        return (LoopPass(0, p.record_start, p.record_end, p.source_start),)
+    c, schedule = loop_schedule(
+        float(p.source_start), float(length), float(p.duration), float(xfade), eps=1e-9
+    )
+    last = len(schedule) - 1
+    return tuple(
+        LoopPass(
+            index=i,
+            record_start=p.record_start + start,
+            record_end=p.record_end if i == last else p.record_start + start + duration,
+            source_start=source,
+            crossfade_in=c if i > 0 else 0.0,
+            crossfade_out=c if i < last else 0.0,
+        )
+        for i, (start, source, duration) in enumerate(schedule)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,9 +471,22 @@ class RenderRequest:
 
 @dataclass(frozen=True, slots=True)
 class RenderResult:
-    """What ``render`` wrote, and the mix's measured loudness."""
+    """What ``render`` wrote, and the mix's measured loudness.
+
+    The numbers are finite or None (never nan or infinite, which JSON cannot hold): None
+    when no mix was made, and for a loudness or peak that cannot be measured (an empty or
+    silent mix), ``loudness_note`` then says why. It also says when a mix shorter than
+    400 ms was measured as a single block, and when the peak ceiling bound the gain.
+    """
 
     files: tuple[tuple[str, str], ...]  # (what, path): ("mix", "/x/mix.wav"), ("stem", ...)
     loudness_lufs: float | None = None
     true_peak_dbtp: float | None = None
     gain_db: float | None = None
+    loudness_note: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("loudness_lufs", "true_peak_dbtp", "gain_db"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                object.__setattr__(self, name, None)

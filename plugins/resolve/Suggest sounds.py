@@ -37,6 +37,7 @@ SFX_PREFIX = "SFX "
 MAX_CANDIDATES_SHOWN = 5
 SCHEMA_VERSION = 1
 CLIENT_ENV = "SFXMATCH_CLIENT"
+LOOP_CROSSFADE = 1.0  # seconds, sfxmatch.suggestions.LOOP_CROSSFADE (a test keeps them equal)
 
 _NTSC_BASES = (24, 30, 48, 60, 96, 120)
 
@@ -390,51 +391,106 @@ def _slot_placements(slot, placements, sound_id=None):
     return found
 
 
+# --- loop passes: sfxmatch's own rule, copied (this script cannot import sfxmatch) ----------
+
+
+def loop_schedule(offset, length, total, crossfade, eps=1e-9):
+    """sfxmatch.suggestions.loop_schedule in seconds (tests check the two agree).
+
+    Returns (crossfade, [(start, source, duration)]): the first pass plays from ``offset`` to
+    the end of the file, each later pass from the top, starting one crossfade (clamped to
+    half the first pass and half the file) before the previous one ends.
+    """
+    if length <= eps:
+        return 0.0, [(0.0, offset, total)]
+    if offset >= length - eps:
+        offset = 0.0
+    first = length - offset
+    if first >= total - eps:
+        return 0.0, [(0.0, offset, total)]
+    c = max(0.0, min(crossfade, first / 2, length / 2))
+    passes = [(0.0, offset, first)]
+    at = first - c
+    while at + length < total - eps:
+        passes.append((at, 0.0, length))
+        at += length - c
+    passes.append((at, 0.0, total - at))
+    return c, passes
+
+
+def loop_clips(record_start, duration, source_start, file_length, crossfade):
+    """The clips [(record_start, record_end, source_start)] in seconds of a sound looped over
+    a slot: one per pass, where the mixer plays it, butt-spliced at the centre of each
+    crossfade (a track holds no overlapping clips), as sfxmatch's timeline export does."""
+    c, passes = loop_schedule(source_start, file_length, duration, crossfade)
+    clips = []
+    for i, (at, source, _) in enumerate(passes):
+        half = c / 2 if i else 0.0
+        clips.append([record_start + at + half, record_start + duration, source + half])
+        if i:
+            clips[i - 1][1] = clips[i][0]
+    return [tuple(clip) for clip in clips]
+
+
 def clips_for_choice(slot, candidate, placements):
     """The clips (dicts in seconds) that put ``candidate`` into ``slot``.
 
     The pipeline's own placements are used when it placed this sound here (they carry its
-    track, source offset and loop passes); otherwise the slot is filled from the file's start,
-    looping an ambience one pass per clip.
+    track and source offset); otherwise the slot is filled from the file's start. A looping
+    placement, and an ambience longer than its file, become one clip per loop pass where
+    the mix plays it (:func:`loop_clips`).
     """
     own = _slot_placements(slot, placements, candidate["sound_id"])
     if own:
-        return [
-            {
-                "track": p.get("track") or _default_track(slot["kind"]),
-                "kind": slot["kind"],
-                "path": p["path"],
-                "label": p.get("label") or candidate.get("label", ""),
-                "sound_id": p["sound_id"],
-                "record_start": float(p["record_start"]),
-                "duration": float(p["duration"]),
-                "source_start": float(p.get("source_start", 0)),
-                "score": candidate.get("score", 0.0),
-            }
-            for p in sorted(own, key=lambda p: float(p["record_start"]))
-        ]
+        clips = []
+        for p in sorted(own, key=lambda p: float(p["record_start"])):
+            start, duration = float(p["record_start"]), float(p["duration"])
+            source_start = float(p.get("source_start", 0))
+            length = float(p.get("source_duration") or candidate.get("duration") or 0.0)
+            if p.get("loop") and length > 0:
+                crossfade = float(p.get("loop_crossfade", LOOP_CROSSFADE))
+                pieces = loop_clips(start, duration, source_start, length, crossfade)
+            else:
+                pieces = [(start, start + duration, source_start)]
+            for record_start, record_end, source in pieces:
+                clips.append(
+                    {
+                        "track": p.get("track") or _default_track(slot["kind"]),
+                        "kind": slot["kind"],
+                        "path": p["path"],
+                        "label": p.get("label") or candidate.get("label", ""),
+                        "sound_id": p["sound_id"],
+                        "record_start": record_start,
+                        "record_end": record_end,
+                        "duration": record_end - record_start,
+                        "source_start": source,
+                        "score": candidate.get("score", 0.0),
+                    }
+                )
+        return clips
     length = float(candidate.get("duration") or 0.0)
-    clips = []
-    at = slot["start"]
-    while at < slot["end"] - 1e-6:
-        piece = slot["end"] - at if length <= 0 else min(length, slot["end"] - at)
-        clips.append(
-            {
-                "track": _default_track(slot["kind"]),
-                "kind": slot["kind"],
-                "path": candidate["path"],
-                "label": candidate.get("label", ""),
-                "sound_id": candidate["sound_id"],
-                "record_start": at,
-                "duration": piece,
-                "source_start": 0.0,
-                "score": candidate.get("score", 0.0),
-            }
-        )
-        if slot["kind"] != "ambience" or length <= 0:
-            break
-        at += piece
-    return clips
+    total = slot["end"] - slot["start"]
+    if slot["kind"] == "ambience" and length > 0:
+        pieces = loop_clips(slot["start"], total, 0.0, length, LOOP_CROSSFADE)
+    else:
+        pieces = [
+            (slot["start"], slot["end"] if length <= 0 else slot["start"] + min(length, total), 0.0)
+        ]
+    return [
+        {
+            "track": _default_track(slot["kind"]),
+            "kind": slot["kind"],
+            "path": candidate["path"],
+            "label": candidate.get("label", ""),
+            "sound_id": candidate["sound_id"],
+            "record_start": record_start,
+            "record_end": record_end,
+            "duration": record_end - record_start,
+            "source_start": source,
+            "score": candidate.get("score", 0.0),
+        }
+        for record_start, record_end, source in pieces
+    ]
 
 
 def _default_track(kind):
@@ -622,7 +678,9 @@ def frame_clips(clips, rate, start_frame, media):
             problems.append(dict(clip, reason="Resolve could not import the file"))
             continue
         record = to_frames(clip["record_start"], rate)
-        frames = to_frames(clip["record_start"] + clip["duration"], rate) - record
+        # Loop passes butt: the end is the next pass's very start, not start + duration.
+        end = clip.get("record_end", clip["record_start"] + clip["duration"])
+        frames = to_frames(end, rate) - record
         if frames <= 0:
             problems.append(dict(clip, reason="shorter than one frame"))
             continue
@@ -630,7 +688,10 @@ def frame_clips(clips, rate, start_frame, media):
             sound_rate, _ = parse_frame_rate(item.GetClipProperty("FPS"))
         except PluginError:
             sound_rate = rate
-        source_start = to_frames(clip["source_start"], sound_rate)
+        # The source in follows the record snap so the sound itself stays in place (within
+        # half a frame), as in sfxmatch's timeline export.
+        shift = to_seconds(record, rate) - float(clip["record_start"])
+        source_start = max(0, to_frames(float(clip["source_start"]) + shift, sound_rate))
         source_frames = math.floor(frames * sound_rate / rate + Fraction(1, 2))
         available = _as_int(item.GetClipProperty("Frames"), 0)
         if available and source_start + source_frames > available:

@@ -95,7 +95,7 @@ def render_mix(
     duration: float,
     *,
     sample_rate: int = DEFAULT_SAMPLE_RATE,
-    loop_crossfade: float = DEFAULT_LOOP_CROSSFADE,
+    loop_crossfade: float | None = None,
     normalise: bool = True,
     target_lufs: float = DEFAULT_TARGET_LUFS,
     true_peak_ceiling: float = DEFAULT_TRUE_PEAK_DBTP,
@@ -103,7 +103,10 @@ def render_mix(
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> Mix:
-    """Render stems, sum them and (by default) normalise loudness, the stems by the same gain."""
+    """Render stems, sum them and (by default) normalise loudness, the stems by the same gain.
+
+    ``loop_crossfade`` (seconds), when given, replaces each placement's own (see
+    :func:`render_stems`)."""
     stems = render_stems(
         placements,
         duration,

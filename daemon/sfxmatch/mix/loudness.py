@@ -9,8 +9,18 @@ Strategy when the true peak would pass the ceiling: **gain reduction, no limiter
 is what reaches the target loudness, lowered just enough that the true peak lands on the
 ceiling; the report then says the target was not reached (``peak_limited``) and by how much.
 Nothing changes the dynamics, so nothing can pump or distort, and since true peak scales
-with gain no sample can pass the ceiling. A mix too short to measure (under 400 ms) or silent
-gets no loudness gain (only the ceiling can lower it).
+with gain no sample can pass the ceiling.
+
+Short, empty and silent mixes never give ``nan`` (it is not valid JSON, and a nan gain would
+turn the whole mix into nan):
+
+- A mix shorter than one 400 ms gating block has no BS.1770 integrated loudness. It is
+  measured as *one block over all its samples*: the K-weighted mean square of the whole mix,
+  with the -70 LUFS absolute gate (the relative gate cannot drop the only block). Nothing is
+  padded: zeros would lower the loudness. For a steady sound that is what a longer
+  measurement would say; the report's ``single_block`` and note say it was done.
+- An empty mix (no samples) and a silent one (all zeros, or under the -70 LUFS gate) measure
+  ``-inf`` and get no loudness gain (only the ceiling could lower them, and they have no peak).
 """
 
 from __future__ import annotations
@@ -40,13 +50,14 @@ class LoudnessReport:
 
     target_lufs: float
     ceiling_dbtp: float
-    loudness_before: float  # -inf: silent; nan: too short to measure (under 400 ms)
+    loudness_before: float  # -inf: silent or empty (never nan)
     loudness_after: float
     true_peak_before: float  # -inf when silent
     true_peak_after: float
-    gain_db: float  # applied to the mix and to every stem
+    gain_db: float  # applied to the mix and to every stem (always finite)
     peak_limited: bool  # the ceiling, not the target, decided the gain
     note: str = ""
+    single_block: bool = False  # under 400 ms: measured as one block over all its samples
 
     @property
     def shortfall_lu(self) -> float:
@@ -59,15 +70,49 @@ class LoudnessReport:
 # --------------------------------------------------------------------------- measuring
 
 
+_BLOCK_SECONDS = 0.4  # BS.1770 gating block
+_ABSOLUTE_GATE = -70.0  # LUFS
+_CHANNEL_WEIGHTS = (1.0, 1.0, 1.0, 1.41, 1.41)  # BS.1770 (L, R, C, Ls, Rs), as pyloudnorm's
+
+
+def is_single_block(n_samples: int, sample_rate: int) -> bool:
+    """Whether ``n_samples`` (> 0) are too few for BS.1770 gating (at most one 400 ms block)."""
+    return 0 < n_samples <= round(_BLOCK_SECONDS * sample_rate)
+
+
 def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float:
-    """BS.1770 integrated loudness (LUFS) of ``(channels, n)`` audio; -inf when silent, nan
-    when shorter than one 400 ms gating block."""
+    """BS.1770 integrated loudness (LUFS) of ``(channels, n)`` audio; -inf when silent or
+    empty. Audio no longer than one 400 ms gating block is measured as one block over all
+    its samples (see the module notes). Never nan."""
     x = np.atleast_2d(np.asarray(audio, dtype=np.float64))
-    if x.shape[1] <= round(0.4 * sample_rate):
-        return math.nan
-    if not np.any(x):
+    if x.shape[1] == 0 or not np.any(x):
         return -math.inf
-    return float(pyloudnorm.Meter(sample_rate).integrated_loudness(x.T))
+    if is_single_block(x.shape[1], sample_rate):
+        return single_block_loudness(x, sample_rate)
+    value = float(pyloudnorm.Meter(sample_rate).integrated_loudness(x.T))
+    return value if not math.isnan(value) else -math.inf
+
+
+def single_block_loudness(audio: np.ndarray, sample_rate: int) -> float:
+    """BS.1770 loudness of ``(channels, n)`` audio taken as one gating block of all ``n``
+    samples: K-weighting (pyloudnorm's own filters), the weighted mean square of every
+    channel, then the -70 LUFS absolute gate (-inf below it, or when empty)."""
+    x = np.atleast_2d(np.asarray(audio, dtype=np.float64))
+    if x.shape[1] == 0:
+        return -math.inf
+    if x.shape[0] > len(_CHANNEL_WEIGHTS):
+        raise ConfigError(f"loudness is measured on up to 5 channels, not {x.shape[0]}")
+    stages = pyloudnorm.Meter(sample_rate)._filters.values()  # K-weighting, as it measures
+    power = 0.0
+    for weight, channel in zip(_CHANNEL_WEIGHTS, x, strict=False):
+        y = channel.copy()
+        for stage in stages:
+            y = stage.apply_filter(y)
+        power += weight * float(np.mean(np.square(y)))
+    if power <= 0.0:
+        return -math.inf
+    value = -0.691 + 10.0 * math.log10(power)
+    return value if value >= _ABSOLUTE_GATE else -math.inf
 
 
 def _interpolator() -> np.ndarray:
@@ -131,15 +176,23 @@ def loudness_gain(
 ) -> tuple[float, LoudnessReport]:
     """The gain (dB) normalisation would apply, and the report of applying it."""
     _check_levels(target_lufs, true_peak_dbtp)
-    before = integrated_loudness(audio, sample_rate)
-    peak_before = true_peak(audio)
+    x = np.atleast_2d(np.asarray(audio))
+    n = x.shape[1]
+    before = integrated_loudness(x, sample_rate)
+    single = is_single_block(n, sample_rate)
+    peak_before = true_peak(x)
     peak_db = to_db(peak_before)
     notes = []
     if math.isfinite(before):
         gain = target_lufs - before
-    else:
+        if single:
+            notes.append(
+                f"shorter than one 400 ms gating block: loudness measured as one block over "
+                f"its {n / sample_rate:.3f} s"
+            )
+    else:  # -inf: nothing to measure, so nothing to aim at
         gain = 0.0
-        notes.append("silent: no gain" if before == -math.inf else "too short to measure")
+        notes.append("empty: nothing to measure, no gain" if n == 0 else "silent: no gain")
     limited = False
     if peak_before > 0 and peak_db + gain > true_peak_dbtp - _SAFETY_DB:
         gain = true_peak_dbtp - _SAFETY_DB - peak_db
@@ -162,6 +215,7 @@ def loudness_gain(
         gain_db=gain,
         peak_limited=limited,
         note="; ".join(notes),
+        single_block=single and math.isfinite(before),
     )
     return gain, partial
 
@@ -216,6 +270,7 @@ def _measured(planned: LoudnessReport, out: np.ndarray, sample_rate: int) -> Lou
         gain_db=planned.gain_db,
         peak_limited=planned.peak_limited,
         note=planned.note,
+        single_block=planned.single_block,
     )
 
 

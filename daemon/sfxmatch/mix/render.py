@@ -12,9 +12,11 @@ Conventions (all of them tested in ``tests/test_mix_render.py``):
   Fades belong to the placement as placed: a cut at the end of the render cuts into its fade.
 - A file shorter than its slot plays once and then silence, unless ``loop`` is set: then it
   loops (first pass from ``source_start`` to the end of the file, every later pass from the
-  start of the file, like the timeline exporter's passes) with an equal-power crossfade of
-  ``loop_crossfade`` seconds at each seam, clamped to half the shorter of the first pass and
-  the file. Each later pass starts one crossfade before the previous pass ends.
+  start of the file) with an equal-power crossfade of the placement's ``loop_crossfade``
+  seconds at each seam, clamped to half the shorter of the first pass and the file. Each
+  later pass starts one crossfade before the previous pass ends. The schedule is
+  :func:`sfxmatch.suggestions.loop_schedule`, run here in samples: the timeline exporter
+  and the Resolve script place their clips by the same rule (in seconds).
 - Fades in and out use the same equal-power quarter-sine curve: ``sin(pi/2 * x)`` rising,
   ``cos(pi/2 * x)`` falling, evaluated at sample centres ``x = (i + 0.5) / n``. A fade-out
   and a fade-in over the same samples (the crossfade of two overlapping ambience placements
@@ -42,10 +44,10 @@ import numpy as np
 
 from sfxmatch import media
 from sfxmatch.errors import ConfigError, SfxmatchError
-from sfxmatch.suggestions import AMBIENCE_TRACK, Keyframe, Placement
+from sfxmatch.suggestions import AMBIENCE_TRACK, LOOP_CROSSFADE, Keyframe, Placement, loop_schedule
 
 DEFAULT_SAMPLE_RATE = 48000
-DEFAULT_LOOP_CROSSFADE = 1.0  # seconds
+DEFAULT_LOOP_CROSSFADE = LOOP_CROSSFADE  # seconds, when a placement does not say
 MIN_GAIN_DB = -200.0  # automation below this is treated as this (silence, without inf maths)
 
 Loader = Callable[[str], np.ndarray]
@@ -165,22 +167,24 @@ def render_stems(
     duration: float,
     *,
     sample_rate: int = DEFAULT_SAMPLE_RATE,
-    loop_crossfade: float = DEFAULT_LOOP_CROSSFADE,
+    loop_crossfade: float | None = None,
     loader: Loader | None = None,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> Stems:
     """Render ``placements`` over ``duration`` seconds into one stereo stem per track.
 
-    ``loader`` defaults to a fresh :class:`SoundCache` (each file decoded once). A missing or
-    unreadable sound raises :class:`~sfxmatch.errors.MediaError` naming it. ``cancel`` is
-    checked before every placement; when set, :class:`RenderCancelled` is raised.
+    ``loop_crossfade`` (seconds), when given, replaces every placement's own
+    ``loop_crossfade``; pass the same value to :func:`sfxmatch.timeline.to_otio` for a
+    timeline that matches. ``loader`` defaults to a fresh :class:`SoundCache` (each file
+    decoded once). A missing or unreadable sound raises :class:`~sfxmatch.errors.MediaError`
+    naming it. ``cancel`` is checked before every placement; when set,
+    :class:`RenderCancelled` is raised.
     """
     _check_rate(sample_rate)
     if not math.isfinite(duration) or duration < 0:
         raise ConfigError(f"render duration must be a finite time >= 0, not {duration!r}")
-    if not math.isfinite(loop_crossfade) or loop_crossfade < 0:
-        raise ConfigError(f"loop_crossfade must be >= 0 seconds, not {loop_crossfade!r}")
+    _check_crossfade(loop_crossfade)
     load = loader if loader is not None else SoundCache(sample_rate)
     n_total = round(duration * sample_rate)
     stems = {
@@ -216,16 +220,18 @@ def render_placement(
     source: np.ndarray,
     sample_rate: int,
     *,
-    loop_crossfade: float = DEFAULT_LOOP_CROSSFADE,
+    loop_crossfade: float | None = None,
 ) -> np.ndarray:
-    """One placement as a stereo float32 block of its full length (see the module notes)."""
+    """One placement as a stereo float32 block of its full length (see the module notes);
+    ``loop_crossfade`` replaces the placement's own when given."""
+    _check_crossfade(loop_crossfade)
     start, stop = placement_span(p, sample_rate)
     n = stop - start
     src = np.atleast_2d(np.asarray(source, dtype=np.float32))
     if src.shape[0] not in (1, 2):
         raise ConfigError(f"a source must have 1 or 2 channels, not {src.shape[0]}")
     offset = round(p.source_start * sample_rate)
-    xfade = round(loop_crossfade * sample_rate)
+    xfade = round((p.loop_crossfade if loop_crossfade is None else loop_crossfade) * sample_rate)
     body = looped(src, offset, n, xfade) if p.loop else trimmed(src, offset, n)
     body = body * fade_envelope(
         n, round(p.fade_in * sample_rate), round(p.fade_out * sample_rate)
@@ -243,33 +249,26 @@ def trimmed(src: np.ndarray, offset: int, n: int) -> np.ndarray:
 
 
 def looped(src: np.ndarray, offset: int, n: int, crossfade: int) -> np.ndarray:
-    """``n`` samples of ``src`` from ``offset``, looped with equal-power crossfades if short."""
+    """``n`` samples of ``src`` from ``offset``, looped with equal-power crossfades if short
+    (the passes where :func:`~sfxmatch.suggestions.loop_schedule` puts them)."""
     length = src.shape[1]
     if length == 0:
         return np.zeros((src.shape[0], n), dtype=np.float32)
-    if offset >= length:  # starting at (or past) the end: the loop starts at the top
-        offset = 0
-    first = length - offset
-    if first >= n:
-        return trimmed(src, offset, n)
-    c = max(0, min(crossfade, first // 2, length // 2))
+    c, passes = loop_schedule(offset, length, n, crossfade)
+    if len(passes) == 1:
+        return trimmed(src, passes[0][1], n)
     fade_in = fade_curve(c, rising=True).astype(np.float32)
     fade_out = fade_curve(c, rising=False).astype(np.float32)
     out = np.zeros((src.shape[0], n), dtype=np.float32)
-    at, piece, index = 0, src[:, offset:], 0
-    while at < n:
-        seg = piece[:, : n - at].copy()
+    last = len(passes) - 1
+    for index, (at, source, duration) in enumerate(passes):
+        seg = src[:, source : source + duration].copy()
         if index > 0 and c:
             k = min(c, seg.shape[1])
             seg[:, :k] *= fade_in[:k]
-        ends_here = at + piece.shape[1] >= n
-        if not ends_here and c:
+        if index < last and c:
             seg[:, -c:] *= fade_out
-        out[:, at : at + seg.shape[1]] += seg
-        if ends_here:
-            break
-        at += piece.shape[1] - c
-        piece, index = src, index + 1
+        out[:, at : at + duration] += seg
     return out
 
 
@@ -335,6 +334,11 @@ def apply_gain_pan(
     out[0] = body[0] * (gain * left)
     out[1] = body[-1] * (gain * right)
     return out
+
+
+def _check_crossfade(loop_crossfade: float | None) -> None:
+    if loop_crossfade is not None and (not math.isfinite(loop_crossfade) or loop_crossfade < 0):
+        raise ConfigError(f"loop_crossfade must be >= 0 seconds, not {loop_crossfade!r}")
 
 
 def _check_rate(sample_rate: int) -> None:

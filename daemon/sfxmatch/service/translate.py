@@ -476,10 +476,13 @@ def render_request_from_msg(msg: pb.RenderRequest, policy: PathPolicy) -> Render
 
 
 def render_result_msg(result: RenderResult) -> pb.RenderResult:
-    msg = pb.RenderResult(files=[pb.RenderedFile(what=w, path=p) for w, p in result.files])
+    msg = pb.RenderResult(
+        files=[pb.RenderedFile(what=w, path=p) for w, p in result.files],
+        loudness_note=result.loudness_note,
+    )
     for name in ("loudness_lufs", "true_peak_dbtp", "gain_db"):
         value = getattr(result, name)
-        if value is not None:
+        if value is not None and math.isfinite(value):
             setattr(msg, name, value)
     return msg
 

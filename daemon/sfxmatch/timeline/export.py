@@ -18,9 +18,21 @@ along in each clip's ``sfxmatch`` metadata for tools that can use them. What the
 is exact: a renderer that follows its frame times reproduces them to the sample
 (``tests/test_timeline_render_check.py``).
 
-A looping placement longer than its file becomes one clip per pass (butt splices; the
-mixer's crossfades are not expressed). Overlapping placements on one track raise
-``ValueError``: the pipeline assigns tracks.
+A looping placement longer than its file becomes one clip per pass through the file, where
+:func:`sfxmatch.suggestions.loop_passes` puts it, the rule the mixer renders by: pass k
+starts sounding one crossfade before pass k - 1 ends, so with a file of L seconds and a
+crossfade of X, pass k >= 1 starts at ``first + (k - 1) * L - k * X`` and passes never
+drift against the mix. One track cannot hold overlapping clips, so consecutive passes are
+butt-spliced at the *centre* of their crossfade (each pass trimmed by half a crossfade at
+either seam; the file has exactly that half crossfade of media beyond each cut), and every
+seam carries an ``SMPTE_Dissolve`` transition over the mix's crossfade: an editor that reads
+transitions plays the crossfade, one that drops them hears a cut in the middle of it, where
+the two passes are equally loud. Each clip starts and ends within half a frame of the
+crossfade centres and plays the file within half a frame of where the mix does; in
+``.otio`` each dissolve starts and ends within a frame of where the mixer starts and ends
+the passes (shortened where frame rounding leaves less media than the crossfade needs).
+FCP7 XML only knows dissolves centred on the cut, so there both sides take the shorter one.
+Overlapping placements on one track raise ``ValueError``: the pipeline assigns tracks.
 """
 
 from __future__ import annotations
@@ -41,7 +53,7 @@ import opentimelineio as otio
 
 from sfxmatch.errors import ConfigError
 from sfxmatch.files import write_text_atomic
-from sfxmatch.suggestions import Candidate, Edit, Placement, Suggestions
+from sfxmatch.suggestions import Candidate, Edit, LoopPass, Placement, Suggestions, loop_passes
 from sfxmatch.timeline import flavours as fl
 from sfxmatch.timeline.timecode import (
     FrameRate,
@@ -145,33 +157,56 @@ def snap(record_start: float, duration: float, source_start: float, rate: FrameR
     """Lay a span of seconds on the frame grid (see the module docstring for the rule)."""
     start = seconds_to_frames(record_start, rate)
     end = seconds_to_frames(record_start + duration, rate)
+    return _snapped(start, end, record_start, source_start, rate)
+
+
+def _snapped(
+    start: int, end: int, record_start: float, source_start: float, rate: FrameRate
+) -> FrameSpan:
+    """The span from frame ``start`` to ``end`` whose source in keeps the sound in place."""
     shift = Fraction(start) / rate.fps - Fraction(record_start)
     source = max(0, seconds_to_frames(Fraction(source_start) + shift, rate))
     return FrameSpan(start, max(1, end - start), source)
 
 
-@dataclass(frozen=True)
-class _Pass:
-    record_start: float
-    duration: float
-    source_start: float
-    index: int
+def pass_spans(p: Placement, passes: tuple[LoopPass, ...], rate: FrameRate) -> list[FrameSpan]:
+    """One frame span per pass, butting: pass k runs from the frame nearest its cut in to the
+    frame where pass k + 1 starts (the last one to the frame nearest the placement's end)."""
+    starts = [seconds_to_frames(ps.cut_in, rate) for ps in passes]
+    ends = [*starts[1:], seconds_to_frames(p.record_end, rate)]
+    return [
+        _snapped(a, b, ps.cut_in, ps.clip_source_start, rate)
+        for ps, a, b in zip(passes, starts, ends, strict=True)
+    ]
 
 
-def _passes(p: Placement, file_length: float) -> list[_Pass]:
-    """A looping placement longer than its file as one span per pass through the file."""
-    if not p.loop or file_length <= 0 or p.source_start + p.duration <= file_length + _EPS:
-        return [_Pass(p.record_start, p.duration, p.source_start, 0)]
-    out: list[_Pass] = []
-    t, remaining, src, i = p.record_start, p.duration, p.source_start, 0
-    while remaining > _EPS:
-        length = min(remaining, file_length - src)
-        if length <= _EPS:  # source_start at the very end of the file
-            src = 0.0
-            continue
-        out.append(_Pass(t, length, src, i))
-        t, remaining, src, i = t + length, remaining - length, 0.0, i + 1
-    return out
+def _seam(
+    before: FrameSpan, after: FrameSpan, ps: LoopPass, rate: FrameRate, file_frames: int
+) -> otio.schema.Transition | None:
+    """The dissolve at the cut into pass ``ps``: from the frame nearest where the mix's
+    crossfade starts to the one nearest where it ends, shortened where the file has less
+    media either side of the cut; None when a side would be under a frame."""
+    cut = after.start
+    before_cut = min(
+        cut - seconds_to_frames(ps.record_start, rate),
+        after.source_start,  # the incoming clip's media before its in point
+        before.duration,
+    )
+    after_cut = min(
+        seconds_to_frames(ps.record_start + ps.crossfade_in, rate) - cut,
+        file_frames - (before.source_start + before.duration),  # the outgoing's, after its out
+        after.duration,
+    )
+    if before_cut < 1 or after_cut < 1:
+        return None
+    transition = otio.schema.Transition(
+        name="Cross Fade",
+        transition_type=otio.schema.TransitionTypes.SMPTE_Dissolve,
+        in_offset=_rt(before_cut, rate),
+        out_offset=_rt(after_cut, rate),
+    )
+    transition.metadata[NAMESPACE] = {"loop_crossfade": ps.crossfade_in, "pass": ps.index}
+    return transition
 
 
 def _rt(value: int | float, rate: FrameRate) -> otio.opentime.RationalTime:
@@ -206,9 +241,14 @@ def _start_rate(edit: Edit) -> tuple[FrameRate, int]:
 # --------------------------------------------------------------------------- building
 
 
-def to_otio(suggestions: Suggestions, flavour: str = "generic") -> otio.schema.Timeline:
+def to_otio(
+    suggestions: Suggestions, flavour: str = "generic", *, loop_crossfade: float | None = None
+) -> otio.schema.Timeline:
     """The suggestions as an OTIO timeline shaped for ``flavour`` (generic, resolve,
-    premiere). Raises ``ValueError`` for an unknown flavour or overlapping placements."""
+    premiere). Raises ``ValueError`` for an unknown flavour or overlapping placements.
+
+    ``loop_crossfade`` (seconds), when given, replaces every placement's own, as the same
+    argument of :func:`sfxmatch.mix.render_stems` does."""
     if flavour not in fl.FLAVOURS:
         raise TimelineError(f"flavour must be one of {', '.join(fl.FLAVOURS)}, not {flavour!r}")
     edit = suggestions.edit
@@ -233,7 +273,7 @@ def to_otio(suggestions: Suggestions, flavour: str = "generic") -> otio.schema.T
     sample_rate = DEFAULT_SAMPLE_RATE
     for track_name in suggestions.tracks:
         placed = [p for p in suggestions.placements if p.track == track_name]
-        track, rates = _audio_track(track_name, placed, rate, flavour, link)
+        track, rates = _audio_track(track_name, placed, rate, flavour, link, loop_crossfade)
         sample_rate = max(rates, default=sample_rate) if rates else sample_rate
         timeline.tracks.append(track)
     for marker in _markers(suggestions, rate):
@@ -271,13 +311,13 @@ def _check_overlaps(track: str, spans: list[tuple[float, float, str]]) -> None:
             )
 
 
-def _fill(
-    track: otio.schema.Track,
-    items: list[tuple[FrameSpan, otio.schema.Clip]],
-    rate: FrameRate,
-) -> None:
+_Item = tuple[FrameSpan, otio.schema.Clip, otio.schema.Transition | None]
+
+
+def _fill(track: otio.schema.Track, items: list[_Item], rate: FrameRate) -> None:
+    """Lay clips (each with the transition into it, if any) on ``track`` in record order."""
     cursor = 0
-    for span, clip in sorted(items, key=lambda it: it[0].start):
+    for span, clip, transition in sorted(items, key=lambda it: it[0].start):
         if span.start < cursor:
             raise TimelineError(
                 f"clips on track {track.name!r} collide at frame {span.start} after snapping "
@@ -287,6 +327,8 @@ def _fill(
             track.append(
                 otio.schema.Gap(source_range=_range(0, span.start - cursor, float(rate.fps)))
             )
+        elif transition is not None and len(track) and isinstance(track[-1], otio.schema.Clip):
+            track.append(transition)
         track.append(clip)
         cursor = span.end
 
@@ -324,7 +366,7 @@ def _video_track(edit: Edit, rate: FrameRate, flavour: str, link: _LinkIds) -> o
             item.metadata[fl.RESOLVE] = {}
         elif flavour == "premiere":
             item.metadata[fl.PREMIERE] = fl.premiere_clip_metadata(link(), None)
-        items.append((span, item))
+        items.append((span, item, None))
     _fill(track, items, rate)
     if flavour == "resolve":
         track.metadata[fl.RESOLVE] = fl.resolve_track_metadata(None)
@@ -337,11 +379,12 @@ def _audio_track(
     rate: FrameRate,
     flavour: str,
     link: _LinkIds,
+    loop_crossfade: float | None = None,
 ) -> tuple[otio.schema.Track, list[int]]:
     fps = float(rate.fps)
     track = otio.schema.Track(name=name, kind=otio.schema.TrackKind.Audio)
     _check_overlaps(name, [(p.record_start, p.record_end, p.label or p.path) for p in placements])
-    items = []
+    items: list[_Item] = []
     channels_seen: list[int] = []
     rates: list[int] = []
     for p in placements:
@@ -351,11 +394,21 @@ def _audio_track(
         channels = facts.channels or DEFAULT_CHANNELS
         channels_seen.append(channels)
         rates.append(sample_rate)
-        passes = _passes(p, file_length)
+        passes = loop_passes(p, file_length, loop_crossfade)
+        spans = pass_spans(p, passes, rate)
+        # The file's length on the frame grid, the nearest frame as in its available range.
+        file_frames = seconds_to_frames(file_length, rate)
+        seams = [None] + [
+            _seam(spans[i - 1], spans[i], passes[i], rate, file_frames)
+            for i in range(1, len(passes))
+        ]
         origin = seconds_to_frames(facts.origin, rate)
-        for ps in passes:
-            span = snap(ps.record_start, ps.duration, ps.source_start, rate)
-            avail_seconds = max(file_length, float((span.source_start + span.duration) / rate.fps))
+        for index, (ps, span, seam) in enumerate(zip(passes, spans, seams, strict=True)):
+            cut_in, cut_length = ps.cut_in, ps.cut_out - ps.cut_in
+            following = seams[index + 1] if index + 1 < len(seams) else None
+            used = span.source_start + span.duration
+            used += int(following.out_offset.value) if following is not None else 0
+            avail_seconds = max(file_length, float(used / rate.fps))
             if flavour == "generic":
                 available = _range(
                     round(origin / rate.fps * sample_rate),
@@ -363,9 +416,7 @@ def _audio_track(
                     sample_rate,
                 )
             else:
-                frames = max(
-                    seconds_to_frames(avail_seconds, rate), span.source_start + span.duration
-                )
+                frames = max(seconds_to_frames(avail_seconds, rate), used)
                 available = _range(origin, frames, fps)
             ref = otio.schema.ExternalReference(
                 target_url=fl.media_url(p.path, flavour), available_range=available
@@ -380,15 +431,14 @@ def _audio_track(
             clip.metadata[NAMESPACE] = _placement_metadata(p, ps, len(passes))
             if flavour == "resolve":
                 clip.metadata[fl.RESOLVE] = fl.resolve_clip_metadata(channels)
+                into = cut_in - p.record_start  # where this clip starts, in the placement
                 keys = {
                     seconds_to_frames(k.time, rate): k.gain_db
                     for k in p.automation
-                    if ps.record_start - p.record_start - _EPS
-                    <= k.time
-                    <= ps.record_start - p.record_start + ps.duration + _EPS
+                    if into - _EPS <= k.time <= into + cut_length + _EPS
                 }
                 if p.gain_db != 0.0 or keys:
-                    offset = seconds_to_frames(ps.record_start - p.record_start, rate)
+                    offset = seconds_to_frames(into, rate)
                     keys = {f - offset: db for f, db in keys.items()}
                     clip.effects.append(
                         otio.schema.Effect(
@@ -398,7 +448,7 @@ def _audio_track(
                     )
             elif flavour == "premiere":
                 clip.metadata[fl.PREMIERE] = fl.premiere_clip_metadata(link(), channels)
-            items.append((span, clip))
+            items.append((span, clip, seam))
     _fill(track, items, rate)
     track_channels = max(channels_seen, default=DEFAULT_CHANNELS)
     if flavour == "resolve":
@@ -408,7 +458,7 @@ def _audio_track(
     return track, rates
 
 
-def _placement_metadata(p: Placement, ps: _Pass, n_passes: int) -> dict[str, Any]:
+def _placement_metadata(p: Placement, ps: LoopPass, n_passes: int) -> dict[str, Any]:
     return {
         "kind": p.kind,
         "sound_id": p.sound_id,
@@ -424,14 +474,20 @@ def _placement_metadata(p: Placement, ps: _Pass, n_passes: int) -> dict[str, Any
         "pass": ps.index,
         "passes": n_passes,
         # The exact (sub-frame) seconds of this clip; the timing fields are frame-snapped.
-        "record_start": ps.record_start,
-        "duration": ps.duration,
-        "source_start": ps.source_start,
+        "record_start": ps.cut_in,
+        "duration": ps.cut_out - ps.cut_in,
+        "source_start": ps.clip_source_start,
         "source_duration": p.source_duration,
+        # Where the pass sounds in the mix, crossfades included (loop_passes).
+        "pass_record_start": ps.record_start,
+        "pass_record_end": ps.record_end,
+        "pass_source_start": ps.source_start,
+        "loop_crossfade": max(ps.crossfade_in, ps.crossfade_out),
         "placement": {
             "record_start": p.record_start,
             "duration": p.duration,
             "source_start": p.source_start,
+            "loop_crossfade": p.loop_crossfade,
         },
         "automation": [{"time": k.time, "gain_db": k.gain_db, "pan": k.pan} for k in p.automation],
         "alternatives": [_candidate(c) for c in p.alternatives],
@@ -483,10 +539,14 @@ def _markers(suggestions: Suggestions, rate: FrameRate) -> Iterable[otio.schema.
 
 def for_fcp_xml(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
     """A copy ready for the ``fcp_xml`` adapter: ``file://localhost`` percent-encoded path
-    URLs and every available range at the timeline rate (FCP7 ``<file>`` rates are video
-    timebases)."""
+    URLs, every available range at the timeline rate (FCP7 ``<file>`` rates are video
+    timebases) and audio cross fades for the transitions between loop passes."""
     out = copy.deepcopy(timeline)
     rate = out.global_start_time.rate
+    for track in out.audio_tracks():
+        for item in list(track):
+            if isinstance(item, otio.schema.Transition):
+                _fcp_transition(track, item)
     for clip in out.find_clips():
         ref = clip.media_reference
         if isinstance(ref, otio.schema.ExternalReference):
@@ -516,6 +576,26 @@ def for_fcp_xml(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
                     ),
                 )
     return out
+
+
+_FCP_AUDIO_CROSSFADE = {
+    "name": "Cross Fade (+3dB)",
+    "effectid": "KGAudioTransCrossFade3dB",
+    "effecttype": "transition",
+    "mediatype": "audio",
+}
+
+
+def _fcp_transition(track: otio.schema.Track, item: otio.schema.Transition) -> None:
+    """FCP7 XML knows dissolves centred on the cut (an uneven one would move the cut on
+    reading): both sides become the shorter one. And the adapter would write a video "Cross
+    Dissolve"; an audio track wants FCP7's equal-power audio cross fade (the mixer's curve)."""
+    half = min(item.in_offset, item.out_offset)
+    if half.value < 1:
+        track.remove(item)
+        return
+    item.in_offset = item.out_offset = half
+    item.metadata["fcp_xml"] = {"effect": dict(_FCP_AUDIO_CROSSFADE)}
 
 
 def _xml_string(timeline: otio.schema.Timeline) -> str:
@@ -555,10 +635,17 @@ def timeline_to_string(timeline: otio.schema.Timeline, suffix: str) -> str:
     raise TimelineError(f"timeline files are .otio or .xml (FCP7), not {suffix or 'no suffix'!r}")
 
 
-def write_timeline(suggestions: Suggestions, path: str | Path, flavour: str = "generic") -> Path:
+def write_timeline(
+    suggestions: Suggestions,
+    path: str | Path,
+    flavour: str = "generic",
+    *,
+    loop_crossfade: float | None = None,
+) -> Path:
     """Write the suggestions' timeline to ``path`` atomically (a temporary file beside it,
     then a rename); the suffix picks the format. Returns the path."""
     target = Path(path)
-    text = timeline_to_string(to_otio(suggestions, flavour), target.suffix)
+    timeline = to_otio(suggestions, flavour, loop_crossfade=loop_crossfade)
+    text = timeline_to_string(timeline, target.suffix)
     write_text_atomic(target, text)
     return target

@@ -495,16 +495,18 @@ class RenderedFile(_message.Message):
     def __init__(self, what: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
 
 class RenderResult(_message.Message):
-    __slots__ = ("files", "loudness_lufs", "true_peak_dbtp", "gain_db")
+    __slots__ = ("files", "loudness_lufs", "true_peak_dbtp", "gain_db", "loudness_note")
     FILES_FIELD_NUMBER: _ClassVar[int]
     LOUDNESS_LUFS_FIELD_NUMBER: _ClassVar[int]
     TRUE_PEAK_DBTP_FIELD_NUMBER: _ClassVar[int]
     GAIN_DB_FIELD_NUMBER: _ClassVar[int]
+    LOUDNESS_NOTE_FIELD_NUMBER: _ClassVar[int]
     files: _containers.RepeatedCompositeFieldContainer[RenderedFile]
     loudness_lufs: float
     true_peak_dbtp: float
     gain_db: float
-    def __init__(self, files: _Optional[_Iterable[_Union[RenderedFile, _Mapping]]] = ..., loudness_lufs: _Optional[float] = ..., true_peak_dbtp: _Optional[float] = ..., gain_db: _Optional[float] = ...) -> None: ...
+    loudness_note: str
+    def __init__(self, files: _Optional[_Iterable[_Union[RenderedFile, _Mapping]]] = ..., loudness_lufs: _Optional[float] = ..., true_peak_dbtp: _Optional[float] = ..., gain_db: _Optional[float] = ..., loudness_note: _Optional[str] = ...) -> None: ...
 
 class RenderEvent(_message.Message):
     __slots__ = ("job_id", "accepted", "progress", "result")
