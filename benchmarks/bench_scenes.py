@@ -1,30 +1,33 @@
 """Scene-splitting speed: ours (decode once, downscaled in swscale) against PySceneDetect's CLI.
 
     .venv/bin/python benchmarks/bench_scenes.py --runs 5 --experiments   # as in BENCHMARKS.md
-    .venv/bin/python benchmarks/bench_scenes.py --runs 3 --max-side 128 256 --files 1080p
+    .venv/bin/python benchmarks/bench_scenes.py --runs 3 --max-side 128 --files 1080p 1080p-cuts
 
 Files (real footage, never committed):
 - ``vtest``: OpenCV's vtest.avi (768x576, 10 fps, msmpeg4v3, 79.5 s), fetched by
   ``sfxmatch.testing.media`` from Debian's ``opencv-doc``.
 - ``1080p``: the first 60 s of vtest upscaled to 1920x1080 H.264 (yuv420p, x264 ``medium``
   CRF 20, 10 fps as the source) by the ffmpeg CLI, cached beside the test media.
+- ``1080p-cuts``: the same 60 s as six 10 s shots, each filtered differently, so five hard
+  cuts (frames 100 to 500); x264 ``medium`` CRF 20 as well.
 
-For every file, the runs are interleaved (ours at each ``--max-side``, our CLI, theirs, then
-again) so that load from other processes hits every contender alike; the report is the median
-wall time of ``--runs`` runs, the speed as a multiple of real time (file duration / wall
-time), and ours / theirs. Contenders:
-- ``lib@N``: ``sfxmatch.scenes.detect_scenes(path, max_side=N)`` in this process (analysis
-  decoding, ``fast=True``: no in-loop deblocking, FAST_BILINEAR downscale).
-- ``cli@128``: ``python -m sfxmatch scenes VIDEO --json`` (default size), a new process like
-  theirs, start-up included.
+For every file, the runs are interleaved (each contender once, then again) so that load from
+other processes hits every contender alike; the report is the median wall and CPU time of
+``--runs`` runs, the speed as a multiple of real time (file duration / wall time), and
+PySceneDetect's time over ours. Every contender of ours must find the same scenes, or the run
+stops. Contenders:
+- ``lib@N``: ``sfxmatch.scenes.detect_scenes(path, max_side=N)`` in this process: the quick
+  scan, analysis decoding (``fast=True``: no in-loop deblocking, FAST_BILINEAR downscale), 8
+  decoder threads. ``lib@128 every``: the same decoding every frame.
+- ``cli@128``: ``python -m sfxmatch scenes VIDEO --json``, a new process like theirs, start-up
+  included; ``cli@128 every`` with ``--scan every``.
 - ``pyscenedetect``: ``scenedetect -i VIDEO detect-content``, its defaults (OpenCV backend,
   frames downscaled to 256 px wide by cv2.resize).
-With ``--experiments``: decoder threads 1 and 2 (default: FFmpeg's choice), full-quality
-decoding (``lib@128 exact``: ``fast=False``, deblocking and AREA downscale) and analysis
-decoding with AREA instead of FAST_BILINEAR (``lib@128 fast+area``, patched in for the
-measurement). A profile of one pass (decode only / + conversion to small RGB / + detection)
-says where our time goes. CPU time is reported beside wall time: it is steadier on a shared
-machine.
+With ``--experiments``: decoder threads 1, 2 and 3 (3 is FFmpeg's own choice on 2 cores) for
+the quick scan and 3 for every frame, full-quality decoding (``exact``: ``fast=False``) and
+analysis decoding with AREA instead of FAST_BILINEAR (``fast+area``, patched in for the
+measurement). A profile of one pass (decode only / + conversion to small RGB / + detection,
+every frame) says where the time goes.
 """
 
 from __future__ import annotations
@@ -61,39 +64,62 @@ def _cpu_self() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def vtest_1080p() -> Path:
-    """vtest upscaled to 1080p H.264, made once with the ffmpeg CLI and cached."""
-    target = cache_root().parent / "bench" / "vtest_1080p_h264_60s.mp4"
+def _made_with_ffmpeg(name: str, arguments: list[str]) -> Path:
+    """A benchmark file made once from vtest with the ffmpeg CLI and cached."""
+    target = cache_root().parent / "bench" / name
     if target.is_file():
         return target
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
-        raise SystemExit("the ffmpeg CLI is needed to make the 1080p file (apt-get install ffmpeg)")
+        raise SystemExit(
+            "the ffmpeg CLI is needed to make the 1080p files (apt-get install ffmpeg)"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{os.getpid()}.mp4")
-    command = [
-        ffmpeg, "-v", "error", "-y", "-i", str(media_path("vtest")), "-t", "60",
-        "-vf", "scale=1920:1080", "-c:v", "libx264", "-preset", "medium", "-crf", "20",
-        "-pix_fmt", "yuv420p", "-an", str(partial),
-    ]  # fmt: skip
+    command = [ffmpeg, "-v", "error", "-y", "-i", str(media_path("vtest")), *arguments]
+    command += ["-c:v", "libx264", "-preset", "medium", "-crf", "20", "-pix_fmt", "yuv420p"]
     print("making", target, "(about a minute)...", file=sys.stderr)
-    subprocess.run(command, check=True)
+    subprocess.run([*command, "-an", str(partial)], check=True)
     partial.replace(target)
     return target
+
+
+def vtest_1080p() -> Path:
+    """The first 60 s of vtest upscaled to 1080p H.264: one long take, no cut."""
+    return _made_with_ffmpeg("vtest_1080p_h264_60s.mp4", ["-t", "60", "-vf", "scale=1920:1080"])
+
+
+CUT_FILTERS = ("null", "hue=h=150", "negate", "hflip,eq=brightness=0.25", "hue=s=0", "vflip")
+
+
+def vtest_1080p_cuts() -> Path:
+    """The same 60 s in six 10 s shots, each filtered differently (hue turned, negated,
+    flipped, grey...): five hard cuts, at frames 100, 200, 300, 400 and 500. x264's defaults
+    otherwise (it puts a keyframe at a cut it notices, as it does for any footage)."""
+    chains = ";".join(
+        f"[0:v]trim={10 * i}:{10 * (i + 1)},setpts=PTS-STARTPTS,{f}[s{i}]"
+        for i, f in enumerate(CUT_FILTERS)
+    )
+    joined = "".join(f"[s{i}]" for i in range(len(CUT_FILTERS)))
+    graph = f"{chains};{joined}concat=n={len(CUT_FILTERS)}:v=1:a=0,scale=1920:1080[v]"
+    return _made_with_ffmpeg(
+        "vtest_1080p_h264_60s_cuts.mp4", ["-filter_complex", graph, "-map", "[v]"]
+    )
 
 
 FILES: dict[str, Callable[[], Path]] = {
     "vtest": lambda: media_path("vtest"),
     "1080p": vtest_1080p,
+    "1080p-cuts": vtest_1080p_cuts,
 }
 
 
 def timed_lib(
-    path: Path, max_side: int, threads: int = 0, fast: bool = True
-) -> tuple[float, float, int]:
+    path: Path, max_side: int, threads: int = 0, fast: bool = True, scan: str = "quick"
+) -> tuple[float, float, tuple[int, ...]]:
     cpu, start = _cpu_self(), time.perf_counter()
-    found = detect_scenes(path, max_side=max_side, threads=threads, fast=fast)
-    return time.perf_counter() - start, _cpu_self() - cpu, len(found)
+    found = detect_scenes(path, max_side=max_side, threads=threads, fast=fast, scan=scan)  # type: ignore[arg-type]
+    return time.perf_counter() - start, _cpu_self() - cpu, tuple(s.start_frame for s in found)
 
 
 @contextlib.contextmanager
@@ -107,20 +133,21 @@ def _fast_interpolation(name: media._Interpolation) -> Iterator[None]:
         media._FAST_INTERPOLATION = real
 
 
-def timed_fast_area(path: Path, max_side: int) -> tuple[float, float, int]:
+def timed_fast_area(path: Path, max_side: int) -> tuple[float, float, tuple[int, ...]]:
     # What FAST_BILINEAR buys over AREA once deblocking is skipped.
     with _fast_interpolation("AREA"):
         return timed_lib(path, max_side)
 
 
-def timed_process(command: list[str]) -> tuple[float, float, int]:
+def timed_process(command: list[str]) -> tuple[float, float, tuple[int, ...]]:
     cpu, start = _cpu_children(), time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     wall, cpu = time.perf_counter() - start, _cpu_children() - cpu
     if done.returncode != 0:
         raise SystemExit(f"{command[0]} failed:\n{done.stderr[-2000:]}")
-    scenes = len(json.loads(done.stdout)["scenes"]) if "--json" in command else -1
-    return wall, cpu, scenes
+    if "--json" in command:
+        return wall, cpu, tuple(s["start_frame"] for s in json.loads(done.stdout)["scenes"])
+    return wall, cpu, ()
 
 
 def profile(path: Path, max_side: int) -> dict[str, float]:
@@ -138,7 +165,7 @@ def profile(path: Path, max_side: int) -> dict[str, float]:
     for _ in media.iter_frames(path, max_side=max_side, fast=True):
         pass
     convert = time.perf_counter() - start
-    full, _, _ = timed_lib(path, max_side)
+    full, _, _ = timed_lib(path, max_side, scan="every")
     return {"decode": decode, "decode+rgb": convert, "decode+rgb+detect": full}
 
 
@@ -146,23 +173,22 @@ def bench_file(name: str, path: Path, runs: int, sides: list[int], experiments: 
     info = media.probe(path)
     assert info.video is not None
     duration = info.duration
-    contenders: dict[str, Callable[[], tuple[float, float, int]]] = {
+    contenders: dict[str, Callable[[], tuple[float, float, tuple[int, ...]]]] = {
         f"lib@{side}": (lambda side=side: timed_lib(path, side)) for side in sides
     }
+    side = DEFAULT_MAX_SIDE
+    contenders[f"lib@{side} every"] = lambda: timed_lib(path, side, scan="every")
     if experiments:
-        for threads in (1, 2):
-            contenders[f"lib@{DEFAULT_MAX_SIDE} thr={threads}"] = lambda threads=threads: timed_lib(
-                path, DEFAULT_MAX_SIDE, threads
+        for threads in (1, 2, 3):
+            contenders[f"lib@{side} thr={threads}"] = lambda threads=threads: timed_lib(
+                path, side, threads
             )
-        contenders[f"lib@{DEFAULT_MAX_SIDE} exact"] = lambda: timed_lib(
-            path, DEFAULT_MAX_SIDE, fast=False
-        )
-        contenders[f"lib@{DEFAULT_MAX_SIDE} fast+area"] = lambda: timed_fast_area(
-            path, DEFAULT_MAX_SIDE
-        )
-    contenders[f"cli@{DEFAULT_MAX_SIDE}"] = lambda: timed_process(
-        [sys.executable, "-m", "sfxmatch", "scenes", str(path), "--json"]
-    )
+        contenders[f"lib@{side} every thr=3"] = lambda: timed_lib(path, side, 3, scan="every")
+        contenders[f"lib@{side} exact"] = lambda: timed_lib(path, side, fast=False)
+        contenders[f"lib@{side} fast+area"] = lambda: timed_fast_area(path, side)
+    command = [sys.executable, "-m", "sfxmatch", "scenes", str(path), "--json"]
+    contenders[f"cli@{side}"] = lambda: timed_process(command)
+    contenders[f"cli@{side} every"] = lambda: timed_process([*command, "--scan", "every"])
     contenders["pyscenedetect"] = lambda: timed_process(
         [str(BIN / "scenedetect"), "-i", str(path), "detect-content"]
     )
@@ -172,6 +198,10 @@ def bench_file(name: str, path: Path, runs: int, sides: list[int], experiments: 
             samples[key].append(contender())
         print(f"  {name}: run {run + 1}/{runs} done", file=sys.stderr)
     theirs = statistics.median(w for w, _, _ in samples["pyscenedetect"])
+    theirs_cpu = statistics.median(c for _, c, _ in samples["pyscenedetect"])
+    cuts = {key: values[0][2] for key, values in samples.items() if values[0][2]}
+    if len(set(cuts.values())) != 1:  # every way of ours must find the same scenes
+        raise SystemExit(f"{name}: the contenders disagree on the scenes: {cuts}")
     rows = {}
     for key, values in samples.items():
         wall = statistics.median(w for w, _, _ in values)
@@ -181,7 +211,9 @@ def bench_file(name: str, path: Path, runs: int, sides: list[int], experiments: 
             "x_realtime": round(duration / wall, 1),
             "fps": round(info.video.frame_count / wall, 1) if info.video.frame_count else None,
             "vs_pyscenedetect": round(theirs / wall, 2),
-            "scenes": values[0][2],
+            "vs_pyscenedetect_cpu": round(
+                theirs_cpu / statistics.median(c for _, c, _ in values), 2
+            ),
         }
     return {
         "file": name,
@@ -191,6 +223,7 @@ def bench_file(name: str, path: Path, runs: int, sides: list[int], experiments: 
         "fps": float(info.video.fps),
         "duration_s": round(duration, 2),
         "runs": runs,
+        "scene_starts": list(next(iter(cuts.values()))),
         "results": rows,
         "profile": {k: round(v, 3) for k, v in profile(path, DEFAULT_MAX_SIDE).items()},
     }
@@ -199,13 +232,18 @@ def bench_file(name: str, path: Path, runs: int, sides: list[int], experiments: 
 def print_report(report: dict) -> None:
     print(
         f"\n{report['file']}: {report['size']} {report['codec']} {report['fps']:g} fps, "
-        f"{report['duration_s']} s; median of {report['runs']} runs"
+        f"{report['duration_s']} s; median of {report['runs']} runs; scenes start at "
+        f"frames {report['scene_starts']} (the same for every contender of ours)"
     )
-    print(f"  {'contender':20}{'wall s':>8}{'cpu s':>8}{'x real':>8}{'fps':>8}{'vs PySD':>9}")
+    print(
+        f"  {'contender':22}{'wall s':>8}{'cpu s':>8}{'x real':>8}{'fps':>8}{'vs PySD':>9}"
+        f"{'CPU':>8}"
+    )
     for key, row in report["results"].items():
         print(
-            f"  {key:20}{row['wall_s']:8.2f}{row['cpu_s']:8.2f}{row['x_realtime']:8.1f}"
+            f"  {key:22}{row['wall_s']:8.2f}{row['cpu_s']:8.2f}{row['x_realtime']:8.1f}"
             f"{row['fps'] or 0:8.0f}{row['vs_pyscenedetect']:8.2f}x"
+            f"{row['vs_pyscenedetect_cpu']:7.2f}x"
         )
     prof = report["profile"]
     print(
@@ -223,7 +261,8 @@ def main() -> int:
     parser.add_argument(
         "--experiments",
         action="store_true",
-        help="also time decoder threads 1 and 2, full-quality decoding and AREA downscaling",
+        help="also time decoder threads 1, 2 and 3 (FFmpeg's own choice on 2 cores), "
+        "full-quality decoding and AREA downscaling",
     )
     args = parser.parse_args()
     print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()}", file=sys.stderr)

@@ -454,10 +454,15 @@ def _quick_scan(
     as every score in the gap would have been); otherwise the gap's frames are decoded in
     full (``_ExactFrames``) and all go to the detector. The detector thus sees every frame
     above its threshold, with its true score, and its minimum-length filter, which only
-    counts time between such frames, decides as in a frame-by-frame scan.
+    counts time between such frames, decides as in a frame-by-frame scan. One case differs:
+    a flash a single frame long, coded as a frame nothing refers to, between two frames that
+    look alike, is never seen, where a frame-by-frame scan cuts at it (a false cut, which
+    ``min_scene_len`` does not stop when it is the first in a while). Encoders seldom code a
+    flash that way: neither neighbour predicts it, so it costs less as a reference frame.
 
-    Decoding a gap starts at the keyframe before it (or goes on from the last gap decoded,
-    when that is nearer). Should gaps cost more frames than the pass saves (fast motion
+    Decoding a gap starts at the keyframe before it, decoding only reference frames up to
+    the gap (or goes on from the last gap decoded, when that is nearer). Should gaps cost
+    more frames than the pass saves (fast motion
     everywhere, rare keyframes), the rest of the file is decoded frame by frame: never more
     than a frame-by-frame scan plus one keyframe interval.
     """
