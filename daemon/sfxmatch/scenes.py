@@ -304,7 +304,7 @@ def detect_scenes(
 
     A file where nothing is detected gives one scene spanning all of it. Raises
     ``MediaError`` for unreadable files or files without a video stream, ``ConfigError``
-    for bad options. ``threads`` goes to the decoder (0: ``_ANALYSIS_DECODER_THREADS``).
+    for bad options. ``threads`` goes to the decoder (0: ``media.PASS_DECODER_THREADS``).
     ``fast`` decodes for analysis (``media.iter_frames(fast=True)``: no in-loop deblocking,
     fast bilinear downscale), which finds the same cuts for a fifth to a third less time
     (BENCHMARKS.md); False decodes at full quality.
@@ -334,7 +334,7 @@ def detect_scenes(
     decode = _Decode(
         Path(path),
         max_side,
-        threads or _ANALYSIS_DECODER_THREADS,
+        threads or media.PASS_DECODER_THREADS,
         fast,
         _prefetch_depth(info, max_side),
     )
@@ -419,12 +419,6 @@ def _every_frame_scan(decode: _Decode, scenes: SceneSplitter, report: _Reporter)
             scenes.feed(frame)
             report(frame.time)
 
-
-_ANALYSIS_DECODER_THREADS = 8
-"""Decoder threads when ``threads=0``. More than the cores: frame threads wait on the frames
-they are predicted from, and with more frames in flight the waits overlap. On 2 cores and
-1080p H.264, 8 instead of FFmpeg's 3 took a quick scan from 3.36 s to 2.47 s (BENCHMARKS.md);
-decoders without frame threads ignore it."""
 
 _GATE = 0.5
 """A gap between two decoded frames whose change reaches this share of the threshold has its

@@ -279,7 +279,14 @@ class Suggester:
         )
         keep_next = 0.0
         index = 0
-        frames = media.iter_frames(clip.path, max_side=DECODE_MAX_SIDE)
+        # An editor's clip often starts minutes into its file: decoding starts at the keyframe
+        # before it (and only frames others refer to are decoded up to it).
+        frames = media.iter_frames(
+            clip.path,
+            max_side=DECODE_MAX_SIDE,
+            threads=media.PASS_DECODER_THREADS,
+            start=clip.source_in - 1e-6 if clip.source_in > 1e-6 else None,
+        )
         stream = iter(frames)
         try:
             while True:
