@@ -287,6 +287,30 @@ def test_edit_of_two_clips_of_one_video_is_in_record_time(env: SuggestEnv) -> No
     )
 
 
+def test_a_clip_late_in_its_file_is_decoded_from_near_its_start(
+    env: SuggestEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An editor's clip may start an hour into its file: decoding must not start at 0.
+    from sfxmatch import media
+
+    video = env.short_scene_video
+    first_times: list[float] = []
+    real_iter = media.iter_frames
+
+    def recording(*args, **kwargs):
+        frames = real_iter(*args, **kwargs)
+        first = next(frames)
+        first_times.append(first.time)
+        yield first
+        yield from frames
+
+    monkeypatch.setattr(media, "iter_frames", recording)
+    s = env.pipeline.suggest(_sub_edit(video, 5.5, 7.0))
+    # The first frame decoded is the clip's first (the first at or after 5.5 s).
+    assert len(first_times) == 1 and 5.5 <= first_times[0] < 5.5 + 1 / float(video.fps)
+    assert s.scenes[0].start == 0.0 and s.scenes[-1].end == pytest.approx(1.5)
+
+
 def test_edit_of_two_videos_with_a_gap(env: SuggestEnv) -> None:
     one = SourceClip(str(env.short_scene_video.path), 1.0, 2.5, 0.0, "cuts")
     two = SourceClip(str(env.ntsc_video.path), 0.5, 2.0, 2.0, "ntsc")  # 0.5 s of black between
