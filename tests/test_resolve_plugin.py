@@ -26,6 +26,7 @@ import pytest
 import resolve_double as rd
 from sfxmatch.suggestions import (
     LOOP_CROSSFADE,
+    LOOP_EPSILON,
     Candidate,
     Edit,
     EffectSuggestion,
@@ -440,7 +441,7 @@ def test_script_loop_rule_is_sfxmatchs(plugin):
         assert len(theirs) == len(ours), (start, slot, offset, length, xfade)
         for a, b in zip(theirs, ours, strict=True):
             assert a == pytest.approx(b, abs=1e-9), (start, slot, offset, length, xfade)
-        c, schedule = loop_schedule(offset, length, slot, xfade, eps=1e-9)
+        c, schedule = loop_schedule(offset, length, slot, xfade, eps=LOOP_EPSILON)
         assert plugin.loop_schedule(offset, length, slot, xfade) == (c, list(schedule))
 
 

@@ -233,7 +233,12 @@ def test_start_between_frames_begins_at_the_next_one(cut_video):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"rate": 10, "start": 1.0}, {"rate": 10, "reference_only": True}, {"start": float("nan")}],
+    [
+        {"rate": 10, "start": 1.0},
+        {"rate": 10, "reference_only": True},
+        {"start": float("nan")},
+        {"reference_only": True, "start": 1.0},
+    ],
 )
 def test_bad_pass_options_are_config_errors(cut_video, kwargs):
     with pytest.raises(ConfigError):
@@ -248,3 +253,56 @@ def test_frame_table_of_bad_input_names_the_file(tmp_path, audio_only_files):
     missing = tmp_path / "missing clip.mp4"
     with pytest.raises(MediaError, match=r"missing clip\.mp4"):
         media.frame_table(missing)
+
+
+# --- containers that seek by timestamp, or not at all ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def b_frame_ts(tmp_path_factory) -> tuple[Path, object]:
+    """MPEG-TS: its demuxer seeks by timestamp and lands on any frame, not a keyframe."""
+    from sfxmatch.testing import synth
+
+    path = tmp_path_factory.mktemp("ts") / "cuts.ts"
+    return path, synth.make_cut_video(path, shot_lengths=(100, 150, 35, 40), b_frames=3)
+
+
+def test_mpeg_ts_quick_scan_and_late_starts(b_frame_ts):
+    path, truth = b_frame_ts
+    quick = detect_scenes(path, scan="quick")
+    assert quick == detect_scenes(path, scan="every")
+    assert tuple(s.start_frame for s in quick[1:]) == truth.cut_frames
+    full = list(media.iter_frames(path, max_side=64))
+    for first in (5, 120, 260, 300, len(full) - 1):  # the last ones lie past the last keyframe
+        tail = list(media.iter_frames(path, max_side=64, start=full[first].time - 1e-6))
+        assert [f.time for f in tail] == [f.time for f in full[first:]]
+        pairs = zip(tail, full[first:], strict=True)
+        assert all(np.array_equal(a.image, b.image) for a, b in pairs)
+
+
+def test_a_raw_stream_starts_late_without_seeking(b_frame_cut_video, tmp_path):
+    # FFmpeg cannot seek in a raw .h264 file (and a failed seek leaves it at its end).
+    path, _ = b_frame_cut_video
+    raw = tmp_path / "raw.h264"
+    with av.open(str(path)) as source, av.open(str(raw), "w", format="h264") as target:
+        stream = source.streams.video[0]
+        out = target.add_stream_from_template(stream)
+        for packet in source.demux(stream):
+            if packet.size:
+                packet.stream = out
+                target.mux(packet)
+    full = list(media.iter_frames(raw, max_side=64))
+    tail = list(media.iter_frames(raw, max_side=64, start=full[100].time))
+    assert [f.time for f in tail] == [f.time for f in full[100:]]
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(tail, full[100:], strict=True))
+
+
+def test_frame_table_is_remembered_until_the_file_changes(b_frame_cut_video, tmp_path):
+    path, _ = b_frame_cut_video
+    copy = tmp_path / "copy.mp4"
+    copy.write_bytes(path.read_bytes())
+    first = media.frame_table(copy)
+    assert media.frame_table(copy) is first  # one packet scan for the quick pass and the gaps
+    cut = _noise_video(copy, frames=30)  # another file at the same path
+    again = media.frame_table(cut)
+    assert again is not None and again is not first and len(again) == 30

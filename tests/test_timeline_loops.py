@@ -208,3 +208,14 @@ def test_the_schedule_is_the_same_in_samples_and_in_seconds() -> None:
 def test_loop_schedule_cases(offset, length, total, crossfade, expected) -> None:
     _, passes = loop_schedule(offset, length, total, crossfade, eps=1e-9)
     assert [tuple(round(v, 9) for v in p) for p in passes] == expected
+
+
+def test_a_slot_longer_than_its_file_by_under_half_a_sample_is_one_pass(tmp_path: Path) -> None:
+    # The mixer counts in samples: such a slot holds the file once, and so must the timeline.
+    length = 2.0
+    bed = Placement(
+        "Ambience", "ambience", "bed", str(tmp_path / "bed.wav"), "bed", 0.0,
+        length + 0.3 / SR, source_duration=length, loop=True, loop_crossfade=XFADE,
+    )  # fmt: skip
+    assert len(loop_passes(bed)) == 1
+    assert round(bed.duration * SR) == round(length * SR)  # what the mixer sees: no second pass

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
 import itertools
 import math
 import os
@@ -320,6 +321,10 @@ class _Frames:
         # full_from-th packet, or from the first packet at or after full_at seconds.
         self.full_from = full_from
         self.full_at: float | None = None
+        # After a seek: packets before the first keyframe are not decoded (they cannot be),
+        # and the pass stops at once if that keyframe comes after ``keyframe_by`` seconds.
+        self.keyframe_by: float | None = None
+        self.landed_late = False
         self.read_error: str | None = None
         self.decode_error: str | None = None
 
@@ -330,9 +335,14 @@ class _Frames:
             return False
         if packet is None or packet.pts is None or not packet.time_base:
             return True
-        origin = _origin(self.container)
         # Every frame shown at or after full_at comes in this packet or a later one.
-        return float(packet.pts * packet.time_base - origin) >= self.full_at - 1e-6
+        return self._time(packet) >= self.full_at - 1e-6
+
+    def _time(self, packet: av.Packet) -> float:
+        """Seconds from the file origin (-inf without a timestamp: never late)."""
+        if packet.pts is None or not packet.time_base:
+            return -math.inf
+        return float(packet.pts * packet.time_base - _origin(self.container))
 
     def __iter__(self) -> Iterator[av.frame.Frame]:
         for other in self.container.streams:
@@ -340,7 +350,7 @@ class _Frames:
                 # Lets the demuxer skip the other streams' data instead of reading it.
                 other.discard = av.stream.Discard.all
         packets = self.container.demux(self.stream)
-        sent = 0
+        sent = skipped = 0
         while True:
             try:
                 packet: av.Packet | None = next(packets)
@@ -352,6 +362,15 @@ class _Frames:
             # one would end decoding, so the flush below is the only one.
             if packet is not None and packet.size == 0:
                 continue
+            if self.keyframe_by is not None and packet is not None:
+                if not packet.is_keyframe and skipped < _KEYFRAME_WAIT:
+                    skipped += 1
+                    continue
+                late = packet.is_keyframe and self._time(packet) > self.keyframe_by
+                self.keyframe_by = None
+                if late:
+                    self.landed_late = True
+                    return
             if self._decodes_all_from(packet, sent):
                 # Read per packet, by frame threads too (FFmpeg copies it to them).
                 self.stream.codec_context.skip_frame = "DEFAULT"
@@ -585,8 +604,22 @@ def frame_table(path: str | Path) -> FrameTable | None:
     """The ``FrameTable`` of the first video stream: one pass over the packets, about a
     hundredth of the time decoding takes. None when the packets cannot number the frames
     (no timestamps, as in a raw ``.h264`` stream; repeated ones; a read error part way):
-    only decoding can then count them. MediaError for unreadable files or no video."""
+    only decoding can then count them. MediaError for unreadable files or no video.
+    Remembered for the last few files, as long as their size and time stamp stay the same."""
     p = _checked_path(path)
+    try:
+        stat = p.stat()
+    except OSError:
+        return _frame_table(p)  # _checked_path's message is in there
+    return _frame_table_of(p, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _frame_table_of(path: Path, size: int, mtime_ns: int) -> FrameTable | None:
+    return _frame_table(path)
+
+
+def _frame_table(p: Path) -> FrameTable | None:
     with _guard(p, "cannot be read"):
         container = _open(p)
         try:
@@ -656,6 +689,8 @@ def iter_frames(
     """
     if rate is not None and (reference_only or start is not None):
         raise ConfigError("reference_only and start are for passes over stored frames (rate=None)")
+    if reference_only and start is not None:
+        raise ConfigError("a reference_only pass covers the whole file: it takes no start")
     if start is not None and not (isinstance(start, (int, float)) and math.isfinite(start)):
         raise ConfigError(f"start must be a time in seconds, not {start!r}")
     step = _as_rate(rate) if rate is not None else None
@@ -727,6 +762,8 @@ _FAST_DECODER_OPTIONS = {"skip_loop_filter": "all"}
 frames that others are predicted from (``skip_frame=bidir``: x264's B-pyramid references
 them), corrupts the frames after. ``reference_only`` skips the frames nothing refers to."""
 _MAX_B_FRAMES = 16
+_AVFMT_NOTIMESTAMPS = 0x80  # libavformat: the format stores no timestamps
+_KEYFRAME_WAIT = 1000  # packets read after a seek in search of a keyframe before decoding anyway
 _FAST_INTERPOLATION: _Interpolation = "FAST_BILINEAR"
 """swscale filter of ``iter_frames(fast=True)`` when downscaling."""
 
@@ -763,6 +800,7 @@ def _decoded(
     origin = _origin(container)
     source = _Frames(container, stream, full_from)
     last: _Decoded | None = None
+    counted: Fraction | None = None  # the time of the last frame decoded, delivered or not
     try:
         frames = iter(source) if start is None else _seek_frames(container, source, start)
         for vf in frames:
@@ -773,9 +811,10 @@ def _decoded(
             pts = vf.pts if vf.pts is not None else vf.dts
             if pts is None or not tb:  # no timestamps at all: count frames at the stated rate
                 rate = stream.average_rate or stream.guessed_rate or Fraction(25)
-                t = (last.time + 1 / rate) if last else Fraction(0)
+                t = (counted + 1 / rate) if counted is not None else Fraction(0)
             else:
                 t = pts * tb - origin
+            counted = t
             if start is not None and float(t) < start:
                 # Decoded from the keyframe before start only to build the picture. Compared
                 # as the float Frame.time, so that start=frame.time delivers that frame.
@@ -813,6 +852,11 @@ def _seek_frames(
     work on x264's output."""
     stream = source.stream
     tb = stream.time_base
+    if not tb or container.format.flags & _AVFMT_NOTIMESTAMPS:
+        # A raw stream (.h264, .hevc): FFmpeg cannot seek in it, and a failed seek leaves
+        # the reader at its end. Decode from the start; the caller drops what comes before.
+        yield from source
+        return
     origin = _origin(container)
     skip = stream.codec_context.skip_frame
     back = Fraction(0)
@@ -821,19 +865,24 @@ def _seek_frames(
             stream.codec_context.skip_frame = "NONREF"
             source.full_at = start
         target = Fraction(start) - back
-        at_start = target <= 0 or not tb
+        at_start = target <= 0
         if at_start:
             container.seek(0, backward=True)
         else:
             container.seek(math.floor((target + origin) / tb), stream=stream, backward=True)
+        # Demuxers that seek by timestamp (MPEG-TS/PS) land anywhere: find the keyframe.
+        source.keyframe_by = None if at_start else start
+        source.landed_late = False
         frames = iter(source)
         first = next((vf for vf in frames if not vf.is_corrupt), None)
-        if first is None:
-            return
-        pts = first.pts if first.pts is not None else first.dts
-        if at_start or pts is None or float(pts * tb - origin) <= start:
-            yield first
-            yield from frames
+        late = source.landed_late or first is None
+        if first is not None:
+            pts = first.pts if first.pts is not None else first.dts
+            late = pts is not None and float(pts * tb - origin) > start
+        if at_start or not late:
+            if first is not None:
+                yield first
+                yield from frames
             return
         back = max(Fraction(1), back * 2)
 

@@ -345,7 +345,9 @@ def detect_scenes(
             scenes = splitter()
             try:
                 _quick_scan(decode, table, scenes, report)
-            except _Unnumbered:  # frames the packets did not account for: count by decoding
+            except (_Unnumbered, MediaError):
+                # Frames the packets did not account for, or a stretch that would not decode
+                # on its own: scan frame by frame (which says what is wrong with a bad file).
                 scenes = None
     if scenes is None:
         scenes = splitter()
@@ -448,11 +450,13 @@ def _quick_scan(
     as every score in the gap would have been); otherwise the gap's frames are decoded in
     full (``_ExactFrames``) and all go to the detector. The detector thus sees every frame
     above its threshold, with its true score, and its minimum-length filter, which only
-    counts time between such frames, decides as in a frame-by-frame scan. One case differs:
-    a flash a single frame long, coded as a frame nothing refers to, between two frames that
-    look alike, is never seen, where a frame-by-frame scan cuts at it (a false cut, which
-    ``min_scene_len`` does not stop when it is the first in a while). Encoders seldom code a
-    flash that way: neither neighbour predicts it, so it costs less as a reference frame.
+    counts time between such frames, decides as in a frame-by-frame scan, provided the motion
+    next to a cut stays under half the threshold. One case differs: a transient (a flash, a
+    strobe) that begins and ends inside one run of skipped frames, between two frames that
+    look alike, is never seen, where a frame-by-frame scan cuts at its first frame (a false
+    cut, which ``min_scene_len`` does not stop when it is the first in a while). A run is one
+    frame with x264's defaults (B-pyramid), up to the encoder's B-frame count without a
+    pyramid (2 or 3 for most MPEG-2 and hardware encoders).
 
     Decoding a gap starts at the keyframe before it, decoding only reference frames up to
     the gap (or goes on from the last gap decoded, when that is nearer). Should gaps cost

@@ -21,6 +21,10 @@ from sfxmatch.store.base import Kind
 AMBIENCE_TRACK = "Ambience"
 AMBIENCE_TRACK_B = "Ambience 2"  # beds alternate A/B so they can overlap at cuts
 LOOP_CROSSFADE = 1.0  # seconds: the default crossfade between the passes of a looped sound
+LOOP_EPSILON = 0.5 / 48000
+"""Seconds: times closer than this count as equal in the loop rule. Half a sample at the mix's
+48 kHz, so that a slot longer than its file by less than the mixer can see gets one pass in
+the timeline too, as in the mix."""
 SyncRule = Literal["report", "threshold", "hysteresis"]
 AmbienceMode = Literal["vta", "va"]
 
@@ -305,7 +309,7 @@ def loop_passes(
     if not p.loop or length <= 0:
         return (LoopPass(0, p.record_start, p.record_end, p.source_start),)
     c, schedule = loop_schedule(
-        float(p.source_start), float(length), float(p.duration), float(xfade), eps=1e-9
+        float(p.source_start), float(length), float(p.duration), float(xfade), eps=LOOP_EPSILON
     )
     last = len(schedule) - 1
     return tuple(

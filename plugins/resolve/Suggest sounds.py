@@ -394,7 +394,7 @@ def _slot_placements(slot, placements, sound_id=None):
 # --- loop passes: sfxmatch's own rule, copied (this script cannot import sfxmatch) ----------
 
 
-def loop_schedule(offset, length, total, crossfade, eps=1e-9):
+def loop_schedule(offset, length, total, crossfade, eps=0.5 / 48000):
     """sfxmatch.suggestions.loop_schedule in seconds (tests check the two agree).
 
     Returns (crossfade, [(start, source, duration)]): the first pass plays from ``offset`` to
