@@ -292,7 +292,8 @@ def test_intervals_are_sorted_disjoint_and_inside_the_series(
 ) -> None:
     times = start + np.arange(len(values)) * step
     params = SyncParams(t=t, d=d, max_gap=max_gap, min_duration=min_duration)
-    out = sync_intervals(times, values, rule, params)  # type: ignore[arg-type]
+    # The step is given, as the pipeline gives it: one segment alone cannot say it.
+    out = sync_intervals(times, values, rule, params, step=step)  # type: ignore[arg-type]
     for iv in out:
         assert 0 <= iv.first < iv.stop <= len(values)
         assert iv.start == times[iv.first]

@@ -219,3 +219,12 @@ def test_a_slot_longer_than_its_file_by_under_half_a_sample_is_one_pass(tmp_path
     )  # fmt: skip
     assert len(loop_passes(bed)) == 1
     assert round(bed.duration * SR) == round(length * SR)  # what the mixer sees: no second pass
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf")])
+def test_a_bad_loop_crossfade_is_refused_as_the_mixer_refuses_it(bad, tmp_path: Path) -> None:
+    from sfxmatch.errors import ConfigError
+    from sfxmatch.timeline import to_otio
+
+    with pytest.raises(ConfigError, match="loop_crossfade"):
+        to_otio(bed_suggestions(tmp_path / "bed.wav", Fraction(24)), loop_crossfade=bad)

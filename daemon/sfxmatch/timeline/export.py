@@ -251,6 +251,9 @@ def to_otio(
     argument of :func:`sfxmatch.mix.render_stems` does."""
     if flavour not in fl.FLAVOURS:
         raise TimelineError(f"flavour must be one of {', '.join(fl.FLAVOURS)}, not {flavour!r}")
+    if loop_crossfade is not None and not (math.isfinite(loop_crossfade) and loop_crossfade >= 0):
+        # As the mixer refuses it: a timeline that quietly differs from the mix is worse.
+        raise TimelineError(f"loop_crossfade must be >= 0 seconds, not {loop_crossfade!r}")
     edit = suggestions.edit
     rate, start_frame = _start_rate(edit)
     fps = float(rate.fps)
