@@ -153,10 +153,8 @@ def test_frames_the_packets_do_not_number_send_it_frame_by_frame(b_frame_cut_vid
     assert tuple(s.start_frame for s in found[1:]) == truth.cut_frames
 
 
-def test_raw_stream_without_timestamps_is_scanned_frame_by_frame(b_frame_cut_video, tmp_path):
-    # A raw Annex B .h264 file: the packets cannot number the frames.
-    path, truth = b_frame_cut_video
-    raw = tmp_path / "raw.h264"
+def _raw_h264(path: Path, raw: Path) -> Path:
+    """The H.264 of ``path`` as a raw Annex B stream: no container, no timestamps."""
     with av.open(str(path)) as source, av.open(str(raw), "w", format="h264") as target:
         stream = source.streams.video[0]
         out = target.add_stream_from_template(stream)
@@ -164,6 +162,13 @@ def test_raw_stream_without_timestamps_is_scanned_frame_by_frame(b_frame_cut_vid
             if packet.size:
                 packet.stream = out
                 target.mux(packet)
+    return raw
+
+
+def test_raw_stream_without_timestamps_is_scanned_frame_by_frame(b_frame_cut_video, tmp_path):
+    # A raw Annex B .h264 file: the packets cannot number the frames.
+    path, truth = b_frame_cut_video
+    raw = _raw_h264(path, tmp_path / "raw.h264")
     quick = detect_scenes(raw, scan="quick")
     assert quick == detect_scenes(raw, scan="every")
     assert tuple(s.start_frame for s in quick[1:]) == truth.cut_frames
@@ -283,14 +288,7 @@ def test_mpeg_ts_quick_scan_and_late_starts(b_frame_ts):
 def test_a_raw_stream_starts_late_without_seeking(b_frame_cut_video, tmp_path):
     # FFmpeg cannot seek in a raw .h264 file (and a failed seek leaves it at its end).
     path, _ = b_frame_cut_video
-    raw = tmp_path / "raw.h264"
-    with av.open(str(path)) as source, av.open(str(raw), "w", format="h264") as target:
-        stream = source.streams.video[0]
-        out = target.add_stream_from_template(stream)
-        for packet in source.demux(stream):
-            if packet.size:
-                packet.stream = out
-                target.mux(packet)
+    raw = _raw_h264(path, tmp_path / "raw.h264")
     full = list(media.iter_frames(raw, max_side=64))
     tail = list(media.iter_frames(raw, max_side=64, start=full[100].time))
     assert [f.time for f in tail] == [f.time for f in full[100:]]
