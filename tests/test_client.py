@@ -72,6 +72,23 @@ def test_a_token_file_others_can_read_is_refused(tmp_path: Path) -> None:
         paths.read_token(token)
 
 
+def test_a_token_is_never_seen_half_written(tmp_path: Path, monkeypatch) -> None:
+    # A client polls for the file while the daemon starts: it must appear whole or not at all.
+    token = tmp_path / "d" / "token"
+    seen_while_writing: list[bool] = []
+    real_hex = paths.secrets.token_hex
+
+    def observed_hex(n: int) -> str:
+        seen_while_writing.append(token.exists())
+        return real_hex(n)
+
+    monkeypatch.setattr(paths.secrets, "token_hex", observed_hex)
+    value = paths.ensure_token(token)
+    assert seen_while_writing == [False]
+    assert len(value) == 64 and (token.stat().st_mode & 0o777) == 0o600
+    assert [f.name for f in token.parent.iterdir()] == ["token"]  # no temporary file left
+
+
 def test_address_override(daemon: Daemon, monkeypatch) -> None:
     tcp = next(a for a in daemon.addresses if not a.startswith("unix:"))
     monkeypatch.setenv(paths.ENV_DAEMON_ADDRESS, tcp)

@@ -65,11 +65,34 @@ def ensure_token(path: Path) -> str:
     An existing file that others can read is refused: the secret would be no secret.
     """
     ensure_private_dir(path.parent)
-    with contextlib.suppress(FileExistsError):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    if not path.exists():
+        _create_token(path)
+    return read_token(path)
+
+
+def _create_token(path: Path) -> None:
+    """Write a new token beside ``path`` (mkstemp makes it 0600), then hard-link it into
+    place: a client polling for the file never reads it half written, and, as with O_EXCL,
+    the first of two daemons starting at once wins. Without hard links (FAT, some network
+    shares) it falls back to O_EXCL and a plain write."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
         with os.fdopen(fd, "w", encoding="ascii") as f:
             f.write(secrets.token_hex(32) + "\n")
-    return read_token(path)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        except OSError:
+            with contextlib.suppress(FileExistsError):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w", encoding="ascii") as f:
+                    f.write(Path(tmp).read_text(encoding="ascii"))
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def read_token(path: Path) -> str:
