@@ -317,6 +317,7 @@ class _Frames:
     ) -> None:
         self.container = container
         self.stream = stream
+        self.origin = _origin(container)
         # Where a decoder skipping frames (skip_frame) starts decoding them all: from the
         # full_from-th packet, or from the first packet at or after full_at seconds.
         self.full_from = full_from
@@ -342,7 +343,7 @@ class _Frames:
         """Seconds from the file origin (-inf without a timestamp: never late)."""
         if packet.pts is None or not packet.time_base:
             return -math.inf
-        return float(packet.pts * packet.time_base - _origin(self.container))
+        return float(packet.pts * packet.time_base - self.origin)
 
     def __iter__(self) -> Iterator[av.frame.Frame]:
         for other in self.container.streams:
@@ -857,7 +858,7 @@ def _seek_frames(
         # the reader at its end. Decode from the start; the caller drops what comes before.
         yield from source
         return
-    origin = _origin(container)
+    origin = source.origin
     skip = stream.codec_context.skip_frame
     back = Fraction(0)
     while True:
