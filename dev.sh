@@ -47,6 +47,12 @@ python_env() {
     "$VENV/bin/python" -m pip install -q -e ".[dev]"
     # Upstream ImageBind as a test reference only: its declared dependencies cannot install here.
     "$VENV/bin/python" -m pip install -q --no-deps "imagebind-unofficial==0.1.1"
+    # Hugging Face's PE-AV reference stack (timm builds its frame encoder; its video processor
+    # resizes with torchvision), kept OUT of the environment: tests run it in a subprocess with
+    # this folder on its path (tests/hf_reference.py). torchvision 0.28.0 is the release for
+    # torch 2.13.0.
+    "$VENV/bin/python" -m pip install -q --no-deps --upgrade --target "$VENV/reference" \
+      "torchvision==0.28.0" "timm==1.0.29"
     echo "$want" > "$STAMP"
   fi
 }

@@ -169,23 +169,38 @@ def test_no_library_gives_one_line(
     assert "sfxmatch library add" in one_error_line(captured.err.replace(_WARNING, ""))
 
 
-def test_missing_checkpoint_says_how_to_provide_it(
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        # The default without a GPU: PE-AV small from the hub, through the user cache.
+        (None, ("pe-av-small", "empty-cache/models/hub", "sfxmatch models fetch pe-av-small")),
+        ("imagebind-huge", ("imagebind_huge.pth", "SFXMATCH_IMAGEBIND_CHECKPOINT")),
+    ],
+)
+def test_missing_weights_say_how_to_provide_them(
     cli_env: SuggestEnv,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    model: str | None,
+    expected: tuple[str, ...],
 ) -> None:
-    # Libraries are registered (indexed with the tiny model); the default model is huge, its
-    # checkpoint is nowhere and downloads are off.
+    # Libraries are registered (indexed with the tiny model); the model asked for has no
+    # weights anywhere and downloads are off.
     monkeypatch.setenv("SFXMATCH_OFFLINE", "1")
+    monkeypatch.delenv("SFXMATCH_MODEL", raising=False)
+    monkeypatch.setenv("SFXMATCH_DEVICE", "cpu")
     monkeypatch.setenv("SFXMATCH_CACHE_DIR", str(tmp_path / "empty-cache"))
-    code = main(["suggest", str(cli_env.ntsc_video.path), "--local", "--progress", "none"])
+    chosen = ["--model", model] if model else []
+    code = main(
+        ["suggest", str(cli_env.ntsc_video.path), "--local", "--progress", "none", *chosen]
+    )
     captured = capsys.readouterr()
     assert code != 0
     line = one_error_line(captured.err)
-    assert "imagebind_huge.pth" in line and "SFXMATCH_IMAGEBIND_CHECKPOINT" in line
+    assert all(part in line for part in expected), line
     assert "MEANINGLESS" not in captured.err
-    assert not list((tmp_path / "empty-cache").rglob("*.pth"))
+    assert not [p for p in (tmp_path / "empty-cache").rglob("*") if p.is_file() and p.stat().st_size]
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,14 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sfxmatch.embed.cache import CachedEncoder, EmbeddingCache, content_key
 from sfxmatch.embed.encoder import Encoder, SceneInput
+from sfxmatch.embed.registry import ModelSpec, get_model
 
 DIM = 16
 
@@ -39,6 +41,20 @@ class CountingEncoder:
     def dim(self) -> int:
         return DIM
 
+    @property
+    def spec(self) -> ModelSpec:
+        return replace(get_model("imagebind-tiny"), name=self._model_id, dim=DIM)
+
+    @property
+    def temperature(self) -> float:
+        return 0.01
+
+    def prepare_audio(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
+        return np.asarray(samples, np.float32)
+
+    def emitter_maps(self, clips: np.ndarray, label_vectors: np.ndarray) -> tuple:
+        return np.ones((len(clips), 1, 1), np.float32), np.zeros(len(clips), np.float32)
+
     def _embed(self, kind: str, items: Sequence[bytes]) -> np.ndarray:
         self.computed.extend((kind, item) for item in items)
         rows = [_vector(self._model_id.encode() + kind.encode() + item) for item in items]
@@ -55,8 +71,8 @@ class CountingEncoder:
             "audio", [str(sample_rate).encode() + np.asarray(w).tobytes() for w in waveforms]
         )
 
-    def embed_text(self, texts: Sequence[str]) -> np.ndarray:
-        return self._embed("text", [t.encode() for t in texts])
+    def embed_text(self, texts: Sequence[str], *, space: str) -> np.ndarray:
+        return self._embed(f"text-{space}", [t.encode() for t in texts])
 
 
 def _clips(n: int, seed: int = 0) -> np.ndarray:
@@ -97,13 +113,13 @@ def test_every_kind_is_cached(cache):
     times = np.arange(20) / 10
     scenes = [SceneInput(frames, times, 0.0, 1.0), SceneInput(frames, times, 1.0, 2.0)]
     for _ in range(2):
-        assert encoder.embed_text(["rain", "door slam"]).shape == (2, DIM)
+        assert encoder.embed_text(["rain", "door slam"], space="video").shape == (2, DIM)
         assert encoder.embed_audio(waves, 16_000).shape == (2, DIM)
         assert encoder.embed_scenes(scenes).shape == (2, DIM)
     assert len(inner.computed) == 6
     encoder.embed_audio(waves, 48_000)  # another rate is another input
     assert len(inner.computed) == 8
-    assert encoder.embed_text([]).shape == (0, DIM)
+    assert encoder.embed_text([], space="video").shape == (0, DIM)
     # A scene's key covers its own frames only: frames outside it may change freely.
     outside = frames.copy()
     outside[15:] = 0
@@ -115,7 +131,7 @@ def test_every_kind_is_cached(cache):
 
 def test_duplicates_within_a_call_are_computed_once(cache):
     inner = CountingEncoder()
-    out = CachedEncoder(inner, cache).embed_text(["wind", "wind", "birds", "wind"])
+    out = CachedEncoder(inner, cache).embed_text(["wind", "wind", "birds", "wind"], space="video")
     assert [item for _, item in inner.computed] == [b"wind", b"birds"]
     np.testing.assert_array_equal(out[0], out[3])
 
@@ -151,13 +167,13 @@ def test_damaged_entries_are_recomputed_and_repaired(tmp_path):
     path = tmp_path / "emb.sqlite3"
     inner = CountingEncoder()
     with EmbeddingCache(path) as cache:
-        good = CachedEncoder(inner, cache).embed_text(["a", "b", "c"])
+        good = CachedEncoder(inner, cache).embed_text(["a", "b", "c"], space="video")
     with sqlite3.connect(path) as db:
         key_a, key_b = content_key("a"), content_key("b")
         db.execute("UPDATE embeddings SET vector = zeroblob(64) WHERE key = ?", (key_a,))
         db.execute("UPDATE embeddings SET vector = x'0000' WHERE key = ?", (key_b,))
     with EmbeddingCache(path) as cache:
-        out = CachedEncoder(inner, cache).embed_text(["a", "b", "c"])
+        out = CachedEncoder(inner, cache).embed_text(["a", "b", "c"], space="video")
         np.testing.assert_array_equal(out, good)
         assert [item for _, item in inner.computed[3:]] == [b"a", b"b"]
         assert all(v is not None for v in cache.get_many("fake-a", "text", [key_a, key_b]))

@@ -1,4 +1,5 @@
-"""ImageBindEncoder with the tiny configuration (seeded random weights), and its factory."""
+"""ImageBindEncoder with the tiny configuration (seeded random weights), its factory, and where
+models run. What every encoder must do is in test_encoder_contract.py."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ from sfxmatch.embed.cache import CachedEncoder, EmbeddingCache
 from sfxmatch.embed.checkpoint import IMAGEBIND_HUGE
 from sfxmatch.embed.encoder import (
     Encoder,
-    ImageBindEncoder,
     Placement,
     SceneInput,
     choose_placement,
     load_encoder,
 )
+from sfxmatch.embed.imagebind.encoder import ImageBindEncoder
 from sfxmatch.errors import ConfigError, ModelError
 
 TINY = "imagebind-tiny"
@@ -66,7 +67,7 @@ def test_every_method_gives_unit_float32_rows(tiny):
     _unit_rows(tiny.embed_video_segments(_segments(9)), 9, 24)  # 7 + a partial batch of 2
     _unit_rows(tiny.embed_audio(_waves(3), 16_000), 3, 24)
     _unit_rows(tiny.embed_audio([np.zeros((2, 22_050), np.float32)], 44_100), 1, 24)
-    _unit_rows(tiny.embed_text(["rain on a tin roof", "a dog barks", ""]), 3, 24)
+    _unit_rows(tiny.embed_text(["rain on a tin roof", "a dog barks", ""], space="video"), 3, 24)
     frames = np.random.default_rng(1).integers(0, 256, (40, 36, 64, 3), dtype=np.uint8)
     scenes = [
         SceneInput(frames, np.arange(40) / 10, 0.0, 4.0),
@@ -74,20 +75,20 @@ def test_every_method_gives_unit_float32_rows(tiny):
     ]
     _unit_rows(tiny.embed_scenes(scenes), 2, 24)
     assert tiny.embed_video_segments(_segments(0)).shape == (0, 24)
-    assert tiny.embed_text([]).shape == (0, 24)
+    assert tiny.embed_text([], space="audio").shape == (0, 24)
 
 
 def test_inputs_are_not_confused(tiny):
     segments = tiny.embed_video_segments(_segments(3))
     assert not np.allclose(segments[0], segments[1])
-    texts = tiny.embed_text(["thunder", "thunder", "birdsong"])
+    texts = tiny.embed_text(["thunder", "thunder", "birdsong"], space="video")
     np.testing.assert_array_equal(texts[0], texts[1])
     assert not np.allclose(texts[0], texts[2])
 
 
 def test_batch_size_does_not_change_the_rows(tiny):
     one = ImageBindEncoder(
-        tiny.model, model_id=tiny.model_id, placement=tiny.placement, batch_size=1
+        tiny.model, spec=tiny.spec, model_id=tiny.model_id, placement=tiny.placement, batch_size=1
     )
     segments = _segments(7, seed=2)
     np.testing.assert_allclose(
@@ -98,7 +99,9 @@ def test_batch_size_does_not_change_the_rows(tiny):
         one.embed_audio(waves, 16_000), tiny.embed_audio(waves, 16_000), atol=1e-5
     )
     texts = ["wind", "a door creaks open", "footsteps on gravel", "sea", "fire", "car", "owl"]
-    np.testing.assert_allclose(one.embed_text(texts), tiny.embed_text(texts), atol=1e-5)
+    np.testing.assert_allclose(
+        one.embed_text(texts, space="video"), tiny.embed_text(texts, space="video"), atol=1e-5
+    )
 
 
 def test_same_seed_same_vectors_and_the_id_says_random(tiny):
@@ -118,7 +121,7 @@ def test_same_seed_same_vectors_and_the_id_says_random(tiny):
 def test_checkpoint_weights_load_and_are_named_by_hash(tiny, tmp_path):
     path = tmp_path / "tiny.pth"
     torch.save(tiny.model.state_dict(), path)
-    loaded = load_encoder(TINY, checkpoint=path, device="cpu", dtype="fp32", progress=None)
+    loaded = load_encoder(TINY, path, device="cpu", dtype="fp32", progress=None)
     assert loaded.model_id.startswith("imagebind-tiny/sha256-")
     segments = _segments(3, seed=5)
     np.testing.assert_allclose(
@@ -127,7 +130,7 @@ def test_checkpoint_weights_load_and_are_named_by_hash(tiny, tmp_path):
     # The digest is remembered: a second load hashes nothing (same id, digests.json reused).
     assert (tmp_path / "cache" / "models" / "digests.json").exists()
     assert (
-        load_encoder(TINY, checkpoint=path, device="cpu", progress=None).model_id == loaded.model_id
+        load_encoder(TINY, path, device="cpu", progress=None).model_id == loaded.model_id
     )
 
 
@@ -150,7 +153,7 @@ def test_huge_without_a_checkpoint_raises_the_clear_error(monkeypatch, tmp_path)
     assert "SFXMATCH_IMAGEBIND_CHECKPOINT" in message
     assert str(tmp_path / "cache" / "models" / "imagebind_huge.pth") in message
     with pytest.raises(ModelError, match="does not exist"):
-        load_encoder("imagebind-huge", checkpoint=tmp_path / "nope.pth", progress=None)
+        load_encoder("imagebind-huge", tmp_path / "nope.pth", progress=None)
 
 
 def test_environment_chooses_dtype_and_batch_size(monkeypatch):
@@ -170,7 +173,12 @@ def test_environment_chooses_dtype_and_batch_size(monkeypatch):
 
 def test_compiled_encoder_pads_partial_batches(tiny):
     compiled = ImageBindEncoder(
-        tiny.model, model_id=tiny.model_id, placement=tiny.placement, batch_size=4, compile="eager"
+        tiny.model,
+        spec=tiny.spec,
+        model_id=tiny.model_id,
+        placement=tiny.placement,
+        batch_size=4,
+        compile="eager",
     )
     segments = _segments(6, seed=7)  # a full batch, then 2 padded to 4
     np.testing.assert_allclose(
@@ -179,32 +187,38 @@ def test_compiled_encoder_pads_partial_batches(tiny):
 
 
 @pytest.mark.parametrize(
-    ("device", "dtype", "cuda", "bf16", "expected"),
+    ("device", "dtype", "cuda", "bf16", "mps", "expected"),
     [
-        (None, None, True, True, Placement("cuda", "bf16")),
-        (None, None, True, False, Placement("cuda", "fp16")),
-        (None, None, False, False, Placement("cpu", "fp32")),
-        (None, "fp16", True, True, Placement("cuda", "fp16")),
-        ("cpu", None, True, True, Placement("cpu", "fp32")),
-        ("cpu", "bfloat16", False, False, Placement("cpu", "bf16")),
-        ("CUDA:1", "float32", True, True, Placement("cuda:1", "fp32")),
-        ("mps", None, False, False, Placement("mps", "fp16")),
+        (None, None, True, True, True, Placement("cuda", "bf16")),
+        (None, None, True, False, False, Placement("cuda", "fp16")),
+        (None, None, False, False, False, Placement("cpu", "fp32")),
+        (None, None, False, False, True, Placement("mps", "fp16")),
+        (None, "fp16", True, True, False, Placement("cuda", "fp16")),
+        ("cpu", None, True, True, True, Placement("cpu", "fp32")),
+        ("cpu", "bfloat16", False, False, False, Placement("cpu", "bf16")),
+        ("CUDA:1", "float32", True, True, False, Placement("cuda:1", "fp32")),
+        ("mps", "fp32", False, False, True, Placement("mps", "fp32")),
     ],
 )
-def test_choose_placement(device, dtype, cuda, bf16, expected):
-    assert choose_placement(device, dtype, cuda_available=cuda, cuda_bf16=bf16) == expected
+def test_choose_placement(device, dtype, cuda, bf16, mps, expected):
+    chosen = choose_placement(
+        device, dtype, cuda_available=cuda, cuda_bf16=bf16, mps_available=mps
+    )
+    assert chosen == expected
 
 
 @pytest.mark.parametrize(
-    ("device", "dtype", "cuda", "bf16", "error"),
+    ("device", "dtype", "cuda", "bf16", "mps", "error"),
     [
-        ("cuda", None, False, False, "CUDA is not available"),
-        (None, "bf16", True, False, "does not support"),
-        ("cpu", "fp16", True, True, "fp16 is for GPUs"),
-        ("tpu", None, False, False, "unknown device"),
-        (None, "int8", False, False, "unknown dtype"),
+        ("cuda", None, False, False, False, "CUDA is not available"),
+        (None, "bf16", True, False, False, "does not support"),
+        ("cpu", "fp16", True, True, False, "fp16 is for GPUs"),
+        ("tpu", None, False, False, False, "unknown device"),
+        (None, "int8", False, False, False, "unknown dtype"),
+        ("mps", None, False, False, False, "MPS is not available"),
+        ("mps", "bf16", False, False, True, "not supported on MPS"),
     ],
 )
-def test_choose_placement_refuses(device, dtype, cuda, bf16, error):
+def test_choose_placement_refuses(device, dtype, cuda, bf16, mps, error):
     with pytest.raises(ConfigError, match=error):
-        choose_placement(device, dtype, cuda_available=cuda, cuda_bf16=bf16)
+        choose_placement(device, dtype, cuda_available=cuda, cuda_bf16=bf16, mps_available=mps)

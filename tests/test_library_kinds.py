@@ -112,7 +112,8 @@ class _KeywordEncoder:
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
 
-    def embed_text(self, texts: Sequence[str]) -> np.ndarray:
+    def embed_text(self, texts: Sequence[str], *, space: str) -> np.ndarray:
+        assert space == "audio"  # labels and prompts describe sounds
         self.calls.append(list(texts))
         out = np.full((len(texts), self.dim), 0.01, np.float32)
         for row, text in enumerate(texts):

@@ -199,11 +199,18 @@ def _add_daemon(subparsers: argparse._SubParsersAction) -> None:
     add_daemon(subparsers)
 
 
+def _add_models(subparsers: argparse._SubParsersAction) -> None:
+    from sfxmatch.cli_models import add_models
+
+    add_models(subparsers)
+
+
 _SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_scenes,
     _add_library,
     _add_suggest,
     _add_daemon,
+    _add_models,
 )
 
 

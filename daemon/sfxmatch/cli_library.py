@@ -23,12 +23,14 @@ KIND_CHOICES = ("ambience", "effect", "music")
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """Which encoder and store a command uses (shared by library and suggest)."""
     group = parser.add_argument_group("model and store")
+    from sfxmatch.embed.registry import MODELS
+
     group.add_argument(
         "--model",
         default=None,
         metavar="NAME",
-        help="encoder config: imagebind-huge (default, needs the checkpoint) or imagebind-tiny "
-        "(development only); also $SFXMATCH_MODEL",
+        help=f"the model: {', '.join(MODELS)} (default: $SFXMATCH_MODEL, else pe-av-base with "
+        "a GPU and pe-av-small without; `sfxmatch models` lists them)",
     )
     group.add_argument(
         "--random-weights",
@@ -51,10 +53,25 @@ def pipeline_from_args(args: argparse.Namespace) -> Pipeline:
 
 
 def warn_if_meaningless(pipeline: Pipeline) -> None:
-    if pipeline.meaningless:
+    """Say once what a user must know about the model: random weights (meaningless results)
+    and a licence that forbids commercial use."""
+    warn_about_model(pipeline.model, meaningless=pipeline.meaningless)
+
+
+def warn_about_model(model: str, *, meaningless: bool) -> None:
+    from sfxmatch.embed.registry import MODELS
+
+    if meaningless:
         print(
             "sfxmatch: WARNING: this model has RANDOM weights (development only): kinds, "
             "matches and suggestions are MEANINGLESS",
+            file=sys.stderr,
+        )
+    spec = MODELS.get(model)
+    if spec is not None and not spec.commercial_use and not meaningless:
+        print(
+            f"sfxmatch: note: {spec.name} is licensed {spec.licence}: do not use it for "
+            "commercial work (pe-av-small/base/large are Apache-2.0)",
             file=sys.stderr,
         )
 
@@ -197,6 +214,7 @@ def _run_index(args: argparse.Namespace) -> int:
     cancel = threading.Event()
     with pipeline_from_args(args) as pipeline:
         _check_names(pipeline, args.names)
+        pipeline.load_model()  # a missing model is one line, before any warning
         warn_if_meaningless(pipeline)
         with _index_bar() as on_file:
             try:
@@ -239,6 +257,12 @@ def _report_json(r: Any) -> dict[str, Any]:
 def _run_status(args: argparse.Namespace) -> int:
     with pipeline_from_args(args) as pipeline:
         statuses = pipeline.library_status(args.name)
+        elsewhere = {
+            s.library.name: pipeline.indexes_by_model(s.library.name)
+            for s in statuses
+            if s.sounds == 0
+        }
+        model = pipeline.model
     if args.json:
         out = [
             {
@@ -249,6 +273,8 @@ def _run_status(args: argparse.Namespace) -> int:
                 "by_kind": s.by_kind,
                 "last_run": s.last_run.summary if s.last_run else None,
                 "faults": [{"path": f.path, "kind": f.kind, "reason": f.reason} for f in s.faults],
+                "model": model,
+                "indexed_with_other_models": elsewhere.get(s.library.name, {}),
             }
             for s in statuses
         ]
@@ -260,7 +286,14 @@ def _run_status(args: argparse.Namespace) -> int:
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(s.by_kind.items())) or "nothing indexed"
         missing = "" if s.root_exists else "  (ROOT FOLDER MISSING)"
         print(f"{s.library.name}: {s.library.root}{missing}")
-        print(f"  {s.sounds} sounds: {kinds}")
+        print(f"  {s.sounds} sounds: {kinds} (with {model})")
+        others = elsewhere.get(s.library.name)
+        if others:
+            listed = ", ".join(f"{n} with {key}" for key, n in others.items())
+            print(
+                f"  indexed for other models ({listed}): `sfxmatch library index "
+                f"{s.library.name}` indexes it for {model}"
+            )
         if s.last_run:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.last_run.finished))
             print(f"  last indexed {when}")

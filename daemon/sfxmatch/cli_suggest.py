@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sfxmatch.cli_daemon import add_mode_options, client_for
-from sfxmatch.cli_library import add_model_options, pipeline_from_args, warn_if_meaningless
+from sfxmatch.cli_library import add_model_options, pipeline_from_args, warn_about_model
 
 if TYPE_CHECKING:
     from sfxmatch.pipeline import Progress
@@ -205,7 +205,6 @@ def run_suggest(args: argparse.Namespace) -> int:
             result = client.render(suggestions, request, progress=progress) if wanted else nothing
         else:
             with pipeline_from_args(args) as pipeline:
-                warn_if_meaningless(pipeline)
                 suggestions = pipeline.suggest(source, options, progress=progress, cancel=cancel)
                 result = (
                     pipeline.render(suggestions, request, progress=progress, cancel=cancel)
@@ -222,6 +221,7 @@ def run_suggest(args: argparse.Namespace) -> int:
             "sfxmatch: WARNING: made with RANDOM weights: these suggestions are MEANINGLESS",
             file=sys.stderr,
         )
+    warn_about_model(suggestions.model_id.split("/", 1)[0], meaningless=False)
     if args.json:
         print(json.dumps(to_dict(suggestions), ensure_ascii=False))
         return 0

@@ -20,6 +20,8 @@ from sfxmatch.errors import ConfigError
 APP_NAME = "sfxmatch"
 
 ENV_CACHE_DIR = "SFXMATCH_CACHE_DIR"
+ENV_MODEL = "SFXMATCH_MODEL"
+ENV_WEIGHTS = "SFXMATCH_WEIGHTS"
 ENV_IMAGEBIND_CHECKPOINT = "SFXMATCH_IMAGEBIND_CHECKPOINT"
 ENV_DEVICE = "SFXMATCH_DEVICE"
 ENV_DTYPE = "SFXMATCH_DTYPE"
@@ -86,6 +88,8 @@ class Settings:
     """Process-wide settings. ``None`` means "let the component choose"."""
 
     cache_dir: Path
+    model: str | None = None  # a name from sfxmatch.embed.registry; None: by device
+    weights: Path | None = None  # the chosen model's weights: a PE-AV folder, an ImageBind file
     imagebind_checkpoint: Path | None = None
     device: str | None = None  # "cpu", "cuda", "cuda:1", ...
     dtype: str | None = None  # "fp32", "bf16", "fp16"
@@ -120,6 +124,8 @@ class Settings:
         env = os.environ if environ is None else environ
         return cls(
             cache_dir=env_path(ENV_CACHE_DIR, env) or default_cache_dir(),
+            model=_get(env, ENV_MODEL),
+            weights=env_path(ENV_WEIGHTS, env),
             imagebind_checkpoint=env_path(ENV_IMAGEBIND_CHECKPOINT, env),
             device=_get(env, ENV_DEVICE),
             dtype=_get(env, ENV_DTYPE),

@@ -53,7 +53,6 @@ from sfxmatch.suggestions import (
 if TYPE_CHECKING:
     from sfxmatch.embed.encoder import Encoder
 
-DEFAULT_MODEL = "imagebind-huge"
 Weights = Literal["checkpoint", "random"]
 
 
@@ -100,10 +99,18 @@ class Pipeline:
         store_options: dict[str, Any] | None = None,
         seed: int = 0,
     ) -> None:
+        from sfxmatch.embed.encoder import resolve_model_name
+        from sfxmatch.embed.registry import get_model
+
         self.settings = settings or Settings.from_env()
-        self.model = model or os.environ.get("SFXMATCH_MODEL") or DEFAULT_MODEL
+        # The registry's name; without one (argument or $SFXMATCH_MODEL), the default for the
+        # device the model will run on.
+        self.model = encoder.spec.name if encoder is not None else resolve_model_name(
+            model, self.settings
+        )
+        self.spec = get_model(self.model)
         if weights is None:
-            weights = "checkpoint" if self.model == DEFAULT_MODEL else "random"
+            weights = "random" if self.spec.random_only else "checkpoint"
         self.weights: Weights = weights
         self.seed = seed
         self._encoder = encoder
@@ -137,9 +144,7 @@ class Pipeline:
     def dim(self) -> int:
         if self._encoder is not None:
             return self._encoder.dim
-        from sfxmatch.embed.imagebind.config import get_config
-
-        return get_config(self.model).out_embed_dim
+        return self.spec.dim
 
     @property
     def encoder(self) -> Encoder:
@@ -310,6 +315,25 @@ class Pipeline:
             )
         return out
 
+    def indexes_by_model(self, name: str) -> dict[str, int]:
+        """Sounds of library ``name`` indexed with each model that has an index here (keys
+        are the index folders' names: model and weights, e.g. ``imagebind-huge-checkpoint``).
+        A library indexed with one model is never searched with another's vectors; this says
+        what switching models would need re-indexed."""
+        self.registry.get(name)
+        counts: dict[str, int] = {}
+        for path in sorted(self.settings.library_dir.glob("*/index.sqlite")):
+            key = path.parent.name
+            state = self.state if key == self.model_key else IndexState(path)
+            try:
+                total = sum(state.count(name).values())
+            finally:
+                if state is not self.state:
+                    state.close()
+            if total:
+                counts[key] = total
+        return counts
+
     def library_search(
         self,
         text: str,
@@ -325,7 +349,7 @@ class Pipeline:
             raise ConfigError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
         for name in [library] if isinstance(library, str) else library or ():
             self.registry.get(name)  # an unknown library is an error, not "no match"
-        vector = self.encoder.embed_text([text])[0]
+        vector = self.encoder.embed_text([text], space="audio")[0]
         return self.search_audio(vector, kind=kind, library=library, top_k=top_k)
 
     def search_audio(
@@ -495,7 +519,6 @@ def candidates_from_hits(hits: Sequence[Hit], top_k: int) -> list[Candidate]:
 
 
 __all__ = [
-    "DEFAULT_MODEL",
     "Cancelled",
     "LibraryStatus",
     "Pipeline",

@@ -1,11 +1,12 @@
 """``Pipeline.suggest``: from picture to ranked, synced, placed sounds.
 
 Per source clip of the edit, one decode pass feeds three consumers: the scene splitter, the
-segment sampler (two frames per 0.1 s segment, embedded in batches as they fill, with patch
-tokens reduced at once to where each effect label sits on screen) and a 4 fps keeper for
-whole-scene embeddings. Then, per scene: effect intervals by AutoSync over the softmax of
-segment-vs-label similarity, sounds for each interval from inside its label, the bed by
-VTA or VA search reranked by those effects. Placement turns the choices into clips on
+segment sampler (the model's frames per 0.1 s segment, embedded in batches as they fill)
+and a 4 fps keeper for whole-scene embeddings. Then, per scene: effect intervals by AutoSync
+over the softmax of segment-vs-label similarity, sounds for each interval from inside its
+label, the bed by VTA or VA search reranked by those effects. The effects that are kept are
+then located on screen (a few frames of each, decoded again near it, through the encoder's
+emitter maps) for pan and gain. Placement turns the choices into clips on
 "Ambience"/"Ambience 2" (beds checkerboarded so they crossfade at cuts) and "SFX 1..n".
 
 Algorithms live in :mod:`sfxmatch.match`; this module only wires them to media, encoder
@@ -30,7 +31,7 @@ from sfxmatch import media
 from sfxmatch.errors import ConfigError, MediaError
 from sfxmatch.match.ambience import borrow_short_scenes, rerank_by_effects, search_ambience
 from sfxmatch.match.autosync import SyncParams, softmax_scores, sync_intervals
-from sfxmatch.match.spatial import Location, locate_many, pan_gain_keyframes
+from sfxmatch.match.spatial import Location, horizontal_position, pan_gain_keyframes
 from sfxmatch.scenes import SceneSplitter
 from sfxmatch.store.base import Filter
 from sfxmatch.suggestions import (
@@ -53,8 +54,8 @@ if TYPE_CHECKING:
     from sfxmatch.pipeline import Pipeline, Progress
 
 SCENE_FRAME_RATE = 4.0  # frames kept per second for whole-scene embeddings
-DECODE_MAX_SIDE = 448  # ImageBind crops 224 px from the short side: no need for more
 SEGMENT_BATCH = 16
+LOCATE_FRAMES = 8  # segments per placed effect located on screen (keyframes between them)
 EFFECT_FADE_IN = 0.004  # seconds: no click, and a click's onset stays where it was placed
 EFFECT_FADE_OUT = 0.03
 PLOT_TRACES = 8  # labels whose traces are kept for the plot
@@ -86,22 +87,29 @@ class _ClipAnalysis:
     scenes: list[tuple[float, float]]
     segment_times: np.ndarray  # (N,) segment starts
     segment_vectors: np.ndarray  # (N, dim)
-    x: np.ndarray  # (N, L) where each effect label is, -1..1
-    strength: np.ndarray  # (N, L)
     scene_frames: list[np.ndarray] = field(default_factory=list)
     scene_frame_times: list[float] = field(default_factory=list)
 
 
+def segment_offsets(frames: int, segment: float) -> list[float]:
+    """Where in a segment its frames are sampled: evenly, centred (one frame: the middle), so
+    a segment's evidence is not biased early or late and AutoSync's onsets are not either."""
+    return [(j + 0.5) * segment / frames for j in range(frames)]
+
+
 class _SegmentSampler:
-    """Two on-screen frames per segment; embeds full batches as the pass goes."""
+    """The on-screen frames of every segment; embeds full batches as the pass goes."""
 
     def __init__(
         self,
         count: int,
         segment: float,
+        frames_per_segment: int,
         embed: Callable[[np.ndarray], None],
     ) -> None:
-        self.samples = [k * segment + j * segment / 2 for k in range(count) for j in (0, 1)]
+        offsets = segment_offsets(frames_per_segment, segment)
+        self.per_segment = frames_per_segment
+        self.samples = [k * segment + o for k in range(count) for o in offsets]
         self.next = 0
         self.previous: np.ndarray | None = None
         self.pending: list[np.ndarray] = []
@@ -123,14 +131,15 @@ class _SegmentSampler:
     def _take(self, image: np.ndarray) -> None:
         self.pending.append(image)
         self.next += 1
-        if len(self.pending) >= 2 * SEGMENT_BATCH:
+        if len(self.pending) >= self.per_segment * SEGMENT_BATCH:
             self._flush()
 
     def _flush(self) -> None:
-        usable = len(self.pending) // 2 * 2
+        t = self.per_segment
+        usable = len(self.pending) // t * t
         if usable:
-            pairs = np.stack(self.pending[:usable]).reshape(usable // 2, 2, *self.pending[0].shape)
-            self.embed(pairs)
+            clips = np.stack(self.pending[:usable]).reshape(usable // t, t, *self.pending[0].shape)
+            self.embed(clips)
         self.pending = self.pending[usable:]
 
 
@@ -174,11 +183,14 @@ class Suggester:
         self._tell("labels", 1.0, f"{len(effect_labels)} effect and {len(ambience_labels)} "
                    "ambience labels")  # fmt: skip
         with self._timed("embed"):
+            # Labels are compared with picture: the video-text space.
             effect_vectors = (
-                encoder.embed_text(effect_labels) if effect_labels else np.zeros((0, encoder.dim))
+                encoder.embed_text(effect_labels, space="video")
+                if effect_labels
+                else np.zeros((0, encoder.dim))
             )
             ambience_vectors = (
-                encoder.embed_text(ambience_labels)
+                encoder.embed_text(ambience_labels, space="video")
                 if ambience_labels
                 else np.zeros((0, encoder.dim))
             )
@@ -197,6 +209,10 @@ class Suggester:
         with self._timed("place"):
             scenes = self._borrow(scenes)
             scenes = self._keep_strongest_effects(scenes)
+        if self.options.spatial:
+            with self._timed("locate"):
+                scenes = self._locate(scenes, edit, effect_labels, effect_vectors)
+        with self._timed("place"):
             placements = self._place(scenes, edit)
         kept_traces = self._traces(traces, scenes)
         settings = tuple(
@@ -227,8 +243,13 @@ class Suggester:
             s.sounds for name in self.libraries for s in self.pipeline.library_status(name)
         )
         if indexed == 0:
+            model = self.pipeline.model
+            others = sorted(
+                {key for name in self.libraries for key in self.pipeline.indexes_by_model(name)}
+            )
+            why = f" for {model} (it is indexed for {', '.join(others)})" if others else ""
             raise ConfigError(
-                f"library {', '.join(self.libraries)} has no indexed sounds: run "
+                f"library {', '.join(self.libraries)} has no indexed sounds{why}: run "
                 "`sfxmatch library index` first"
             )
 
@@ -257,33 +278,20 @@ class Suggester:
         )  # fmt: skip
         count = math.floor(clip.duration / opts.segment + 1e-9)
         vectors: list[np.ndarray] = []
-        xs: list[np.ndarray] = []
-        strengths: list[np.ndarray] = []
-        n_labels = len(effect_vectors)
 
-        def embed(pairs: np.ndarray) -> None:
+        def embed(clips: np.ndarray) -> None:
             self._cancelled()
-            if self.options.spatial and n_labels:
-                v, patches = encoder.embed_video_segments_with_patches(pairs)
-                x, s = locate_many(patches, effect_vectors)
-            else:
-                v = encoder.embed_video_segments(pairs)
-                x = s = np.zeros((len(pairs), n_labels), np.float32)
-            vectors.append(np.asarray(v, np.float32))
-            xs.append(x)
-            strengths.append(s)
+            vectors.append(np.asarray(encoder.embed_video_segments(clips), np.float32))
 
-        sampler = _SegmentSampler(count, opts.segment, embed)
-        analysis = _ClipAnalysis(
-            clip, [], np.zeros(0), np.zeros((0, encoder.dim)), *[np.zeros((0, n_labels))] * 2
-        )
+        sampler = _SegmentSampler(count, opts.segment, encoder.spec.segment_frames, embed)
+        analysis = _ClipAnalysis(clip, [], np.zeros(0), np.zeros((0, encoder.dim)))
         keep_next = 0.0
         index = 0
         # An editor's clip often starts minutes into its file: decoding starts at the keyframe
         # before it (and only frames others refer to are decoded up to it).
         frames = media.iter_frames(
             clip.path,
-            max_side=DECODE_MAX_SIDE,
+            max_side=encoder.spec.decode_side,
             threads=media.PASS_DECODER_THREADS,
             start=clip.source_in - 1e-6 if clip.source_in > 1e-6 else None,
         )
@@ -325,8 +333,6 @@ class Suggester:
         analysis.scenes = [(s.start, min(s.end, clip.duration)) for s in found]
         if vectors:
             analysis.segment_vectors = np.concatenate(vectors)
-            analysis.x = np.concatenate(xs)
-            analysis.strength = np.concatenate(strengths)
         analysis.segment_times = np.arange(len(analysis.segment_vectors)) * opts.segment
         return analysis
 
@@ -345,9 +351,10 @@ class Suggester:
 
         opts = self.options
         clip = a.clip
+        temperature = opts.temperature or self.pipeline.encoder.temperature
         with self._timed("score"):
             scores = (
-                softmax_scores(a.segment_vectors @ effect_vectors.T, opts.temperature)
+                softmax_scores(a.segment_vectors @ effect_vectors.T, temperature)
                 if len(effect_labels) and len(a.segment_vectors)
                 else np.zeros((len(a.segment_vectors), len(effect_labels)))
             )
@@ -390,15 +397,6 @@ class Suggester:
                             )  # fmt: skip
                         if not found:
                             continue
-                        keyframes = ()
-                        if opts.spatial:
-                            location = Location(
-                                a.x[seg, li].astype(float), a.strength[seg, li].astype(float)
-                            )
-                            keyframes = tuple(
-                                Keyframe(t, g, p)
-                                for t, g, p in pan_gain_keyframes(a.segment_times[seg], location)
-                            )
                         effects.append(
                             EffectSuggestion(
                                 label=label,
@@ -413,7 +411,6 @@ class Suggester:
                                     tuple((a.segment_times[idx] + record).round(6).tolist()),
                                     tuple(scores[idx, li].round(6).tolist()),
                                 ),
-                                automation=keyframes,
                             )
                         )
             effects.sort(key=lambda e: (e.start, -e.confidence, e.label))
@@ -485,6 +482,113 @@ class Suggester:
             )
             for s, lender in zip(scenes, lenders, strict=True)
         ]  # fmt: skip
+
+    def _locate(
+        self,
+        scenes: list[SceneSuggestion],
+        edit: Edit,
+        labels: Sequence[str],
+        label_vectors: np.ndarray,
+    ) -> list[SceneSuggestion]:
+        """Pan and gain for each kept effect, from where its label is on screen.
+
+        Only effects that are placed are located, on up to ``LOCATE_FRAMES`` of their
+        segments: those frames are decoded again from the keyframe before them (cheap next
+        to running every segment's emitter map during the pass, and gradient-based maps
+        would make that pass several times dearer).
+        """
+        from dataclasses import replace
+
+        encoder = self.pipeline.encoder
+        segment = self.options.segment
+        offsets = segment_offsets(encoder.spec.segment_frames, segment)
+        vector_of = dict(zip(labels, np.asarray(label_vectors, np.float32), strict=True))
+        # (scene number, effect number, clip, record times of the located segments)
+        jobs: list[tuple[int, int, SourceClip, np.ndarray]] = []
+        for si, scene in enumerate(scenes):
+            for ei, effect in enumerate(scene.effects):
+                clip = _clip_at(edit, effect.start)
+                if clip is None or effect.label not in vector_of:
+                    continue
+                count = max(1, math.floor((effect.end - effect.start) / segment + 1e-9))
+                picks = np.unique(np.linspace(0, count - 1, min(count, LOCATE_FRAMES)).round())
+                jobs.append((si, ei, clip, effect.start + picks * segment))
+        automation: dict[tuple[int, int], tuple[Keyframe, ...]] = {}
+        for clip in dict.fromkeys(job[2] for job in jobs):
+            mine = [job for job in jobs if job[2] is clip]
+            # Source times of every frame the maps need, in order.
+            wanted = sorted(
+                {
+                    round(clip.source_in + (t - clip.record_start) + o, 6)
+                    for *_, times in mine
+                    for t in times
+                    for o in offsets
+                }
+            )
+            self._cancelled()
+            frames = self._frames_at(clip, wanted)
+            rows, row_labels = [], []
+            for _, _, _, times in mine:
+                for t in times:
+                    source = clip.source_in + (t - clip.record_start)
+                    rows.append(np.stack([frames[round(source + o, 6)] for o in offsets]))
+            for si, ei, _, times in mine:
+                row_labels += [vector_of[scenes[si].effects[ei].label]] * len(times)
+            maps, strength = encoder.emitter_maps(np.stack(rows), np.stack(row_labels))
+            x = horizontal_position(maps)
+            at = 0
+            for si, ei, _, times in mine:
+                part = slice(at, at + len(times))
+                at += len(times)
+                location = Location(x[part], strength[part].astype(np.float64))
+                automation[si, ei] = tuple(
+                    Keyframe(t, g, p) for t, g, p in pan_gain_keyframes(times, location)
+                )
+        return [
+            replace(
+                scene,
+                effects=tuple(
+                    replace(e, automation=automation.get((si, ei), ()))
+                    for ei, e in enumerate(scene.effects)
+                ),
+            )
+            for si, scene in enumerate(scenes)
+        ]
+
+    def _frames_at(self, clip: SourceClip, times: Sequence[float]) -> dict[float, np.ndarray]:
+        """The picture on screen at each source time (the last frame shown at or before it),
+        decoded in runs from the keyframe before each run's first time."""
+        side = self.pipeline.encoder.spec.decode_side
+        out: dict[float, np.ndarray] = {}
+        runs: list[list[float]] = []
+        for t in times:  # sorted; a gap of a few seconds is cheaper to seek over than decode
+            if runs and t - runs[-1][-1] < 3.0:
+                runs[-1].append(t)
+            else:
+                runs.append([t])
+        for run in runs:
+            frames = media.iter_frames(clip.path, max_side=side, start=max(0.0, run[0] - 0.5))
+            pending = iter(run)
+            want = next(pending, None)
+            shown: np.ndarray | None = None
+            try:
+                for frame in frames:
+                    while want is not None and frame.time > want + 1e-6:
+                        out[want] = shown if shown is not None else frame.image
+                        want = next(pending, None)
+                    if want is None:
+                        break
+                    shown = frame.image
+            finally:
+                close = getattr(frames, "close", None)
+                if callable(close):
+                    close()
+            while want is not None and shown is not None:  # past the last frame
+                out[want] = shown
+                want = next(pending, None)
+            if want is not None:
+                raise MediaError(Path(clip.path), f"no frame near {want:.3f} s")
+        return out
 
     def _keep_strongest_effects(self, scenes: list[SceneSuggestion]) -> list[SceneSuggestion]:
         from dataclasses import replace
@@ -576,6 +680,14 @@ class Suggester:
                   tuple(round(v, 6) for v in traces[label][1]))
             for label in chosen
         )  # fmt: skip
+
+
+def _clip_at(edit: Edit, record_time: float) -> SourceClip | None:
+    """The clip of the edit playing at ``record_time``."""
+    for clip in edit.clips:
+        if clip.record_start - 1e-6 <= record_time < clip.record_start + clip.duration - 1e-9:
+            return clip
+    return None
 
 
 def snap(seconds: float, fps: Fraction) -> float:

@@ -430,8 +430,9 @@ class SuggestOptions:
     detector: str = "content"
     threshold: float | None = None  # the detector's default when None
     min_scene_len: float = 0.6
-    segment: float = 0.1  # seconds per effect segment (2 frames each)
-    temperature: float = 0.01  # softmax over effect labels: cosine / temperature (ImageBind's)
+    segment: float = 0.1  # seconds per effect segment (the model's frames per segment each)
+    temperature: float | None = None  # softmax over effect labels: cosine / temperature;
+    # None: the model's own (the inverse of its learned video-text logit scale)
     rule: SyncRule = "report"
     sync_t: float = 0.1
     sync_d: float = 0.5
@@ -448,7 +449,7 @@ class SuggestOptions:
             raise ValueError(f"ambience_mode must be 'vta' or 'va', not {self.ambience_mode!r}")
         if self.rule not in ("report", "threshold", "hysteresis"):
             raise ValueError(f"rule must be report, threshold or hysteresis, not {self.rule!r}")
-        if not (self.segment > 0 and self.temperature > 0):
+        if not (self.segment > 0 and (self.temperature is None or self.temperature > 0)):
             raise ValueError("segment and temperature must be greater than 0")
         for name in ("min_ambience_scene", "crossfade", "min_scene_len", "max_gap", "min_effect"):
             if not getattr(self, name) >= 0:

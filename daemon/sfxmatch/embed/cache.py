@@ -18,8 +18,8 @@ it is a cache.
 
 Keys are ``content_key(...)``: BLAKE2b-256 over the input's dtype, shape and bytes plus the
 preprocessing parameters; the model id (weights + config + preprocessing version) and the
-kind ("segment", "scene", "audio", "text") are separate columns, so two models never share
-a row.
+kind ("segment", "scene", "audio", "audio_window", "text" for the video text space,
+"text:audio") are separate columns, so two models never share a row.
 """
 
 from __future__ import annotations
@@ -39,12 +39,15 @@ from typing import Any
 import numpy as np
 
 from sfxmatch.config import Settings
-from sfxmatch.embed.encoder import Encoder, SceneInput
+from sfxmatch.embed.encoder import Encoder, SceneInput, TextSpace, window_starts
+from sfxmatch.embed.registry import ModelSpec
 
 log = logging.getLogger(__name__)
 
 _KEY_VERSION = b"sfxmatch-embedding-key-v1"
 _SQL_CHUNK = 500  # below SQLite's default host-parameter limit with room to spare
+# Cache kinds of text vectors per space ("text" is the video space, as before spaces existed).
+_TEXT_KINDS: dict[str, str] = {"video": "text", "audio": "text:audio"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS embeddings (
@@ -221,8 +224,16 @@ class CachedEncoder:
         return self.encoder.model_id
 
     @property
+    def spec(self) -> ModelSpec:
+        return self.encoder.spec
+
+    @property
     def dim(self) -> int:
         return self.encoder.dim
+
+    @property
+    def temperature(self) -> float:
+        return self.encoder.temperature
 
     def embed_video_segments(self, clips: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         items = list(clips)
@@ -234,19 +245,18 @@ class CachedEncoder:
             lambda misses: self.encoder.embed_video_segments(np.stack(misses)),
         )
 
-    def embed_video_segments_with_patches(
-        self, clips: np.ndarray | Sequence[np.ndarray]
+    def emitter_maps(
+        self, clips: np.ndarray | Sequence[np.ndarray], label_vectors: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        # Patch maps are too big to cache; the pooled vectors are stored for later plain calls.
-        vectors, patches = self.encoder.embed_video_segments_with_patches(clips)
-        keys = [content_key(clip) for clip in clips]
-        self.cache.put_many(self.model_id, "segment", zip(keys, vectors, strict=True))
-        return vectors, patches
+        return self.encoder.emitter_maps(clips, label_vectors)  # maps are not worth caching
 
     def embed_scenes(self, scenes: Sequence[SceneInput]) -> np.ndarray:
         items = list(scenes)
         keys = [_scene_key(scene) for scene in items]
         return self._cached("scene", keys, items, self.encoder.embed_scenes)
+
+    def prepare_audio(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
+        return self.encoder.prepare_audio(samples, sample_rate)
 
     def embed_audio(self, waveforms: Sequence[np.ndarray], sample_rate: int) -> np.ndarray:
         items = list(waveforms)
@@ -256,31 +266,32 @@ class CachedEncoder:
         )
 
     def embed_audio_windows(
-        self, waveform: np.ndarray, sample_rate: int, *, window: float = 2.0, hop: float = 1.0
+        self, waveform: np.ndarray, sample_rate: int, *, window: float, hop: float
     ) -> tuple[np.ndarray, np.ndarray]:
-        # One entry per whole sound: its windows are stored as one row-stacked blob would be
-        # a new cache format, so the windows' start times ride in the key and are recomputed.
-        from sfxmatch.embed.imagebind.preprocess import AUDIO_SAMPLE_RATE, window_starts
-
+        # One row per window; which windows there are follows the shared rule, so a complete
+        # hit needs no model call.
         data = np.asarray(waveform, np.float32)
-        n16 = round(data.shape[-1] * AUDIO_SAMPLE_RATE / sample_rate)
-        win, step = round(window * AUDIO_SAMPLE_RATE), round(hop * AUDIO_SAMPLE_RATE)
-        starts = window_starts(n16, win, step)
+        starts = window_starts(data.shape[-1], sample_rate, window, hop)
         base = content_key(data, sample_rate=sample_rate, window=window, hop=hop)
         keys = [f"{base}:{i}" for i in range(len(starts))]
         hits = self.cache.get_many(self.model_id, "audio_window", keys, dim=self.dim)
         if all(h is not None for h in hits):
             vectors = np.stack([np.asarray(h, np.float32) for h in hits])
-            return vectors, np.asarray(starts, np.float64) / AUDIO_SAMPLE_RATE
+            return vectors, np.asarray(starts, np.float64) / sample_rate
         vectors, times = self.encoder.embed_audio_windows(data, sample_rate, window=window, hop=hop)
         if len(vectors) == len(keys):
             self.cache.put_many(self.model_id, "audio_window", zip(keys, vectors, strict=True))
         return vectors, times
 
-    def embed_text(self, texts: Sequence[str]) -> np.ndarray:
+    def embed_text(self, texts: Sequence[str], *, space: TextSpace) -> np.ndarray:
         items = list(texts)
         keys = [content_key(text) for text in items]
-        return self._cached("text", keys, items, self.encoder.embed_text)
+        return self._cached(
+            _TEXT_KINDS[space],
+            keys,
+            items,
+            lambda misses: self.encoder.embed_text(misses, space=space),
+        )
 
     def _cached(
         self,

@@ -108,7 +108,7 @@ def ensure_checkpoint(
     if _stamp_ok(target, spec):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _file_lock(target.with_name(target.name + ".lock")):
+    with file_lock(target.with_name(target.name + ".lock")):
         # Another process may have finished the work while we waited for the lock.
         if _stamp_ok(target, spec):
             return target
@@ -150,7 +150,7 @@ def download_file(
     dest = Path(dest)
     part = dest.with_name(dest.name + ".part")
     meta = dest.with_name(dest.name + ".part.json")
-    with _progress_sink(progress, description or dest.name) as report:
+    with progress_sink(progress, description or dest.name) as report:
         attempts = 0
         while True:
             attempts += 1
@@ -207,10 +207,10 @@ def checkpoint_digest(
     entry = known.get(str(path))
     if isinstance(entry, list) and entry[:2] == signature and isinstance(entry[2], str):
         return entry[2]
-    with _progress_sink(progress, f"hashing {path.name}") as report:
+    with progress_sink(progress, f"hashing {path.name}") as report:
         digest = sha256_file(path, report)
     book.parent.mkdir(parents=True, exist_ok=True)
-    with _file_lock(book.with_name(book.name + ".lock")):
+    with file_lock(book.with_name(book.name + ".lock")):
         with contextlib.suppress(OSError, ValueError):
             known = json.loads(book.read_text())  # another process may have added entries
         known[str(path)] = [*signature, digest]
@@ -414,7 +414,7 @@ def _verify_in_place(target: Path, spec: CheckpointSpec, progress: Progress) -> 
     recorded = None
     with contextlib.suppress(OSError, ValueError):
         recorded = _stamp_path(target).read_text().split()[0]
-    with _progress_sink(progress, f"checking {target.name}") as report:
+    with progress_sink(progress, f"checking {target.name}") as report:
         digest = sha256_file(target, report)
     expected = spec.sha256 or recorded
     if expected is not None and digest != expected:
@@ -465,7 +465,7 @@ def _offline_message(url: str, dest: Path, part: Path, reason: str) -> str:
 
 
 @contextlib.contextmanager
-def _progress_sink(progress: Progress, description: str) -> Iterator[ProgressCallback]:
+def progress_sink(progress: Progress, description: str) -> Iterator[ProgressCallback]:
     if progress is None:
         yield lambda done, total: None
         return
@@ -501,7 +501,7 @@ def _progress_sink(progress: Progress, description: str) -> Iterator[ProgressCal
 
 
 @contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
+def file_lock(path: Path) -> Iterator[None]:
     """An exclusive inter-process lock held while one process downloads or verifies."""
     with open(path, "a+b") as handle:
         _lock(handle)

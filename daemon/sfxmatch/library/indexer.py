@@ -5,10 +5,12 @@ One run per library (:func:`index_library`):
 1. ``scan`` against the committed snapshot: only added, changed and moved files cost work;
    a sound whose sidecar text changed (or every sound, when the catalogue changed) is
    re-labelled without re-embedding its audio.
-2. A reader thread decodes each file (16 kHz mono, what ImageBind's audio tower eats) and
-   reads its metadata while the main thread embeds the previous batch.
+2. A reader thread decodes each file at its own rate, makes it mono at the model's rate the
+   way the model's reference loader does (``Encoder.prepare_audio``) and reads its metadata
+   while the main thread embeds the previous batch.
 3. Per batch: embed new labels (text tower), decide each sound's kind, embed the audio
-   (upstream's 3 clips of 2 s; long ambience also as windows), upsert the vectors, then
+   (the whole sound; long ambience also as windows of the model's window length), upsert
+   the vectors, then
    commit the batch's rows in one SQLite transaction.
 
 Crash safety: vector ids are deterministic (``<sound_id>:0`` the whole sound, ``:w<k>``
@@ -35,6 +37,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -63,8 +66,9 @@ from sfxmatch.library.scan import FileEntry, ScanFault, scan
 from sfxmatch.progress import IndexProgress
 from sfxmatch.store.base import Record, SoundMeta, VectorStore
 
-AUDIO_RATE = 16_000  # ImageBind's audio tower works at 16 kHz
-WINDOW_SECONDS = 2.0
+if TYPE_CHECKING:
+    from sfxmatch.embed.encoder import Encoder
+
 WINDOWED_MIN_SECONDS = 8.0  # ambience at least this long is also stored as windows
 MAX_WINDOWS = 48  # a one-hour bed gets windows every ~78 s, not 3600 of them
 BATCH_FILES = 16
@@ -149,10 +153,11 @@ def audio_ids(sound_id: str, windows: int) -> list[str]:
     return [f"{sound_id}:0"] + [f"{sound_id}:w{k}" for k in range(windows)]
 
 
-def window_hop(duration: float) -> float:
-    """Seconds between window starts: 1 s, or wider so a sound gets at most ``MAX_WINDOWS``
-    (``window_starts`` adds one window aligned to the end after the regular ones)."""
-    return max(1.0, (duration - WINDOW_SECONDS) / (MAX_WINDOWS - 2))
+def window_hop(duration: float, window: float) -> float:
+    """Seconds between window starts: half a window, or wider so a sound gets at most
+    ``MAX_WINDOWS`` (``window_starts`` adds one window aligned to the end after the regular
+    ones)."""
+    return max(window / 2, (duration - window) / (MAX_WINDOWS - 2))
 
 
 def label_id(library: LibraryConfig, label: str, kind: str) -> str:
@@ -173,7 +178,7 @@ def _kill_point(name: str, counter: dict[str, int] = {}) -> None:  # noqa: B006
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _read(item: _Work, catalogue: Catalogue | None, timer: _Timer) -> _Work:
+def _read(item: _Work, catalogue: Catalogue | None, timer: _Timer, encoder: Encoder) -> _Work:
     """Metadata and, unless only the label changed, the audio. Never raises for bad files."""
     started = time.perf_counter()
     path = item.entry.path
@@ -183,15 +188,16 @@ def _read(item: _Work, catalogue: Catalogue | None, timer: _Timer) -> _Work:
             path, relpath=item.entry.relpath, fmt=item.entry.format, catalogue=catalogue
         )
         if not item.relabel_only:
-            audio = media.load_audio(path, sample_rate=AUDIO_RATE, channels="mono")
-            samples = audio.samples[0]
-            if samples.size == 0:
+            audio = media.load_audio(path, channels="mono")
+            if audio.samples.shape[-1] == 0:
                 raise MediaError(path, "holds no audio samples")
-            if not np.isfinite(samples).all():
+            if not np.isfinite(audio.samples).all():
                 raise MediaError(path, "decodes to non-finite samples")
+            rate = encoder.spec.audio_rate
+            samples = encoder.prepare_audio(audio.samples[0], audio.sample_rate)
             item.audio = samples
-            item.duration = samples.size / AUDIO_RATE
-            item.seamless = is_seamless_loop(samples, AUDIO_RATE)
+            item.duration = samples.size / rate
+            item.seamless = is_seamless_loop(samples, rate)
     except SfxmatchError as exc:
         item.fault = ScanFault(path, "unreadable", str(getattr(exc, "problem", exc)))
     except (OSError, ValueError, RuntimeError, MemoryError) as exc:
@@ -202,7 +208,11 @@ def _read(item: _Work, catalogue: Catalogue | None, timer: _Timer) -> _Work:
 
 
 def _prefetch(
-    items: Sequence[_Work], catalogue: Catalogue | None, timer: _Timer, stop: threading.Event
+    items: Sequence[_Work],
+    catalogue: Catalogue | None,
+    timer: _Timer,
+    stop: threading.Event,
+    encoder: Encoder,
 ) -> Iterator[_Work]:
     """Read items in a background thread, a few ahead of the consumer."""
     out: queue.Queue[_Work | None] = queue.Queue(maxsize=2 * BATCH_FILES)
@@ -212,7 +222,7 @@ def _prefetch(
             for item in items:
                 if stop.is_set():
                     break
-                out.put(_read(item, catalogue, timer))
+                out.put(_read(item, catalogue, timer, encoder))
         finally:
             out.put(None)
 
@@ -235,7 +245,7 @@ class _Batcher:
     def __init__(
         self,
         library: LibraryConfig,
-        encoder: object,
+        encoder: Encoder,
         store: VectorStore,
         state: IndexState,
         timer: _Timer,
@@ -254,7 +264,7 @@ class _Batcher:
     def prompts(self) -> PromptSet:
         if self._prompts is None:
             with self.model_time():
-                self._prompts = embed_prompts(self.encoder)  # type: ignore[arg-type]
+                self._prompts = embed_prompts(self.encoder)
         return self._prompts
 
     @contextlib.contextmanager
@@ -269,7 +279,8 @@ class _Batcher:
         missing = sorted({t for t in labels if t not in self._label_vectors})
         if missing:
             with self.model_time():
-                vectors = self.encoder.embed_text(missing)  # type: ignore[attr-defined]
+                # Labels describe sounds: the audio-text space.
+                vectors = self.encoder.embed_text(missing, space="audio")
             self._label_vectors.update(zip(missing, np.asarray(vectors), strict=True))
         return {t: self._label_vectors[t] for t in labels}
 
@@ -285,11 +296,12 @@ class _Batcher:
         sounds: list[IndexedSound] = []
         records: list[Record] = []
         stale: list[str] = []
+        rate = self.encoder.spec.audio_rate
         full = [it for it in items if not it.relabel_only]
         whole: dict[str, np.ndarray] = {}
         if full:
             with self.model_time():
-                vectors = self.encoder.embed_audio([it.audio for it in full], AUDIO_RATE)  # type: ignore[attr-defined]
+                vectors = self.encoder.embed_audio([it.audio for it in full], rate)
             whole = {it.entry.sound_id: v for it, v in zip(full, np.asarray(vectors), strict=True)}
         for item, shot in zip(items, shots, strict=True):
             entry, label = item.entry, item.label
@@ -337,13 +349,13 @@ class _Batcher:
             else:
                 records.append(Record(f"{entry.sound_id}:0", whole[entry.sound_id], meta))
                 if decision.kind == "ambience" and duration >= WINDOWED_MIN_SECONDS:
-                    hop = window_hop(duration)
+                    window = self.encoder.spec.audio_window
                     with self.model_time():
-                        vectors, starts = self.encoder.embed_audio_windows(  # type: ignore[attr-defined]
-                            item.audio, AUDIO_RATE, window=WINDOW_SECONDS, hop=hop
+                        vectors, starts = self.encoder.embed_audio_windows(
+                            item.audio, rate, window=window, hop=window_hop(duration, window)
                         )
                     for k, (vector, start) in enumerate(zip(vectors, starts, strict=True)):
-                        end = min(duration, float(start) + WINDOW_SECONDS)
+                        end = min(duration, float(start) + window)
                         records.append(
                             Record(
                                 f"{entry.sound_id}:w{k}",
@@ -443,7 +455,7 @@ class _Batcher:
 
 def index_library(
     library: LibraryConfig,
-    encoder: object,
+    encoder: Encoder,
     store: VectorStore,
     state: IndexState,
     *,
@@ -532,7 +544,7 @@ def index_library(
         tell(IndexProgress(library.name, "index", done + failed, total, ""))
 
     try:
-        for item in _prefetch(work, catalogue, timer, stop):
+        for item in _prefetch(work, catalogue, timer, stop, encoder):
             if cancel.is_set():
                 cancelled = True
                 break

@@ -142,7 +142,7 @@ def embed_prompts(
     """Embed every prompt once (one batch) and average per kind."""
     kinds = [k for k in prompts if prompts[k]]
     texts = [t for k in kinds for t in prompts[k]]
-    vectors = np.asarray(encoder.embed_text(texts), dtype=np.float64)
+    vectors = np.asarray(encoder.embed_text(texts, space="audio"), dtype=np.float64)
     out: dict[Kind, np.ndarray] = {}
     start = 0
     for kind in kinds:
@@ -182,7 +182,7 @@ def classify_labels(
     prompt_set = prompts if isinstance(prompts, PromptSet) else embed_prompts(encoder, prompts)
     if not labels:
         return []
-    return zero_shot_kinds(encoder.embed_text(list(labels)), prompt_set)
+    return zero_shot_kinds(encoder.embed_text(list(labels), space="audio"), prompt_set)
 
 
 # --------------------------------------------------------------------------- loops

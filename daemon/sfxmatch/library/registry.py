@@ -326,10 +326,14 @@ class IndexState:
     def drop_sounds(db: sqlite3.Connection, sound_ids: Iterable[str]) -> None:
         db.executemany("DELETE FROM sounds WHERE sound_id = ?", [(i,) for i in sound_ids])
 
-    def count(self, library: str) -> dict[str, int]:
-        rows = self._db.execute(
-            "SELECT kind, COUNT(*) FROM sounds WHERE library = ? GROUP BY kind", (library,)
-        )
+    def count(self, library: str | None) -> dict[str, int]:
+        """Sounds per kind of one library (None: of every library)."""
+        if library is None:
+            rows = self._db.execute("SELECT kind, COUNT(*) FROM sounds GROUP BY kind")
+        else:
+            rows = self._db.execute(
+                "SELECT kind, COUNT(*) FROM sounds WHERE library = ? GROUP BY kind", (library,)
+            )
         return dict(rows.fetchall())
 
     def label_keys(self, library: str) -> set[tuple[str, str]]:

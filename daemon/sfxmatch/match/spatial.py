@@ -1,8 +1,9 @@
-"""Where on screen a label's source is: pan and gain from ImageBind's patch tokens.
+"""Where on screen a label's source is, and the pan and gain that follow it.
 
-Soundify located emitters with Grad-CAM over CLIP. ImageBind's patch tokens, put through the
-vision head's norm and projection, live in the same space as the label's text vector, so
-their cosine with it is a coarse map of where the label matches. Pure numpy.
+Soundify located emitters with Grad-CAM over CLIP. Each encoder gives a map per frame of
+where its label is (:meth:`Encoder.emitter_maps`: ImageBind from its patch tokens, which live
+in the joint space, PE-AV by gradients); this module turns maps into a horizontal position
+and positions and strengths into automation. Pure numpy.
 """
 
 from __future__ import annotations
@@ -21,29 +22,38 @@ class Location:
     strength: npt.NDArray[np.float64]
 
 
-def locate(
-    patches: npt.ArrayLike, label_vector: npt.ArrayLike, *, sharpness: float = 20.0
-) -> Location:
-    """Locate a label in each segment's patch map.
+def patch_weights(
+    patches: npt.ArrayLike, label_vectors: npt.ArrayLike, *, sharpness: float = 20.0
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Where each clip's label matches in its patch map.
 
-    ``patches``: (N, h, w, D) unit patch tokens; ``label_vector``: (D,) unit. Position is the
-    softmax-weighted mean column (weights exp(sharpness * cosine), so the best-matching
-    patches dominate without a hard argmax that jumps between equal peaks); strength is the
-    best patch cosine.
+    ``patches``: (N, h, w, D) unit patch tokens in the joint space; ``label_vectors``: (N, D)
+    unit, one per clip. Weights are a softmax of ``sharpness * cosine`` over the patches (the
+    best-matching patches dominate without a hard argmax that jumps between equal peaks);
+    strength is the best patch cosine. Returns (weights (N, h, w), strength (N,)).
     """
-    maps = np.einsum(
-        "nhwd,d->nhw", np.asarray(patches, np.float64), np.asarray(label_vector, np.float64)
-    )
-    n, h, w = maps.shape
+    p = np.asarray(patches, np.float32)
+    labels = np.asarray(label_vectors, np.float32)
+    n, h, w, _ = p.shape
     if n == 0:
-        return Location(np.zeros(0), np.zeros(0))
-    flat = maps.reshape(n, -1) * sharpness
-    flat -= flat.max(axis=1, keepdims=True)
-    weights = np.exp(flat).reshape(n, h, w)
-    weights /= weights.sum(axis=(1, 2), keepdims=True)
-    columns = (np.arange(w) + 0.5) / w * 2.0 - 1.0  # patch centres, -1..1
-    x = (weights.sum(axis=1) * columns).sum(axis=1)
-    return Location(np.clip(x, -1.0, 1.0), maps.reshape(n, -1).max(axis=1))
+        return np.zeros((0, h, w), np.float32), np.zeros(0, np.float32)
+    cosines = np.einsum("nkd,nd->nk", p.reshape(n, h * w, -1), labels)
+    scaled = cosines * sharpness
+    weights = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+    weights /= weights.sum(axis=1, keepdims=True)
+    return weights.reshape(n, h, w).astype(np.float32), cosines.max(axis=1).astype(np.float32)
+
+
+def horizontal_position(maps: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """The mean column of each map (N, h, w) of non-negative weights, -1 (left edge) .. +1
+    (right edge). A map with no weight anywhere says nothing: centre."""
+    m = np.asarray(maps, np.float64)
+    n, _, w = m.shape
+    columns = (np.arange(w) + 0.5) / w * 2.0 - 1.0  # patch centres
+    per_column = m.sum(axis=1)
+    total = per_column.sum(axis=1)
+    x = np.divide(per_column @ columns, total, out=np.zeros(n), where=total > 0)
+    return np.clip(x, -1.0, 1.0)
 
 
 def pan_gain_keyframes(
@@ -81,23 +91,3 @@ def _smooth(values: npt.NDArray[np.float64], width: int) -> npt.NDArray[np.float
     kernel = np.ones(min(width, v.size)) / min(width, v.size)
     padded = np.pad(v, (len(kernel) // 2, len(kernel) - 1 - len(kernel) // 2), mode="edge")
     return np.convolve(padded, kernel, mode="valid")
-
-
-def locate_many(
-    patches: npt.ArrayLike, label_vectors: npt.ArrayLike, *, sharpness: float = 20.0
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """``locate`` for many labels at once: x and strength of shape (N, L), float32.
-
-    Lets a caller reduce each batch of patch maps right away instead of keeping them.
-    """
-    p = np.asarray(patches, np.float32)
-    labels = np.asarray(label_vectors, np.float32)
-    n, h, w, _ = p.shape
-    maps = p.reshape(n, h * w, -1) @ labels.T  # (N, hw, L)
-    scaled = maps * sharpness
-    scaled -= scaled.max(axis=1, keepdims=True)
-    weights = np.exp(scaled)
-    weights /= weights.sum(axis=1, keepdims=True)
-    columns = np.tile((np.arange(w, dtype=np.float32) + 0.5) / w * 2.0 - 1.0, h)  # (hw,)
-    x = np.einsum("nkl,k->nl", weights, columns)
-    return np.clip(x, -1.0, 1.0).astype(np.float32), maps.max(axis=1).astype(np.float32)

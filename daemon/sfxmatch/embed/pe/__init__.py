@@ -1,0 +1,1 @@
+"""PE-AV (Perception Encoder Audio-Visual) through Hugging Face transformers."""
