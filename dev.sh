@@ -50,7 +50,7 @@ python_env() {
     # Hugging Face's PE-AV reference stack (timm builds its frame encoder; its video processor
     # resizes with torchvision), kept OUT of the environment: tests run it in a subprocess with
     # this folder on its path (tests/hf_reference.py). torchvision 0.28.0 is the release for
-    # torch 2.13.0.
+    # torch 2.13.0. (Its audio loader's soundfile comes with the dev dependencies.)
     "$VENV/bin/python" -m pip install -q --no-deps --upgrade --target "$VENV/reference" \
       "torchvision==0.28.0" "timm==1.0.29"
     echo "$want" > "$STAMP"

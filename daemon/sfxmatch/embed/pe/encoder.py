@@ -21,11 +21,13 @@ transformers' own video encoder (our frame encoder passes features through uncha
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -208,7 +210,9 @@ class PeAvEncoder:
             )
             target = torch.from_numpy(labels[start : start + len(chunk)]).to(self.device)
             with torch.enable_grad():
-                logits, tokens = vit.forward_with_tokens(pixels.to(self.device, self.dtype))
+                logits, tokens = vit.forward_with_tokens(
+                    pixels.to(self.device, self.dtype), attribute=True
+                )
                 features = logits.view(len(chunk), per, -1)
                 vectors = self._video_vectors(features)
                 cosines = (vectors * target).sum(dim=-1)
@@ -374,36 +378,54 @@ def processor_settings(folder: Path) -> tuple[FrameSpec, int, int]:
     return frames, int(audio.get("sampling_rate", 48_000)), int(audio.get("hop_length", 1920))
 
 
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """transformers logs notes meant for model authors, prints one about its own PE-AV code
+    to stdout each time a ``PeVideoModel`` is built (5.25: a method defined inside
+    ``__init__`` goes through its docstring checker), and draws progress bars while saving
+    and loading: keep all of it off a user's terminal and out of ``--json`` output."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity(hf_logging.CRITICAL)
+    hf_logging.disable_progress_bar()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def load_folder(folder: Path, placement: Placement) -> tuple[Any, Any]:
     """transformers' PE-AV model (with our frame encoder) and tokenizer from a checkpoint
     folder in the hub's layout, on the placement's device and dtype. The audio-video fusion
     tower is dropped after loading: no step uses it."""
     import torch
-    from transformers import AutoConfig, AutoTokenizer, PeAudioVideoConfig, PeAudioVideoModel
-    from transformers.utils import logging as hf_logging
 
-    from sfxmatch.embed.pe.frame_encoder import use_frame_encoder
+    with quiet_transformers():
+        from transformers import AutoConfig, AutoTokenizer, PeAudioVideoConfig, PeAudioVideoModel
 
-    try:
-        config = AutoConfig.from_pretrained(folder)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{folder}: not a PE-AV checkpoint ({exc})") from None
-    if not isinstance(config, PeAudioVideoConfig):
-        raise ModelError(f"{folder}: holds a {type(config).__name__}, not PE-AV")
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        model, info = PeAudioVideoModel.from_pretrained(
-            folder,
-            config=use_frame_encoder(config),
-            dtype=getattr(torch, TORCH_DTYPES[placement.dtype]),
-            output_loading_info=True,
-        )
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise ModelError(f"{folder}: the checkpoint cannot be loaded ({exc})") from None
-    finally:
-        hf_logging.set_verbosity(verbosity)
+        from sfxmatch.embed.pe.frame_encoder import use_frame_encoder
+
+        try:
+            config = AutoConfig.from_pretrained(folder)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{folder}: not a PE-AV checkpoint ({exc})") from None
+        if not isinstance(config, PeAudioVideoConfig):
+            raise ModelError(f"{folder}: holds a {type(config).__name__}, not PE-AV")
+        try:
+            model, info = PeAudioVideoModel.from_pretrained(
+                folder,
+                config=use_frame_encoder(config, _frame_outputs(folder)),
+                dtype=getattr(torch, TORCH_DTYPES[placement.dtype]),
+                output_loading_info=True,
+            )
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ModelError(f"{folder}: the checkpoint cannot be loaded ({exc})") from None
     missing = [k for k in info.get("missing_keys", ()) if not k.startswith("audio_video")]
     if missing:
         raise ModelError(
@@ -411,6 +433,23 @@ def load_folder(folder: Path, placement: Placement) -> tuple[Any, Any]:
         )
     _drop_fusion(model)
     return model.to(placement.device), tokenizer
+
+
+FRAME_HEAD = "video_model.video_encoder.embedder.vision_model.timm_model.head.weight"
+
+
+def _frame_outputs(folder: Path) -> int | None:
+    """The frame encoder's output size as the checkpoint's weights hold it (read from the
+    safetensors header, nothing loaded): saved configs do not keep it reliably."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(folder / "model.safetensors"), framework="pt") as weights:
+            if FRAME_HEAD not in weights.keys():  # noqa: SIM118 (a safetensors handle)
+                return None
+            return int(weights.get_slice(FRAME_HEAD).get_shape()[0])
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ModelError(f"{folder / 'model.safetensors'}: cannot be read ({exc})") from None
 
 
 def _drop_fusion(model: Any) -> None:
@@ -428,13 +467,15 @@ def _drop_fusion(model: Any) -> None:
 def random_model(config: Any, *, seed: int, placement: Placement) -> Any:
     """transformers' PE-AV at ``config``'s sizes with its own seeded initialisation."""
     import torch
-    from transformers import PeAudioVideoModel
 
-    from sfxmatch.embed.pe.frame_encoder import use_frame_encoder
+    with quiet_transformers():
+        from transformers import PeAudioVideoModel
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = PeAudioVideoModel(use_frame_encoder(config))
+        from sfxmatch.embed.pe.frame_encoder import use_frame_encoder
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = PeAudioVideoModel(use_frame_encoder(config))
     _drop_fusion(model)
     return model.to(placement.device, getattr(torch, TORCH_DTYPES[placement.dtype]))
 
@@ -462,7 +503,10 @@ def load_pe_av(
     if compile:
         raise ConfigError("torch.compile is not supported for PE-AV yet: unset SFXMATCH_COMPILE")
     if spec.random_only and weights == "random":
-        folder = write_tiny_checkpoint(settings.models_dir / f"{spec.name}-seed{seed}", seed=seed)
+        with quiet_transformers():
+            folder = write_tiny_checkpoint(
+                settings.models_dir / f"{spec.name}-seed{seed}", seed=seed
+            )
         weights_id = f"random-seed{seed}"
     elif weights == "random":
         model = random_model(published_config(spec.name), seed=seed, placement=placement)

@@ -286,15 +286,21 @@ class PeCoreVisionTransformer(nn.Module):
             x = block(x, self.rope.pos_embed)
         return self.norm(x)
 
-    def forward_with_tokens(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward_with_tokens(self, x: Tensor, *, attribute: bool = False) -> tuple[Tensor, Tensor]:
         """Logits, and the final patch tokens (B, grid_h, grid_w, C) they were computed from.
 
         The pooling reads the returned tokens themselves (re-joined to the prefix), so gradients
-        of the logits reach them (for attribution).
+        of the logits reach them (for attribution). ``attribute``: the tokens start the graph
+        (they require grad, the trunk below them is not differentiated), so a frozen model
+        still gives gradients at the tokens, for the cost of the pooling and head only.
         """
         features = self.forward_features(x)
         p = self.spec.num_prefix_tokens
+        if attribute:
+            features = features.detach()
         tokens = features[:, p:].unflatten(1, self.spec.grid)
+        if attribute:
+            tokens = tokens.requires_grad_(True)
         joined = torch.cat((features[:, :p], tokens.flatten(1, 2)), dim=1)
         return self.head(self.attn_pool(joined)), tokens
 
@@ -347,57 +353,79 @@ class PeCoreFrameEncoder(PreTrainedModel):
             init.copy_(module.pos_embed, rope_table(module.spec))
 
     def forward(self, pixel_values: Tensor, **kwargs: Any) -> ImageClassifierOutput | tuple[Tensor]:
+        """(B, 3, H, W) pictures -> (B, num_labels). Rows of features this encoder already
+        made ((B, num_labels)) pass through unchanged: PE-AV's video encoder then runs its
+        temporal transformer over frames encoded once and remembered (the frame encoder is
+        nearly all of the video branch's cost), with transformers' own code."""
         return_dict = kwargs.pop("return_dict", None)
         unsupported = sorted(k for k, v in kwargs.items() if v is not None and v is not False)
         if unsupported:
             raise ValueError(f"the PE-Core frame encoder does not support {unsupported}")
-        logits = self.timm_model(pixel_values.to(self.device, self.dtype))
+        if pixel_values.ndim == 2:
+            if pixel_values.shape[-1] != self.num_labels:
+                raise ValueError(
+                    f"frame features have {pixel_values.shape[-1]} values, not {self.num_labels}"
+                )
+            logits = pixel_values.to(self.device, self.dtype)
+        else:
+            logits = self.timm_model(pixel_values.to(self.device, self.dtype))
         if return_dict is False or (return_dict is None and not self.config.return_dict):
             return (logits,)
         return ImageClassifierOutput(logits=logits)
 
 
-def frame_encoder_config(source: TimmWrapperConfig) -> PeCoreFrameEncoderConfig:
+def frame_encoder_config(
+    source: TimmWrapperConfig, outputs: int | None = None
+) -> PeCoreFrameEncoderConfig:
     """``source`` (a PE-Core ``TimmWrapperConfig``) as a :class:`PeCoreFrameEncoderConfig`, every
-    attribute kept (architecture, num_labels, model_args, global_pool, ...)."""
-    if isinstance(source, PeCoreFrameEncoderConfig):
+    attribute kept (architecture, model_args, global_pool, ...), with ``outputs`` values per
+    frame when given (the checkpoint's own head says it best: see :func:`use_frame_encoder`)."""
+    if isinstance(source, PeCoreFrameEncoderConfig) and outputs in (None, source.num_labels):
         return source
     converted = PeCoreFrameEncoderConfig(**{k: v for k, v in vars(source).items() if k[0] != "_"})
-    # transformers 5.25 builds a TimmWrapperConfig from a dict (which is how every PE-AV config
-    # arrives) without reading its num_classes, leaving the default 2 labels; the checkpoints'
-    # frame encoder has num_classes outputs (1024). So num_classes counts unless num_labels
-    # was set to something else.
-    stated = getattr(source, "num_classes", None)
-    if isinstance(stated, int) and stated > 0 and converted.num_labels == 2:
-        converted.num_labels = stated
+    if outputs is not None:
+        converted.num_labels = outputs
+    else:
+        # transformers 5.25 builds a TimmWrapperConfig from a dict (how every PE-AV config
+        # arrives) without reading its num_classes, leaving the default 2 labels; the published
+        # frame encoder has num_classes outputs (1024), so num_classes counts unless num_labels
+        # was set to something else.
+        stated = getattr(source, "num_classes", None)
+        if isinstance(stated, int) and stated > 0 and converted.num_labels == 2:
+            converted.num_labels = stated
     PeCoreSpec.resolve(converted.architecture, converted.num_labels, **(converted.model_args or {}))
     return converted
 
 
-def _replace_vision_configs(config: PreTrainedConfig) -> int:
+def _replace_vision_configs(config: PreTrainedConfig, outputs: int | None) -> int:
     found = 0
     for key in type(config).sub_configs_defaults:
         sub = getattr(config, key, None)
         if key == "vision_config" and isinstance(sub, TimmWrapperConfig):
-            setattr(config, key, frame_encoder_config(sub))
+            setattr(config, key, frame_encoder_config(sub, outputs))
             found += 1
         elif isinstance(sub, PreTrainedConfig):
-            found += _replace_vision_configs(sub)
+            found += _replace_vision_configs(sub, outputs)
     return found
 
 
-def use_frame_encoder(config: PreTrainedConfig) -> PreTrainedConfig:
+def use_frame_encoder(config: PreTrainedConfig, outputs: int | None = None) -> PreTrainedConfig:
     """A copy of a PE-AV config (``PeAudioVideoConfig``, ``PeVideoConfig``,
     ``PeVideoEncoderConfig``, ...) whose every frame-encoder ``vision_config`` builds
     :class:`PeCoreFrameEncoder` instead of timm; pass it to ``PeAudioVideoModel(config)`` or
     ``PeAudioVideoModel.from_pretrained(path, config=...)``.
+
+    ``outputs``: the frame encoder's output size. A saved PE-AV config does not keep it
+    reliably (transformers 5.25 reads a vision config's ``num_classes`` only through
+    ``from_dict``, and a saved-then-loaded config falls back to 2), so a loader passes what the
+    checkpoint's head weight says.
 
     ``PeAudioVideoConfig.video_config`` is a property rebuilt from
     ``audio_video_config.video_config`` at each access, so replacing the sub-configs themselves
     reaches both the video model and the audio-video encoder.
     """
     config = copy.deepcopy(config)
-    if not _replace_vision_configs(config):
+    if not _replace_vision_configs(config, outputs):
         raise ValueError(f"{type(config).__name__} holds no timm vision_config to replace")
     return config
 

@@ -5,12 +5,17 @@ First match wins:
 1. an explicit folder (argument or ``$SFXMATCH_WEIGHTS``): used as it is, for offline
    machines and fine-tuned copies; it must hold the files in :data:`REQUIRED`;
 2. the user cache, ``<cache>/models/hub`` (``SFXMATCH_CACHE_DIR``): the repository's files
-   downloaded by ``huggingface_hub`` (resumable: a dropped download continues from its
-   ``.incomplete`` part next time), each checked against the hash the hub names it by
-   before first use, then trusted through a stamp of its size and time.
+   downloaded by ``huggingface_hub``, each checked against the hash the hub names it by
+   before first use, then trusted through a stamp of its size and time. A connection that
+   drops mid-file is resumed (HTTP Range) within the same call; huggingface_hub 2.x writes
+   each attempt to a process-unique ``.incomplete`` file that it deletes on failure, so a
+   download interrupted for good starts over next time.
 
 ``$SFXMATCH_OFFLINE=1`` never touches the network: the cache (or the folder) must already
-hold the files, else one line says which model, which folder and how to get it.
+hold the files, else one line says which model, which folder and how to get it. It reads
+the cache itself rather than calling ``hf_hub_download(local_files_only=True)``, which still
+builds request headers: a token lookup (an OAuth token may be refreshed online) and, with
+huggingface_hub's telemetry on, a fetch of the hub's agent list.
 """
 
 from __future__ import annotations
@@ -102,12 +107,21 @@ def _fetch(
     *,
     required: bool,
 ) -> Path:
-    from huggingface_hub import hf_hub_download
+    import httpx2
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
     assert spec.hub_repo is not None
+    if offline:  # the cache only (see the module docstring for why not local_files_only)
+        found = try_to_load_from_cache(spec.hub_repo, name, cache_dir=cache, revision=REVISION)
+        if isinstance(found, str):
+            verify(Path(found))
+            return Path(found)
+        if not required:
+            return cache
+        raise ModelError(_missing(spec, cache, offline, reason=""))
     try:
-        if name == "model.safetensors" and not offline and progress is not None:
+        if name == "model.safetensors" and progress is not None:
             with progress_sink(progress, f"{spec.name} weights ({spec.licence})") as report:
                 path = hf_hub_download(
                     spec.hub_repo,
@@ -117,11 +131,9 @@ def _fetch(
                     tqdm_class=_reporting_tqdm(report),  # type: ignore[arg-type]
                 )
         else:
-            path = hf_hub_download(
-                spec.hub_repo, name, revision=REVISION, cache_dir=cache, local_files_only=offline
-            )
+            path = hf_hub_download(spec.hub_repo, name, revision=REVISION, cache_dir=cache)
     except LocalEntryNotFoundError as exc:  # (a subclass of EntryNotFoundError)
-        # Offline, or the hub could not be reached (huggingface_hub then looks in the cache).
+        # The hub could not be reached and the cache lacks the file.
         if not required:
             return cache
         raise ModelError(_missing(spec, cache, offline, reason=str(exc))) from None
@@ -129,7 +141,9 @@ def _fetch(
         if required:
             raise ModelError(f"{spec.name}: {spec.hub_repo} has no {name}") from None
         return cache
-    except OSError as exc:  # other network errors are OSErrors in huggingface_hub and httpx
+    # huggingface_hub's own errors are OSErrors, but httpx2's transport errors (a connection
+    # dropped for good, a HEAD answered by a closed socket) are not and pass through it.
+    except (OSError, httpx2.HTTPError) as exc:
         raise ModelError(_missing(spec, cache, offline, reason=str(exc))) from None
     verify(Path(path))
     return Path(path)
