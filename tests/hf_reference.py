@@ -35,8 +35,9 @@ import numpy as np
 import torch
 # torchvision's C extension is a CUDA build here; declare the two operators its Python
 # package registers fake kernels for, so that the package (transforms, timm's imports) loads.
+_SCHEMA = "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor"
 for _op in ("nms", "qnms"):
-    torch.library.define(f"torchvision::{_op}", "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    torch.library.define(f"torchvision::{_op}", _SCHEMA)
 import torchvision  # noqa: F401
 torch.manual_seed(0)
 _inputs = dict(np.load(sys.argv[1], allow_pickle=False))
@@ -52,7 +53,7 @@ np.savez(sys.argv[2], **{k: np.asarray(v) for k, v in _outputs.items()})
 def reference_missing() -> str | None:
     """Why the reference cannot run here, or None."""
     if not (REFERENCE_DIR / "timm").is_dir() or not (REFERENCE_DIR / "torchvision").is_dir():
-        return f"the reference packages (timm, torchvision) are not in {REFERENCE_DIR}: run bash dev.sh"
+        return f"the reference packages (timm, torchvision) are not in {REFERENCE_DIR}: bash dev.sh"
     return None
 
 

@@ -184,10 +184,10 @@ class _Handler(BaseHTTPRequestHandler):
         if role == "cdn":
             match = _CDN.match(path)
             name = double.by_sha256(match["sha256"]) if match else None
-            if name is None:
+            if match is None or name is None:
                 self._status(404, {})
                 return
-            self._content(double, name, head, {"ETag": f'"{match["sha256"]}"'} if match else {})
+            self._content(double, name, head, {"ETag": f'"{match["sha256"]}"'})
             return
         match = _RESOLVE.match(path)
         if match is None:

@@ -170,6 +170,6 @@ def test_a_folder_that_is_not_a_checkpoint_is_one_clear_error(tmp_path):
 
     settings = Settings(cache_dir=tmp_path / "cache")
     (tmp_path / "weights").mkdir()
-    with pytest.raises(ModelError, match="lacks config.json, model.safetensors"):
+    with pytest.raises(ModelError, match=r"lacks config\.json, model\.safetensors"):
         load_encoder("pe-av-small", tmp_path / "weights", settings=settings, progress=None)
     assert Path(tmp_path / "weights").is_dir()
