@@ -141,11 +141,13 @@ def download_file(
     progress: Progress = "rich",
     timeout: float = 30.0,
     description: str | None = None,
+    by_hand: str | None = None,
 ) -> str:
     """Download ``url`` to ``dest`` through ``dest.part``, resuming, and return its SHA-256.
 
     The caller holds any inter-process lock. Network failures raise ModelError and keep the
     ``.part`` for the next call to resume; a hash mismatch deletes it and raises ModelError.
+    ``by_hand``: what the error tells a user without network access to do instead.
     """
     dest = Path(dest)
     part = dest.with_name(dest.name + ".part")
@@ -163,9 +165,8 @@ def download_file(
                 # Retry at once while each attempt gets further; give up when one makes none.
                 if after > before and attempts < _MAX_ATTEMPTS:
                     continue
-                raise ModelError(
-                    _offline_message(url, dest, part, str(interrupted.__cause__ or interrupted))
-                ) from interrupted
+                reason = str(interrupted.__cause__ or interrupted)
+                raise ModelError(_offline_message(url, dest, part, reason, by_hand)) from None
     if sha256 is not None and digest != sha256.lower():
         part.unlink(missing_ok=True)
         meta.unlink(missing_ok=True)
@@ -452,13 +453,14 @@ def _missing_message(spec: CheckpointSpec, target: Path, why: str) -> str:
     )
 
 
-def _offline_message(url: str, dest: Path, part: Path, reason: str) -> str:
+def _offline_message(url: str, dest: Path, part: Path, reason: str, by_hand: str | None) -> str:
     kept = part.stat().st_size if part.exists() else 0
     resume = f"; {kept} bytes kept in {part} resume next time" if kept else ""
-    return (
-        f"could not download {url}: {reason}{resume}. Without network access, download it on "
-        f"another machine and put it at {dest}, or point ${ENV_IMAGEBIND_CHECKPOINT} at it"
+    instead = by_hand or (
+        f"download it on another machine and put it at {dest}, or point "
+        f"${ENV_IMAGEBIND_CHECKPOINT} at it"
     )
+    return f"could not download {url}: {reason}{resume}. Without network access, {instead}"
 
 
 # --- progress and locking -----------------------------------------------------------------

@@ -4,12 +4,14 @@ First match wins:
 
 1. an explicit folder (argument or ``$SFXMATCH_WEIGHTS``): used as it is, for offline
    machines and fine-tuned copies; it must hold the files in :data:`REQUIRED`;
-2. the user cache, ``<cache>/models/hub`` (``SFXMATCH_CACHE_DIR``): the repository's files
-   downloaded by ``huggingface_hub``, each checked against the hash the hub names it by
-   before first use, then trusted through a stamp of its size and time. A connection that
-   drops mid-file is resumed (HTTP Range) within the same call; huggingface_hub 2.x writes
-   each attempt to a process-unique ``.incomplete`` file that it deletes on failure, so a
-   download interrupted for good starts over next time.
+2. the user cache, ``<cache>/models/hub`` (``SFXMATCH_CACHE_DIR``), in huggingface_hub's
+   cache layout: the small files downloaded by ``hf_hub_download``; the weights (gigabytes)
+   located through huggingface_hub (``get_hf_file_metadata``: the hub's commit, the file's
+   SHA-256 and where its bytes are served) and fetched by sfxmatch's resumable downloader
+   into the cache's blob of that name, because huggingface_hub 2.x writes each attempt to a
+   process-unique ``.incomplete`` file it deletes on failure: a download interrupted for
+   good would start over. Every file is checked against the hash the hub names it by before
+   first use, then trusted through a stamp of its size and time.
 
 ``$SFXMATCH_OFFLINE=1`` never touches the network: the cache (or the folder) must already
 hold the files, else one line says which model, which folder and how to get it. It reads
@@ -28,11 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from sfxmatch.config import ENV_OFFLINE, ENV_WEIGHTS, Settings
-from sfxmatch.embed.checkpoint import Progress, ProgressCallback, file_lock, progress_sink
+from sfxmatch.embed.checkpoint import Progress, download_file, file_lock
 from sfxmatch.embed.registry import ModelSpec
 from sfxmatch.errors import ModelError
 
 REVISION = "main"  # the hub's current checkpoint; its commit is part of the model id
+WEIGHTS = "model.safetensors"
 REQUIRED = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
 OPTIONAL = ("preprocessor_config.json", "video_preprocessor_config.json")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -121,17 +124,12 @@ def _fetch(
             return cache
         raise ModelError(_missing(spec, cache, offline, reason=""))
     try:
-        if name == "model.safetensors" and progress is not None:
-            with progress_sink(progress, f"{spec.name} weights ({spec.licence})") as report:
-                path = hf_hub_download(
-                    spec.hub_repo,
-                    name,
-                    revision=REVISION,
-                    cache_dir=cache,
-                    tqdm_class=_reporting_tqdm(report),  # type: ignore[arg-type]
-                )
+        if name == WEIGHTS:
+            path = _fetch_weights(spec, cache, progress)
         else:
-            path = hf_hub_download(spec.hub_repo, name, revision=REVISION, cache_dir=cache)
+            path = hf_hub_download(
+                spec.hub_repo, name, revision=REVISION, cache_dir=cache, tqdm_class=_silent_tqdm()
+            )
     except LocalEntryNotFoundError as exc:  # (a subclass of EntryNotFoundError)
         # The hub could not be reached and the cache lacks the file.
         if not required:
@@ -195,18 +193,62 @@ def _hash(path: Path, hasher: Any) -> str:
     return str(hasher.hexdigest())
 
 
-def _reporting_tqdm(report: ProgressCallback) -> type:
-    """A tqdm class for huggingface_hub whose bars feed ``report`` instead of a terminal."""
+def _fetch_weights(spec: ModelSpec, cache: Path, progress: Progress) -> str:
+    """The weights into huggingface_hub's cache layout (``blobs/<sha256>`` and the
+    snapshot's link to it), through sfxmatch's resumable, hash-checking downloader."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
+
+    assert spec.hub_repo is not None
+    meta = get_hf_file_metadata(hf_hub_url(spec.hub_repo, WEIGHTS, revision=REVISION))
+    etag = (meta.etag or "").lower()
+    if not _SHA256.match(etag) or not meta.commit_hash or not meta.location:
+        # Not stored as a large (LFS) file: huggingface_hub fetches it whole.
+        return str(hf_hub_download(spec.hub_repo, WEIGHTS, revision=REVISION, cache_dir=cache))
+    repo = cache / f"models--{spec.hub_repo.replace('/', '--')}"
+    blob = repo / "blobs" / etag
+    if not blob.is_file():
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            download_file(
+                meta.location,
+                blob,
+                sha256=etag,
+                expected_size=meta.size,
+                progress=progress,
+                description=f"{spec.name} weights ({spec.licence})",
+                by_hand=(
+                    f"set ${ENV_WEIGHTS} to a folder holding the files of "
+                    f"https://huggingface.co/{spec.hub_repo}"
+                ),
+            )
+        except ModelError as exc:
+            raise ModelError(f"{spec.name}: {exc}") from None
+        stat = blob.stat()  # just hashed while downloading: stamp it as verified
+        blob.with_name(f"{etag}.verified").write_text(
+            json.dumps({"size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
+        )
+    pointer = repo / "snapshots" / meta.commit_hash / WEIGHTS
+    pointer.parent.mkdir(parents=True, exist_ok=True)
+    if not pointer.exists():
+        pointer.unlink(missing_ok=True)  # a dangling link to a blob deleted as corrupt
+        try:
+            pointer.symlink_to(os.path.relpath(blob, pointer.parent))
+        except OSError:  # no symlinks (Windows without developer mode): a hard link
+            os.link(blob, pointer)
+    refs = repo / "refs" / REVISION
+    refs.parent.mkdir(parents=True, exist_ok=True)
+    refs.write_text(meta.commit_hash)
+    return str(pointer)
+
+
+def _silent_tqdm() -> type:
+    """A tqdm class for huggingface_hub's small downloads that draws nothing (the weights
+    have sfxmatch's own progress)."""
     from tqdm.auto import tqdm
 
-    class Reporting(tqdm):  # type: ignore[misc]
+    class Silent(tqdm):  # type: ignore[misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs["disable"] = True
             super().__init__(*args, **kwargs)
 
-        def update(self, n: float | None = 1) -> bool | None:
-            self.n += n or 0
-            report(int(self.n), int(self.total) if self.total else None)
-            return None
-
-    return Reporting
+    return Silent
