@@ -10,15 +10,19 @@ import pytest
 from sfxmatch.cli import main
 from sfxmatch.suggestions import from_dict
 from test_suggest import SuggestEnv, black_video, check_record_time, shared_env
+from tiny_models import TINY_MODELS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=TINY_MODELS)
 def env(
-    tmp_path_factory: pytest.TempPathFactory, ovos_sounds: Path, acoustic_scene_wav: Path
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    ovos_sounds: Path,
+    acoustic_scene_wav: Path,
 ) -> SuggestEnv:
-    return shared_env(tmp_path_factory, ovos_sounds, acoustic_scene_wav)
+    return shared_env(tmp_path_factory, ovos_sounds, acoustic_scene_wav, request.param)
 
 
 @pytest.fixture
@@ -44,7 +48,8 @@ def test_suggest_writes_every_output_and_prints_json(
     out = tmp_path / "out"
     code = main(
         [
-            "suggest", str(video), "--local", "--model", "imagebind-tiny", "--progress", "none",
+            "suggest", str(video), "--local", "--model", cli_env.pipeline.model,
+            "--progress", "none",
             "-o", str(out / "x.otio"), "--mix", str(out / "m.wav"), "--plot", str(out / "p.png"),
             "--json",
         ]
@@ -77,7 +82,7 @@ def test_suggest_an_edit_json_with_jsonl_progress(
     }
     edit_path = tmp_path / "edit.json"
     edit_path.write_text(json.dumps(edit), encoding="utf-8")
-    args = ["suggest", "--edit", str(edit_path), "--local", "--model", "imagebind-tiny"]
+    args = ["suggest", "--edit", str(edit_path), "--local", "--model", cli_env.pipeline.model]
     code = main([*args, "--progress", "jsonl", "--json", "-o", str(tmp_path / "edit.otio")])
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -101,7 +106,7 @@ def test_summary_lists_scenes_and_files(
 ) -> None:
     video = black_video(tmp_path / "black.mp4", 30)
     code = main(
-        ["suggest", str(video), "--local", "--model", "imagebind-tiny", "--progress", "none",
+        ["suggest", str(video), "--local", "--model", cli_env.pipeline.model, "--progress", "none",
          "--stems", str(tmp_path / "stems"), "--library", "beds"]
     )  # fmt: skip
     captured = capsys.readouterr()
@@ -143,7 +148,13 @@ def test_bad_input_gives_one_line_and_exit_2(
         "partial": str(tmp_path / "partial.json"),
         "tmp": str(tmp_path),
     }
-    argv = ["suggest", *(a.format(**names) for a in args), "--local", "--model", "imagebind-tiny"]
+    argv = [
+        "suggest",
+        *(a.format(**names) for a in args),
+        "--local",
+        "--model",
+        cli_env.pipeline.model,
+    ]
     code = main([*argv, "--progress", "none", "--mix", str(tmp_path / "m.wav")])
     captured = capsys.readouterr()
     assert code == 2
@@ -192,9 +203,7 @@ def test_missing_weights_say_how_to_provide_them(
     monkeypatch.setenv("SFXMATCH_DEVICE", "cpu")
     monkeypatch.setenv("SFXMATCH_CACHE_DIR", str(tmp_path / "empty-cache"))
     chosen = ["--model", model] if model else []
-    code = main(
-        ["suggest", str(cli_env.ntsc_video.path), "--local", "--progress", "none", *chosen]
-    )
+    code = main(["suggest", str(cli_env.ntsc_video.path), "--local", "--progress", "none", *chosen])
     captured = capsys.readouterr()
     assert code != 0
     line = one_error_line(captured.err)
@@ -218,7 +227,7 @@ def test_bad_output_names_fail_before_any_work(
     outputs: list[str],
     expected: str,
 ) -> None:
-    argv = ["suggest", str(cli_env.ntsc_video.path), "--local", "--model", "imagebind-tiny"]
+    argv = ["suggest", str(cli_env.ntsc_video.path), "--local", "--model", cli_env.pipeline.model]
     argv += [o.format(tmp=tmp_path) for o in outputs]
     code = main([*argv, "--progress", "jsonl", "--mix", str(tmp_path / "m.wav")])
     captured = capsys.readouterr()

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sfxmatch.embed.cache import CachedEncoder, EmbeddingCache, content_key
-from sfxmatch.embed.encoder import Encoder, SceneInput
+from sfxmatch.embed.encoder import Encoder, Placement, SceneInput
 from sfxmatch.embed.registry import ModelSpec, get_model
 
 DIM = 16
@@ -48,6 +48,10 @@ class CountingEncoder:
     @property
     def temperature(self) -> float:
         return 0.01
+
+    @property
+    def placement(self) -> Placement:
+        return Placement("cpu", "fp32")
 
     def prepare_audio(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
         return np.asarray(samples, np.float32)

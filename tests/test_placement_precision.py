@@ -19,6 +19,7 @@ from sfxmatch.pipeline import Pipeline
 from sfxmatch.suggestions import Edit, Placement, RenderRequest, SourceClip, Suggestions
 from sfxmatch.testing import synth
 from test_suggest import SuggestEnv, on_grid, settings_in, shared_env
+from tiny_models import TINY_MODELS
 
 RATE = 48_000
 NTSC = Fraction(30000, 1001)
@@ -27,11 +28,14 @@ CLICKS = (("SFX 1", 3), ("SFX 2", 17), ("SFX 1", 31), ("SFX 2", 44), ("SFX 1", 5
 CLICK_FRAMES = 8  # each clip lasts this many frames
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=TINY_MODELS)
 def env(
-    tmp_path_factory: pytest.TempPathFactory, ovos_sounds: Path, acoustic_scene_wav: Path
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    ovos_sounds: Path,
+    acoustic_scene_wav: Path,
 ) -> SuggestEnv:
-    return shared_env(tmp_path_factory, ovos_sounds, acoustic_scene_wav)
+    return shared_env(tmp_path_factory, ovos_sounds, acoustic_scene_wav, request.param)
 
 
 def click_file(folder: Path) -> Path:

@@ -19,6 +19,7 @@ from sfxmatch.config import Settings
 from sfxmatch.pipeline import Pipeline
 from sfxmatch.testing import synth
 from test_service_support import short_dir
+from tiny_models import TINY_MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "plugins" / "resolve" / "Suggest sounds.py"
@@ -30,15 +31,15 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    """A tiny library (two beds, effects) indexed with the tiny model, and a video with a cut."""
+@pytest.fixture(scope="module", params=TINY_MODELS)
+def world(request, tmp_path_factory):
+    """A tiny library (two beds, effects) indexed with a tiny model, and a video with a cut."""
     base = short_dir("sfxr-")  # a daemon's Unix socket path must stay short
     env = {
         **os.environ,
         "SFXMATCH_DATA_DIR": str(base / "data"),
         "SFXMATCH_CACHE_DIR": str(base / "cache"),
-        "SFXMATCH_MODEL": "imagebind-tiny",
+        "SFXMATCH_MODEL": request.param,
     }
     sounds = base / "sounds"
     sounds.mkdir()
@@ -50,7 +51,7 @@ def world(tmp_path_factory):
     video = base / "shot.mp4"
     synth.make_cut_video(video, fps=25, shot_lengths=(50, 50))
     settings = Settings.from_env(env)
-    with Pipeline(settings, model="imagebind-tiny") as pipeline:
+    with Pipeline(settings, model=request.param) as pipeline:
         pipeline.library_add(sounds, "e2e", kind_overrides=[("*bed*", "ambience")])
         pipeline.library_index()
     return env, video, base
@@ -84,7 +85,7 @@ def route(request, world):
 
     env, _, base = world
     settings = Settings.from_env(env)
-    pipeline = Pipeline(settings, model="imagebind-tiny")
+    pipeline = Pipeline(settings, model=env["SFXMATCH_MODEL"])
     config = DaemonConfig(data_dir=settings.data_dir, socket=base / "d.sock", grace=0.0)
     daemon = Daemon(config, pipeline=pipeline).start()
     yield daemon

@@ -33,8 +33,8 @@ from sfxmatch.suggestions import (
     to_dict,
 )
 from sfxmatch.testing import synth
+from tiny_models import TINY_MODELS
 
-MODEL = "imagebind-tiny"
 RATE = 48_000
 # Sound names of the "intl" library: labels in German and Japanese, by name and by sidecar.
 GERMAN_NAME = "Türklingel im Treppenhaus"
@@ -66,7 +66,7 @@ class SuggestEnv:
     def fresh_pipeline(self, cache: str) -> Pipeline:
         """The same index with an empty embedding cache: everything is computed again."""
         settings = Settings(cache_dir=self.root / cache, data_dir=self.settings.data_dir)
-        return Pipeline(settings, model=MODEL)
+        return Pipeline(settings, model=self.pipeline.model)
 
 
 _SHARED: dict[str, SuggestEnv] = {}
@@ -101,18 +101,20 @@ def make_intl(folder: Path) -> Path:
     return folder
 
 
-def shared_env(factory: pytest.TempPathFactory, ovos: Path, scene_wav: Path) -> SuggestEnv:
-    """Built once per test session, whichever module asks first."""
-    if "env" not in _SHARED:
-        root = factory.mktemp("suggest-env")
+def shared_env(
+    factory: pytest.TempPathFactory, ovos: Path, scene_wav: Path, model: str
+) -> SuggestEnv:
+    """Built once per test session and model, whichever module asks first."""
+    if model not in _SHARED:
+        root = factory.mktemp(f"suggest-env-{model}")
         settings = settings_in(root)
-        pipeline = Pipeline(settings, model=MODEL)
+        pipeline = Pipeline(settings, model=model)
         pipeline.library_add(ovos, "ovos")
         beds = make_beds(root / "beds", scene_wav)
         pipeline.library_add(beds, "beds", kind_overrides=[("*", "ambience")])
         pipeline.library_add(make_intl(root / "intl"), "intl")
         pipeline.library_index()
-        _SHARED["env"] = SuggestEnv(
+        _SHARED[model] = SuggestEnv(
             root=root,
             settings=settings,
             pipeline=pipeline,
@@ -123,7 +125,7 @@ def shared_env(factory: pytest.TempPathFactory, ovos: Path, scene_wav: Path) -> 
                 root / "ntsc.mp4", fps=Fraction(30000, 1001), shot_lengths=(45, 30)
             ),
         )
-    return _SHARED["env"]
+    return _SHARED[model]
 
 
 def on_grid(seconds: float, fps: Fraction) -> bool:
@@ -169,11 +171,14 @@ def black_video(path: Path, frames: int, *, fps: int = 25, value: int = 0) -> Pa
 # --------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=TINY_MODELS)
 def env(
-    tmp_path_factory: pytest.TempPathFactory, ovos_sounds: Path, acoustic_scene_wav: Path
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    ovos_sounds: Path,
+    acoustic_scene_wav: Path,
 ) -> SuggestEnv:
-    return shared_env(tmp_path_factory, ovos_sounds, acoustic_scene_wav)
+    return shared_env(tmp_path_factory, ovos_sounds, acoustic_scene_wav, request.param)
 
 
 @pytest.fixture(scope="module")
@@ -216,9 +221,15 @@ def test_short_scene_keeps_its_neighbours_bed(short_result: Suggestions) -> None
     assert first.borrowed_from is None and last.borrowed_from is None
     assert short.borrowed_from == first.index
     assert short.ambience == first.ambience
-    # The bed runs on through the short scene: no ambience clip starts inside it.
+    # The bed runs on through the short scene: nothing starts at its cut, the first bed plays
+    # through it, and a next bed (if the last scene chose another) fades in centred on the
+    # next cut, as at every cut.
     beds = [p for p in short_result.placements if p.kind == "ambience"]
-    assert all(not (short.start + 1e-6 < p.record_start < short.end - 1e-6) for p in beds)
+    half = SuggestOptions().crossfade / 2
+    frame = 1 / float(short_result.edit.fps)
+    assert beds[0].record_start == 0.0 and beds[0].record_end >= short.end - 1e-6
+    for p in beds[1:]:  # no crossfade centred on the short scene's own cut
+        assert p.record_start >= short.end - half - frame - 1e-6
     assert {p.track for p in beds} <= {AMBIENCE_TRACK, AMBIENCE_TRACK_B}
 
 
@@ -412,19 +423,21 @@ def test_unusable_files_give_a_media_error(
     assert name in message and expected in message and "\n" not in message
 
 
-def test_no_library_is_a_config_error(tmp_path: Path, cut_video: tuple) -> None:
+@pytest.mark.parametrize("model", TINY_MODELS)
+def test_no_library_is_a_config_error(tmp_path: Path, cut_video: tuple, model: str) -> None:
     message = "no sound library yet: `sfxmatch library add"
     with (
-        Pipeline(settings_in(tmp_path), model=MODEL) as pipeline,
+        Pipeline(settings_in(tmp_path), model=model) as pipeline,
         pytest.raises(ConfigError, match=message),
     ):
         pipeline.suggest(cut_video[0])
 
 
+@pytest.mark.parametrize("model", TINY_MODELS)
 def test_library_not_indexed_is_a_config_error(
-    tmp_path: Path, cut_video: tuple, acoustic_scene_wav: Path
+    tmp_path: Path, cut_video: tuple, acoustic_scene_wav: Path, model: str
 ) -> None:
-    with Pipeline(settings_in(tmp_path), model=MODEL) as pipeline:
+    with Pipeline(settings_in(tmp_path), model=model) as pipeline:
         pipeline.library_add(make_beds(tmp_path / "beds", acoustic_scene_wav), "beds")
         with pytest.raises(ConfigError, match="no indexed sounds: run `sfxmatch library index`"):
             pipeline.suggest(cut_video[0])

@@ -15,6 +15,7 @@ from sfxmatch import media
 from sfxmatch.suggest import edit_for_video
 from sfxmatch.suggestions import Edit, RenderRequest, SourceClip, Suggestions
 from test_suggest import SuggestEnv, check_record_time, shared_env
+from tiny_models import TINY_MODELS
 
 pytestmark = pytest.mark.real_media
 
@@ -22,11 +23,14 @@ TARGET_LUFS = -23.0
 CEILING_DBTP = -1.0
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=TINY_MODELS)
 def env(
-    tmp_path_factory: pytest.TempPathFactory, ovos_sounds: Path, acoustic_scene_wav: Path
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    ovos_sounds: Path,
+    acoustic_scene_wav: Path,
 ) -> SuggestEnv:
-    return shared_env(tmp_path_factory, ovos_sounds, acoustic_scene_wav)
+    return shared_env(tmp_path_factory, ovos_sounds, acoustic_scene_wav, request.param)
 
 
 def render_and_check(env: SuggestEnv, s: Suggestions, folder: Path) -> None:

@@ -70,6 +70,20 @@ def add_suggest(subparsers: argparse._SubParsersAction) -> None:
     tuning.add_argument("--target-lufs", type=float, default=-23.0, help="mix loudness")
     tuning.add_argument("--true-peak", type=float, default=-1.0, help="ceiling in dBTP")
     tuning.add_argument("--no-spatial", action="store_true", help="no pan/gain automation")
+    tuning.add_argument(
+        "--scan", choices=("auto", "full", "coarse"), default="auto",
+        help="segments to embed: every one (full), or every --coarse-step-th and those "
+        "between where a label's score moves or a cut lies (coarse); auto: coarse on a CPU",
+    )  # fmt: skip
+    tuning.add_argument(
+        "--coarse-step", type=int, default=3, metavar="N",
+        help="segments between coarse samples (default 3: 0.3 s, the shortest effect kept, "
+        "so none can hide between two samples)",
+    )  # fmt: skip
+    tuning.add_argument(
+        "--temperature", type=float,
+        help="softmax temperature of label scores (default: the model's own)",
+    )  # fmt: skip
     add_mode_options(parser)
     add_model_options(parser)
     parser.set_defaults(handler=run_suggest)
@@ -106,6 +120,9 @@ def _options(args: argparse.Namespace) -> SuggestOptions:
             sync_t=args.sync_t,
             sync_d=args.sync_d,
             spatial=not args.no_spatial,
+            scan=args.scan,
+            coarse_step=args.coarse_step,
+            temperature=args.temperature,
         )
     except ValueError as exc:
         from sfxmatch.errors import ConfigError

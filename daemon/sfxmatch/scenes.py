@@ -199,6 +199,12 @@ class SceneSplitter:
         """Frames seen so far."""
         return self._frame_count
 
+    @property
+    def cut_times(self) -> list[float]:
+        """Seconds of the cuts found so far, in order. PySceneDetect reports a cut when its
+        detector is sure: up to a minimum scene length after the cut happened."""
+        return [cut.seconds for cut in self._cuts]
+
     def feed(self, frame: media.Frame) -> None:
         """Analyse the next frame of the pass."""
         if self._scenes is not None:

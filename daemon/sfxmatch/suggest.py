@@ -28,9 +28,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sfxmatch import media
+from sfxmatch.embed.encoder import SceneInput
 from sfxmatch.errors import ConfigError, MediaError
 from sfxmatch.match.ambience import borrow_short_scenes, rerank_by_effects, search_ambience
 from sfxmatch.match.autosync import SyncParams, softmax_scores, sync_intervals
+from sfxmatch.match.scan import ScanPlan, coarse_step, fill, is_coarse, refine_gap
 from sfxmatch.match.spatial import Location, horizontal_position, pan_gain_keyframes
 from sfxmatch.scenes import SceneSplitter
 from sfxmatch.store.base import Filter
@@ -51,9 +53,10 @@ from sfxmatch.suggestions import (
 )
 
 if TYPE_CHECKING:
+    from sfxmatch.embed.encoder import Encoder
     from sfxmatch.pipeline import Pipeline, Progress
 
-SCENE_FRAME_RATE = 4.0  # frames kept per second for whole-scene embeddings
+SCENE_FRAME_RATE = 4.0  # about this many frames a second embed a scene (full scans)
 SEGMENT_BATCH = 16
 LOCATE_FRAMES = 8  # segments per placed effect located on screen (keyframes between them)
 EFFECT_FADE_IN = 0.004  # seconds: no click, and a click's onset stays where it was placed
@@ -98,14 +101,14 @@ def segment_offsets(frames: int, segment: float) -> list[float]:
 
 
 class _SegmentSampler:
-    """The on-screen frames of every segment; embeds full batches as the pass goes."""
+    """The on-screen frames of every segment, handed on segment by segment."""
 
     def __init__(
         self,
         count: int,
         segment: float,
         frames_per_segment: int,
-        embed: Callable[[np.ndarray], None],
+        on_segment: Callable[[int, np.ndarray], None],
     ) -> None:
         offsets = segment_offsets(frames_per_segment, segment)
         self.per_segment = frames_per_segment
@@ -113,7 +116,7 @@ class _SegmentSampler:
         self.next = 0
         self.previous: np.ndarray | None = None
         self.pending: list[np.ndarray] = []
-        self.embed = embed
+        self.on_segment = on_segment
 
     def feed(self, time: float, image: np.ndarray) -> None:
         # A sample before this frame's time shows the previous frame (the one on screen).
@@ -126,21 +129,105 @@ class _SegmentSampler:
     def finish(self) -> None:
         while self.next < len(self.samples) and self.previous is not None:
             self._take(self.previous)
-        self._flush()
 
     def _take(self, image: np.ndarray) -> None:
         self.pending.append(image)
         self.next += 1
-        if len(self.pending) >= self.per_segment * SEGMENT_BATCH:
-            self._flush()
+        if len(self.pending) == self.per_segment:
+            self.on_segment(self.next // self.per_segment - 1, np.stack(self.pending))
+            self.pending = []
 
-    def _flush(self) -> None:
-        t = self.per_segment
-        usable = len(self.pending) // t * t
-        if usable:
-            clips = np.stack(self.pending[:usable]).reshape(usable // t, t, *self.pending[0].shape)
-            self.embed(clips)
-        self.pending = self.pending[usable:]
+
+class _SegmentScan:
+    """Which segments are embedded as the decode pass goes, in batches: every one (``plan``
+    None), or coarse-to-fine (:mod:`sfxmatch.match.scan`): the coarse ones, then the
+    segments between two of them where scores move or a cut lies. A segment's frames are kept
+    until its gap is decided and ``keep`` segments more (for a cut reported late)."""
+
+    def __init__(
+        self,
+        count: int,
+        plan: ScanPlan | None,
+        embed: Callable[[np.ndarray], np.ndarray],
+        score: Callable[[np.ndarray], np.ndarray],
+        keep: int,
+    ) -> None:
+        self.count = count
+        self.plan = plan
+        self.embed = embed
+        self.score = score
+        self.keep = keep
+        self.clips: dict[int, np.ndarray] = {}
+        self.vectors: dict[int, np.ndarray] = {}
+        self.scores: dict[int, np.ndarray] = {}
+        self.queue: list[int] = []
+        self.coarse: list[int] = []  # coarse segments embedded so far, in order
+        self.decided = 0  # gaps between coarse[i] and coarse[i + 1] decided for i < decided
+        self.unrefined: list[tuple[int, int]] = []  # decided gaps left to interpolation
+        self.after_moved = False  # the last decided gap moved: the next one is refined too
+        self.cuts: set[int] = set()
+
+    def add(self, index: int, clip: np.ndarray) -> None:
+        self.clips[index] = clip
+        if self.plan is None or is_coarse(index, self.count, self.plan.step):
+            self.queue.append(index)
+        if len(self.queue) >= SEGMENT_BATCH:
+            self._advance()
+
+    def cut(self, index: int) -> None:
+        """A scene starts in segment ``index``: a decided gap across it is refined after all
+        while its frames are here."""
+        if index in self.cuts or self.plan is None:
+            return
+        self.cuts.add(index)
+        for gap in [g for g in self.unrefined if g[0] < index <= g[1]]:
+            self.unrefined.remove(gap)
+            self._refine(gap)
+
+    def finish(self) -> dict[int, np.ndarray]:
+        self._advance()
+        return self.vectors
+
+    def _advance(self) -> None:
+        coarse = list(self.queue)  # in a coarse-to-fine scan only coarse segments queue
+        self._embed(self.queue)
+        self.queue = []
+        if self.plan is None:
+            self.clips.clear()
+            return
+        self.coarse += coarse
+        newest = self.coarse[-1] if self.coarse else -1
+        while self.decided < len(self.coarse) - 1:
+            a, b = self.coarse[self.decided], self.coarse[self.decided + 1]
+            self.decided += 1
+            moved = refine_gap(self.scores[a], self.scores[b], self.plan)
+            # A gap that moved takes its neighbours with it (match.scan: bridged peaks).
+            if moved and self.unrefined and self.unrefined[-1][1] == a:
+                self._refine(self.unrefined.pop())
+            near = moved or self.after_moved
+            self.after_moved = moved
+            if near or any(a < c <= b for c in self.cuts):
+                self._refine((a, b))
+            else:
+                self.unrefined.append((a, b))
+        for k in [k for k in self.clips if k < newest - self.keep]:
+            del self.clips[k]
+
+    def _refine(self, gap: tuple[int, int]) -> None:
+        a, b = gap
+        if all(k in self.clips for k in range(a + 1, b)):
+            self._embed(list(range(a + 1, b)))
+
+    def _embed(self, indices: list[int]) -> None:
+        for start in range(0, len(indices), SEGMENT_BATCH):
+            chunk = [k for k in indices[start : start + SEGMENT_BATCH] if k not in self.vectors]
+            if not chunk:
+                continue
+            vectors = np.asarray(self.embed(np.stack([self.clips[k] for k in chunk])), np.float32)
+            scores = self.score(vectors)
+            for k, vector, row in zip(chunk, vectors, scores, strict=True):
+                self.vectors[k] = vector
+                self.scores[k] = row
 
 
 class Suggester:
@@ -161,6 +248,7 @@ class Suggester:
         # Seconds spent per stage (decode, scenes, embed, score, sync, search, place): for
         # benchmarks, kept out of ``Suggestions`` so equal inputs still give equal values.
         self.timings: dict[str, float] = {}
+        self.scan_counts = (0, 0)  # segments embedded, segments in all
 
     @contextmanager
     def _timed(self, stage: str) -> Iterator[None]:
@@ -277,15 +365,37 @@ class Suggester:
             fps=info.video.fps or None,
         )  # fmt: skip
         count = math.floor(clip.duration / opts.segment + 1e-9)
-        vectors: list[np.ndarray] = []
+        temperature = opts.temperature or encoder.temperature
 
-        def embed(clips: np.ndarray) -> None:
+        def embed(clips: np.ndarray) -> np.ndarray:
             self._cancelled()
-            vectors.append(np.asarray(encoder.embed_video_segments(clips), np.float32))
+            return encoder.embed_video_segments(clips)
 
-        sampler = _SegmentSampler(count, opts.segment, encoder.spec.segment_frames, embed)
+        def score(vectors: np.ndarray) -> np.ndarray:
+            if not len(effect_vectors):
+                return np.zeros((len(vectors), 0))
+            return softmax_scores(vectors @ effect_vectors.T, temperature)
+
+        plan = self._scan_plan(encoder)
+        # Frames kept past a decided gap: PySceneDetect may report a cut up to a minimum
+        # scene length after it happened, and the gap across it is then refined after all.
+        keep = math.ceil((opts.min_scene_len + 0.5) / opts.segment) + 1
+        scan = _SegmentScan(count, plan, embed, score, keep)
         analysis = _ClipAnalysis(clip, [], np.zeros(0), np.zeros((0, encoder.dim)))
-        keep_next = 0.0
+        # Whole scenes are embedded from the frames of every ``stride``-th segment: those a
+        # coarse scan embeds anyway (an encoder that remembers frames, as PE-AV's does, pays
+        # nothing more for them), or about SCENE_FRAME_RATE a second in a full scan.
+        stride = plan.step if plan else max(1, round(1 / (SCENE_FRAME_RATE * opts.segment)))
+        first_offset = segment_offsets(encoder.spec.segment_frames, opts.segment)[0]
+
+        def on_segment(k: int, clip: np.ndarray) -> None:
+            if k % stride == 0:
+                analysis.scene_frames.append(clip[0])
+                analysis.scene_frame_times.append(k * opts.segment + first_offset)
+            scan.add(k, clip)
+
+        sampler = _SegmentSampler(count, opts.segment, encoder.spec.segment_frames, on_segment)
+        reported = 0
         index = 0
         # An editor's clip often starts minutes into its file: decoding starts at the keyframe
         # before it (and only frames others refer to are decoded up to it).
@@ -310,11 +420,10 @@ class Suggester:
                 with self._timed("scenes"):
                     splitter.feed(media.Frame(index, local, frame.image))
                 with self._timed("embed"):
+                    for cut in splitter.cut_times[reported:]:
+                        scan.cut(math.floor(cut / opts.segment + 1e-9))
+                    reported = len(splitter.cut_times)
                     sampler.feed(local, frame.image)
-                if local >= keep_next - 1e-6:
-                    analysis.scene_frames.append(frame.image)
-                    analysis.scene_frame_times.append(local)
-                    keep_next = local + 1.0 / SCENE_FRAME_RATE
                 index += 1
                 if index % 25 == 0:
                     self._cancelled()
@@ -328,13 +437,53 @@ class Suggester:
                              f"{clip.source_out:.3f} s")  # fmt: skip
         with self._timed("embed"):
             sampler.finish()
+            embedded = scan.finish()
+        if not analysis.scene_frames and sampler.previous is not None:
+            # Shorter than one segment: the scene is still embedded, from its one picture.
+            analysis.scene_frames.append(sampler.previous)
+            analysis.scene_frame_times.append(0.0)
         with self._timed("scenes"):
             found = splitter.finish(clip.duration)
         analysis.scenes = [(s.start, min(s.end, clip.duration)) for s in found]
-        if vectors:
-            analysis.segment_vectors = np.concatenate(vectors)
+        if embedded:
+            analysis.segment_vectors = self._segment_vectors(
+                len(sampler.samples) // sampler.per_segment, embedded, analysis.scenes
+            )
+        self.scan_counts = (
+            self.scan_counts[0] + len(embedded),
+            self.scan_counts[1] + len(analysis.segment_vectors),
+        )
         analysis.segment_times = np.arange(len(analysis.segment_vectors)) * opts.segment
         return analysis
+
+    def _scan_plan(self, encoder: Encoder) -> ScanPlan | None:
+        """Coarse-to-fine for this run, or None for a full scan: ``scan`` "auto" scans
+        coarse-to-fine where the model runs on a CPU (every segment costs most there)."""
+        opts = self.options
+        coarse = opts.scan == "coarse" or (
+            opts.scan == "auto" and encoder.placement.device.startswith("cpu")
+        )
+        if not coarse:
+            return None
+        step = coarse_step(opts.coarse_step, opts.segment, opts.min_scene_len)
+        params = SyncParams(t=opts.sync_t, d=opts.sync_d)
+        levels = {opts.sync_t} | ({params.high, params.low} if opts.rule == "hysteresis" else set())
+        # A change of half AutoSync's stability tolerance at the threshold cannot break a
+        # run whose level is at least the threshold: smaller moves are left to interpolation.
+        return ScanPlan(step, tuple(sorted(levels)), rise=opts.sync_d * opts.sync_t / 2)
+
+    def _segment_vectors(
+        self, count: int, embedded: dict[int, np.ndarray], scenes: list[tuple[float, float]]
+    ) -> np.ndarray:
+        """Every segment's vector: embedded, or interpolated inside its scene, unit length."""
+        segment = self.options.segment
+        starts = np.arange(count) * segment
+        scene_of = np.zeros(count, np.int64)
+        for number, (start, _) in enumerate(scenes):
+            scene_of[starts >= start - 1e-6] = number
+        rows = fill(count, embedded, scene_of)
+        norms = np.linalg.norm(rows, axis=1, keepdims=True)
+        return (rows / np.maximum(norms, 1e-12)).astype(np.float32)
 
     def _scenes_of(
         self,
@@ -347,8 +496,6 @@ class Suggester:
         first_index: int,
         traces: dict[str, tuple[list[float], list[float]]],
     ) -> list[SceneSuggestion]:
-        from sfxmatch.embed.encoder import SceneInput
-
         opts = self.options
         clip = a.clip
         temperature = opts.temperature or self.pipeline.encoder.temperature
@@ -364,9 +511,7 @@ class Suggester:
             t.extend((a.segment_times + record).tolist())
             v.extend(scores[:, li].tolist())
         self._tell("embed scenes", 0.0, f"{len(a.scenes)} scenes")
-        scene_inputs = [
-            SceneInput(a.scene_frames, a.scene_frame_times, start, end) for start, end in a.scenes
-        ]
+        scene_inputs = [_scene_input(a, start, end) for start, end in a.scenes]
         with self._timed("embed"):
             scene_vectors = self.pipeline.encoder.embed_scenes(scene_inputs) if scene_inputs else []
         params = SyncParams(
@@ -680,6 +825,17 @@ class Suggester:
                   tuple(round(v, 6) for v in traces[label][1]))
             for label in chosen
         )  # fmt: skip
+
+
+def _scene_input(a: _ClipAnalysis, start: float, end: float) -> SceneInput:
+    """The kept frames of a scene; one shorter than the keeping stride gets the frame on
+    screen at its start."""
+    times = np.asarray(a.scene_frame_times, np.float64)
+    if np.any((times >= start - 1e-6) & (times < end - 1e-6)):
+        return SceneInput(a.scene_frames, a.scene_frame_times, start, end)
+    before = np.flatnonzero(times <= start + 1e-6)
+    shown = int(before[-1]) if before.size else 0
+    return SceneInput([a.scene_frames[shown]], [start], start, end)
 
 
 def _clip_at(edit: Edit, record_time: float) -> SourceClip | None:

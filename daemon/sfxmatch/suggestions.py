@@ -416,6 +416,9 @@ def _convert(hint: Any, value: Any) -> Any:
 # --- what a caller asks for --------------------------------------------------------------
 
 
+ScanMode = Literal["auto", "full", "coarse"]
+
+
 @dataclass(frozen=True, slots=True)
 class SuggestOptions:
     """How ``Pipeline.suggest`` works; every field has the default a user gets."""
@@ -441,12 +444,21 @@ class SuggestOptions:
     ring_out: bool = True  # let an effect play past its interval (up to its own length)
     max_effects: int = 64  # strongest intervals kept over the whole edit
     spatial: bool = True  # pan and gain follow the emitter on screen
+    # Coarse-to-fine: embed every coarse_step-th segment, then only the segments between two
+    # where scores move or a cut lies ("auto": where the model runs on a CPU). 3 segments is
+    # min_effect: every interval AutoSync keeps then holds a coarse segment.
+    scan: ScanMode = "auto"
+    coarse_step: int = 3
 
     def __post_init__(self) -> None:
         if self.top_k < 1:
             raise ValueError(f"top_k must be at least 1, not {self.top_k}")
         if self.ambience_mode not in ("vta", "va"):
             raise ValueError(f"ambience_mode must be 'vta' or 'va', not {self.ambience_mode!r}")
+        if self.scan not in ("auto", "full", "coarse"):
+            raise ValueError(f"scan must be auto, full or coarse, not {self.scan!r}")
+        if not 1 <= self.coarse_step <= 100:
+            raise ValueError(f"coarse_step must be 1 to 100 segments, not {self.coarse_step}")
         if self.rule not in ("report", "threshold", "hysteresis"):
             raise ValueError(f"rule must be report, threshold or hysteresis, not {self.rule!r}")
         if not (self.segment > 0 and (self.temperature is None or self.temperature > 0)):

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from sfxmatch.config import Settings
-from sfxmatch.embed.encoder import Encoder, SceneInput, TextSpace, window_starts
+from sfxmatch.embed.encoder import Encoder, Placement, SceneInput, TextSpace, window_starts
 from sfxmatch.embed.registry import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -234,6 +234,10 @@ class CachedEncoder:
     @property
     def temperature(self) -> float:
         return self.encoder.temperature
+
+    @property
+    def placement(self) -> Placement:
+        return self.encoder.placement
 
     def embed_video_segments(self, clips: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         items = list(clips)

@@ -65,6 +65,11 @@ class Encoder(Protocol):
     def dim(self) -> int: ...
 
     @property
+    def placement(self) -> Placement:
+        """Where the model runs (device, dtype)."""
+        ...
+
+    @property
     def temperature(self) -> float:
         """Softmax temperature for a segment's label similarities: the inverse of the
         model's learned video-text logit scale (or the registry's fallback)."""

@@ -69,7 +69,7 @@ from sfxmatch.store.base import Record, SoundMeta, VectorStore
 if TYPE_CHECKING:
     from sfxmatch.embed.encoder import Encoder
 
-WINDOWED_MIN_SECONDS = 8.0  # ambience at least this long is also stored as windows
+WINDOWED_MIN_SECONDS = 8.0  # ambience at least this long (and 1.5 windows) also gets windows
 MAX_WINDOWS = 48  # a one-hour bed gets windows every ~78 s, not 3600 of them
 BATCH_FILES = 16
 BATCH_ENV = "SFXMATCH_INDEX_BATCH"  # files per batch when the caller gives none
@@ -151,6 +151,12 @@ def catalogue_signature(library: LibraryConfig) -> str:
 def audio_ids(sound_id: str, windows: int) -> list[str]:
     """Every vector id of a sound with ``windows`` window vectors."""
     return [f"{sound_id}:0"] + [f"{sound_id}:w{k}" for k in range(windows)]
+
+
+def gets_windows(kind: str, duration: float, window: float) -> bool:
+    """Whether a sound is also stored as windows: ambience long enough that matching its best
+    part beats its whole (8 s, and half a window more than one window of the model)."""
+    return kind == "ambience" and duration >= max(WINDOWED_MIN_SECONDS, 1.5 * window)
 
 
 def window_hop(duration: float, window: float) -> float:
@@ -348,8 +354,8 @@ class _Batcher:
                     )
             else:
                 records.append(Record(f"{entry.sound_id}:0", whole[entry.sound_id], meta))
-                if decision.kind == "ambience" and duration >= WINDOWED_MIN_SECONDS:
-                    window = self.encoder.spec.audio_window
+                window = self.encoder.spec.audio_window
+                if gets_windows(decision.kind, duration, window):
                     with self.model_time():
                         vectors, starts = self.encoder.embed_audio_windows(
                             item.audio, rate, window=window, hop=window_hop(duration, window)

@@ -379,7 +379,7 @@ def options_from_msg(msg: pb.SuggestOptions) -> SuggestOptions:
         if isinstance(value, str):
             check_text(value, f.name)
         kwargs[f.name] = value
-    for name in ("top_k", "vta_labels", "max_effects"):
+    for name in ("top_k", "vta_labels", "max_effects", "coarse_step"):
         if name in kwargs and not 0 <= kwargs[name] <= MAX_TOP_K:
             raise invalid(f"{name} must be within 0..{MAX_TOP_K}, not {kwargs[name]}")
     try:

@@ -498,16 +498,15 @@ def load_pe_av(
     size (benchmarks)."""
     from sfxmatch.embed.pe.config import FRAME_SIZE, published_config
     from sfxmatch.embed.pe.hub import checkpoint_folder
-    from sfxmatch.embed.pe.tiny import write_tiny_checkpoint
+    from sfxmatch.embed.pe.tiny import RECIPE, write_tiny_checkpoint
 
     if compile:
         raise ConfigError("torch.compile is not supported for PE-AV yet: unset SFXMATCH_COMPILE")
     if spec.random_only and weights == "random":
+        made = f"random-r{RECIPE}-seed{seed}"
         with quiet_transformers():
-            folder = write_tiny_checkpoint(
-                settings.models_dir / f"{spec.name}-seed{seed}", seed=seed
-            )
-        weights_id = f"random-seed{seed}"
+            folder = write_tiny_checkpoint(settings.models_dir / f"{spec.name}-{made}", seed=seed)
+        weights_id = made
     elif weights == "random":
         model = random_model(published_config(spec.name), seed=seed, placement=placement)
         frames = FrameSpec(FRAME_SIZE, FRAME_SIZE)

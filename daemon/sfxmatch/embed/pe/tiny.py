@@ -26,6 +26,7 @@ TINY_DIM = 32
 HOP_LENGTH = 1920  # 48 kHz / 25 Hz: PE-AV's 40 ms audio token grid, kept at every size
 SAMPLING_RATE = 48_000
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+RECIPE = 1  # bump when the tiny checkpoint's making changes: it names the folder and model id
 
 
 def tiny_tokenizer() -> Any:
@@ -143,6 +144,21 @@ def processor_files(frame_size: int) -> dict[str, dict[str, Any]]:
     }
 
 
+def _spread(model: Any) -> None:
+    """Redraw every weight matrix with variance 1 / fan-in. transformers' initialisation (a
+    small normal spread, meant for training) leaves a tiny untrained model's outputs nearly
+    the same for every input, so every label would score alike and tests would never see
+    an effect found; at unit gain, different pictures, sounds and texts give different
+    vectors, as a trained model's do (their values still mean nothing)."""
+    import torch
+
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.ndim >= 2:
+                fan_in = param[0].numel()
+                param.normal_(0.0, fan_in**-0.5)
+
+
 def write_tiny_checkpoint(folder: str | os.PathLike[str], *, seed: int = 0) -> Path:
     """Write pe-av-tiny with weights drawn from ``seed`` into ``folder`` (made whole or not
     at all: built beside it, then renamed into place; an existing folder is kept)."""
@@ -161,6 +177,7 @@ def write_tiny_checkpoint(folder: str | os.PathLike[str], *, seed: int = 0) -> P
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = PeAudioVideoModel(use_frame_encoder(config))
+        _spread(model)
     building = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         model.save_pretrained(building)
