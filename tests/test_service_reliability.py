@@ -227,6 +227,13 @@ def test_stalled_calls_without_a_token_starve_nothing(shared: Spawned) -> None:
         # Refused from their headers alone, while they still hold back their message.
         codes = {call.exception(timeout=10).code() for call in refused}
         assert codes == {grpc.StatusCode.UNAUTHENTICATED}
+        # ... after a tarpit's delay, which bounds how fast one connection can churn them.
+        with grpc.insecure_channel(shared.tcp) as channel:
+            began = time.monotonic()
+            with pytest.raises(grpc.RpcError) as refusal:
+                channel.unary_unary("/sfxmatch.v1.Sfxmatch/Version")(b"", timeout=10)
+            assert refusal.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert time.monotonic() - began >= 0.5
     finally:
         stalls.close()
     assert shared.client.health()

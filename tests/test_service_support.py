@@ -146,6 +146,7 @@ def daemon(service_root: Path, tiny_pipeline: Pipeline) -> Iterator[Daemon]:
         max_queued=4,
         excluded=(service_root / "excluded",),
         grace=5.0,
+        refusal_delay=0.01,  # the tarpit for calls without the token; its default is 0.5 s
     )
     running = Daemon(config, pipeline=tiny_pipeline).start()
     yield running

@@ -142,13 +142,14 @@ def _run_daemon(args: argparse.Namespace) -> int:
         model=args.model,
         weights="random" if args.random_weights else None,
         store_backend=args.store,
+        freeze_heap=True,
     )
     import faulthandler
 
     # `kill -USR1 <pid>` dumps every thread's stack into the log: how to see a hung daemon.
     if hasattr(signal, "SIGUSR1"):
         faulthandler.register(signal.SIGUSR1, all_threads=True)
-    daemon = Daemon(config).start()
+    daemon = Daemon(config).handle_signals().start()
     print(f"sfxmatch daemon listening on {', '.join(daemon.addresses)}", file=sys.stderr)
     daemon.serve_forever()
     _exit_past_lingering_threads(timeout=10.0)

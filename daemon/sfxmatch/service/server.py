@@ -13,14 +13,21 @@ health check and cheap calls always answer:
   thread until its request message has arrived, been decoded and been authorised: every
   method is registered as request-streaming, so the daemon itself reads the one message.
 - Authentication looks at the headers only, before the message is read: a call without a
-  valid token is refused at once and holds nothing.
+  valid token holds no thread and no job. Its refusal is sent after one to two times
+  ``refusal_delay`` (a tarpit: a connection that keeps opening calls without the token
+  gets at most 32 refusals per delay, instead of thousands a second that would crowd the
+  event loop; the jitter spreads the refusals of calls opened together); past
+  ``max_delayed_refusals`` such calls at once, refusals go out at once.
 - The first (only) request message must arrive within ``first_message_timeout``; bytes that
   do not decode as the method's request are INVALID_ARGUMENT.
-- Lanes: the health service answers on the event loop itself; cheap calls (Version, job
-  table, Shutdown, LibraryStatus) run on their own small pool; library calls (add, remove,
-  search) and the preparation of jobs on another; jobs (index, suggest, render) on the job
-  manager's workers, their events streamed back by the event loop. Each lane is bounded;
-  past its bound a call is refused with RESOURCE_EXHAUSTED instead of waiting.
+- Lanes: the health service and the in-memory calls (Version, the job table, Shutdown)
+  answer on the event loop itself; LibraryStatus (it reads the index) runs on a small pool
+  of its own; library calls (add, remove, search) and the preparation of jobs on another;
+  jobs (index, suggest, render) on the job manager's workers, their events streamed back
+  by the event loop. Each lane is bounded; past its bound a call is refused with
+  RESOURCE_EXHAUSTED instead of waiting.
+- The event loop never pauses long for Python's cyclic garbage collector: ``daemon run``
+  freezes the heap once serving (see ``DaemonConfig.freeze_heap``).
 - Per connection at most ``max_streams_per_connection`` calls at once (HTTP/2), idle
   connections are closed, and the server pings quiet connections (keepalive) and refuses
   clients that ping too often.
@@ -33,11 +40,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import ipaddress
 import json
 import logging
 import os
 import queue
+import random
 import signal
 import sys
 import threading
@@ -72,14 +81,14 @@ log = logging.getLogger("sfxmatch.service")
 
 _DEADLINE_SLACK = 0.5  # seconds
 
-Lane = Literal["health", "cheap", "work", "job"]
+Lane = Literal["health", "loop", "cheap", "work", "job"]
 # Which lane each method runs in (see the module docstring).
 LANES: dict[str, Lane] = {
-    "Version": "cheap",
-    "Shutdown": "cheap",
-    "GetJob": "cheap",
-    "ListJobs": "cheap",
-    "CancelJob": "cheap",
+    "Version": "loop",
+    "Shutdown": "loop",
+    "GetJob": "loop",
+    "ListJobs": "loop",
+    "CancelJob": "loop",
     "LibraryStatus": "cheap",
     "LibraryAdd": "work",
     "LibraryRemove": "work",
@@ -112,6 +121,8 @@ class DaemonConfig:
     max_work_calls: int = 16  # library calls running or waiting; more: RESOURCE_EXHAUSTED
     max_watches: int = 64  # health Watch streams open at once
     first_message_timeout: float = 5.0  # seconds from a call's headers to its message
+    refusal_delay: float = 0.5  # seconds before a call without a valid token is refused
+    max_delayed_refusals: int = 1024  # refusals waiting at once; more are sent at once
     max_streams_per_connection: int = 32
     idle_connection_timeout: float = 300.0  # a connection without calls this long is closed
     keepalive_interval: float = 60.0  # ping a quiet connection this often
@@ -123,6 +134,11 @@ class DaemonConfig:
     weights: Literal["checkpoint", "random"] | None = None
     store_backend: str = "lance"
     write_info: bool = True
+    # Move what exists once serving starts (and once the model is loaded) out of the cyclic
+    # garbage collector's reach (gc.freeze): its full collections otherwise walk the
+    # model's and libraries' millions of objects, pausing every call for 20-200 ms. For
+    # the daemon's own process (`daemon run`), not for a daemon inside another program.
+    freeze_heap: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def grpc_options(self) -> tuple[tuple[str, int], ...]:
@@ -564,6 +580,7 @@ class _Transport(grpc.GenericRpcHandler):
             "work": _LaneLimit("library", config.max_work_calls),
             "watch": _LaneLimit("health-watch", config.max_watches),
         }
+        self.delayed_refusals = 0  # touched only on the event loop
         self.handlers: dict[str, grpc.RpcMethodHandler] = {}
         for full, (name, request_type, streaming) in _message_types().items():
             if streaming:
@@ -590,6 +607,13 @@ class _Transport(grpc.GenericRpcHandler):
     async def _admit(self, full: str, request_type: Any, context: Any) -> Any:
         """Authorise from the headers, then read and decode the one request message."""
         if not self.auth.allowed(full, context.invocation_metadata()):
+            config = self.d.config
+            if config.refusal_delay > 0 and self.delayed_refusals < config.max_delayed_refusals:
+                self.delayed_refusals += 1
+                try:  # jittered, so refusals of calls opened together do not come back as one
+                    await asyncio.sleep(config.refusal_delay * (1.0 + random.random()))
+                finally:
+                    self.delayed_refusals -= 1
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, REFUSAL)
         timeout = self.d.config.first_message_timeout
         try:
@@ -611,6 +635,8 @@ class _Transport(grpc.GenericRpcHandler):
 
     async def _in_lane(self, lane: Lane, fn: Callable[[], Any]) -> Any:
         loop = asyncio.get_running_loop()
+        if lane == "loop":  # memory only, microseconds: no thread hop, no queue behind one
+            return fn()
         if lane == "cheap":
             with self.limits["cheap"].enter():
                 return await loop.run_in_executor(self.cheap_pool, fn)
@@ -718,6 +744,7 @@ class _Transport(grpc.GenericRpcHandler):
                 else:
                     job.request_cancel("CANCELLED", "the client cancelled or went away")
         if job.state is JobState.SUCCEEDED:
+            self.d._freeze_heap(plan.kind)
             final = plan.result(job.result)
             final.job_id = job.id
             log_call(name, started, grpc.StatusCode.OK)
@@ -798,6 +825,7 @@ class Daemon:
         self._transport: _Transport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
+        self._frozen: set[str] = set()
         self._stop_lock = threading.Lock()
         self._stop_requested = threading.Event()
         self._stopped = threading.Event()
@@ -830,6 +858,17 @@ class Daemon:
         except Exception as exc:
             self.model_error = str(exc)
             raise
+        self._freeze_heap("model")
+
+    def _freeze_heap(self, kind: str = "") -> None:
+        """gc.freeze once serving starts, once the model is loaded and after the first job
+        of each kind (which imports what that kind needs); never again, so objects that
+        die later are never kept by it."""
+        if not self.config.freeze_heap or kind in self._frozen:
+            return
+        self._frozen.add(kind)
+        gc.collect()
+        gc.freeze()
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -893,6 +932,7 @@ class Daemon:
             self.health.set(service, status)
         if not ready:
             threading.Thread(target=self._load_eagerly, name="sfxmatch-load", daemon=True).start()
+        self._freeze_heap()
         log.info(
             "daemon started",
             extra={
@@ -993,8 +1033,10 @@ class Daemon:
             self._transport.close()
         self._loop = self._loop_thread = None
 
-    def serve_forever(self) -> None:
-        """Serve until SIGTERM/SIGINT or the Shutdown RPC, then stop gracefully."""
+    def handle_signals(self) -> Daemon:
+        """SIGTERM and SIGINT ask for a graceful stop (from the main thread only). Call it
+        before ``start`` in a daemon's own process: a signal that comes while it starts
+        stops it cleanly too."""
 
         def on_signal(signum: int, _frame: Any) -> None:
             log.info("signal received", extra={"signal": signal.Signals(signum).name})
@@ -1003,6 +1045,11 @@ class Daemon:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, on_signal)
             signal.signal(signal.SIGINT, on_signal)
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve until SIGTERM/SIGINT or the Shutdown RPC, then stop gracefully."""
+        self.handle_signals()
         while not self._stop_requested.wait(timeout=1.0):
             pass
         self.stop()
