@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -74,6 +75,29 @@ _EMPTY = {
     "ListJobs": pb.ListJobsRequest(),
     "CancelJob": pb.CancelJobRequest(),
 }
+
+
+def test_many_clients_of_one_process_share_a_connection(client: Client) -> None:
+    # Channels to one address share one connection: its stream limit must not refuse
+    # the calls of a busy multi-threaded client (64 clients x a call and a health check).
+    failures: list[BaseException] = []
+    start = threading.Barrier(64)
+
+    def work() -> None:
+        with Client(client.target, client._metadata[0][1].split()[1], timeout=60) as mine:
+            start.wait()
+            for _ in range(5):
+                try:
+                    assert mine.version().api == "sfxmatch.v1" and mine.health(timeout=30)
+                except BaseException as exc:
+                    failures.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(64)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
 
 
 def test_every_rpc_is_listed_here() -> None:

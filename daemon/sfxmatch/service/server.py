@@ -15,8 +15,9 @@ health check and cheap calls always answer:
 - Authentication looks at the headers only, before the message is read: a call without a
   valid token holds no thread and no job. Its refusal is sent after one to two times
   ``refusal_delay`` (a tarpit: a connection that keeps opening calls without the token
-  gets at most 32 refusals per delay, instead of thousands a second that would crowd the
-  event loop; the jitter spreads the refusals of calls opened together); past
+  gets at most ``max_streams_per_connection`` refusals per delay, instead of thousands a
+  second that would crowd the event loop; the jitter spreads the refusals of calls opened
+  together); past
   ``max_delayed_refusals`` such calls at once, refusals go out at once.
 - The first (only) request message must arrive within ``first_message_timeout``; bytes that
   do not decode as the method's request are INVALID_ARGUMENT.
@@ -123,7 +124,7 @@ class DaemonConfig:
     first_message_timeout: float = 5.0  # seconds from a call's headers to its message
     refusal_delay: float = 0.5  # seconds before a call without a valid token is refused
     max_delayed_refusals: int = 1024  # refusals waiting at once; more are sent at once
-    max_streams_per_connection: int = 32
+    max_streams_per_connection: int = 256  # calls at once on one connection (HTTP/2)
     idle_connection_timeout: float = 300.0  # a connection without calls this long is closed
     keepalive_interval: float = 60.0  # ping a quiet connection this often
     keepalive_timeout: float = 20.0  # ... and close it when the ping is not answered
@@ -617,8 +618,9 @@ class _Transport(grpc.GenericRpcHandler):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, REFUSAL)
         timeout = self.d.config.first_message_timeout
         try:
-            data = await asyncio.wait_for(context.read(), timeout)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(timeout):  # no task of its own, unlike wait_for
+                data = await context.read()
+        except TimeoutError:
             await context.abort(
                 grpc.StatusCode.DEADLINE_EXCEEDED,
                 f"no request message within {timeout:g} s of the call's headers",
