@@ -107,3 +107,18 @@ def test_bounds_are_refused_as_invalid_argument() -> None:
         translate.names(["x"] * 65, "library name")
     with pytest.raises(RequestError, match="segment must be within"):
         translate.options_from_msg(translate.pb.SuggestOptions(segment=1e-9))
+
+
+def test_the_readme_documents_every_bound_and_names_real_tests() -> None:
+    import re as regex
+
+    repo = Path(__file__).resolve().parents[1]
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    for what, bound in translate.BOUNDS.items():
+        assert f"| {what} | {bound} |" in readme, what
+    section = readme.split("## Reliability", 1)[1].split("\n## ", 1)[0]
+    named = regex.findall(r"`(tests/[\w/]+\.py)(?:::(\w+))?`", section)
+    assert len(named) >= 20
+    for path, test in named:
+        source = (repo / path).read_text(encoding="utf-8")
+        assert not test or f"def {test}(" in source, f"{path}::{test}"

@@ -648,5 +648,7 @@ BOUNDS: dict[str, str] = {
     "suggestions_json (Render)": f"{MAX_JSON // 2**20} MiB, nesting {MAX_JSON_DEPTH}",
     "mix length times sample rate": f"{MAX_SECONDS:g} s at 48 kHz",
     "Shutdown grace_seconds": f"0..{MAX_GRACE:g}",
+    "numbers of Suggest options and Render": "finite, in the ranges of OPTION_RANGES (segment "
+    f"{OPTION_RANGES['segment'][0]:g}..{OPTION_RANGES['segment'][1]:g} s), target_lufs -70..0",
     "a request message": f"{MAX_JSON // 2**20} MiB (gRPC: RESOURCE_EXHAUSTED)",
 }
