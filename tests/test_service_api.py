@@ -100,6 +100,22 @@ def test_many_clients_of_one_process_share_a_connection(client: Client) -> None:
     assert failures == []
 
 
+def test_health_watch_and_list(client: Client) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    assert client.wait_ready(timeout=30)  # Watch, without a token
+    with grpc.insecure_channel(client.target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        unknown = stub.Watch(health_pb2.HealthCheckRequest(service="nope"), timeout=5)
+        assert next(unknown).status == health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+        unknown.cancel()
+        listed = stub.List(health_pb2.HealthListRequest(), timeout=5).statuses
+        assert listed["sfxmatch.v1.Sfxmatch"].status == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.RpcError) as missing:
+            stub.Check(health_pb2.HealthCheckRequest(service="nope"), timeout=5)
+        assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
 def test_every_rpc_is_listed_here() -> None:
     service = pb.DESCRIPTOR.services_by_name["Sfxmatch"]
     assert set(service.methods_by_name) == set(_EMPTY)
