@@ -497,10 +497,6 @@ class HealthState:
         with self._lock:
             return dict(self._status)
 
-    @property
-    def watching(self) -> int:
-        return len(self._watchers)
-
     async def watch(self, service: str) -> AsyncIterator[int]:
         """The status now, then each change (SERVICE_UNKNOWN for an unknown service)."""
         changed = asyncio.Event()
