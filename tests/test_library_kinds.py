@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
 import pytest
-from sfxmatch.errors import ConfigError
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sfxmatch.errors import ConfigError, LimitError
 from sfxmatch.library.kinds import (
     KINDS,
+    MAX_GLOB_CHARS,
+    MAX_KIND_OVERRIDES,
     KindOverrides,
     PromptSet,
     ZeroShot,
     check_loop,
+    check_overrides,
     classify_labels,
+    compile_glob,
     decide_kind,
     embed_prompts,
     is_seamless_loop,
@@ -204,6 +211,71 @@ def test_overrides_last_matching_rule_wins() -> None:
     with pytest.raises(ConfigError):
         KindOverrides.from_mapping({"x/": "noise"})
     assert parse_kind(" SFX ") == "effect"
+
+
+def _backtracking_reference(pattern: str) -> re.Pattern[str]:
+    """The obvious translation to a regular expression (exponential on bad patterns)."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out), re.IGNORECASE | re.DOTALL)
+
+
+_component = st.one_of(st.just("**"), st.text("aB*?", min_size=1, max_size=5)).filter(
+    lambda c: c == "**" or "**" not in c  # "**" inside a component counts as "*"
+)
+_name = st.text("abAB", min_size=1, max_size=4)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    components=st.lists(_component, min_size=1, max_size=4),
+    path=st.lists(_name, min_size=1, max_size=5),
+)
+def test_globs_match_as_the_backtracking_reference_does(components, path) -> None:
+    pattern = "/".join(components)
+    reference = _backtracking_reference(pattern)
+    if "/" in pattern:
+        expected = reference.fullmatch("/".join(path)) is not None
+    else:
+        expected = any(reference.fullmatch(part) for part in path)
+    assert compile_glob(pattern).match(path, None) == expected
+
+
+def test_a_pathological_glob_matches_in_linear_time() -> None:
+    # Backtracking takes longer than the age of the universe on these; here they answer
+    # at once (this test would hang, not fail, without the linear matcher).
+    glob = "*a" * 100 + "*b"
+    overrides = KindOverrides.from_mapping({glob: "music", "x/" + glob: "effect"})
+    assert overrides.match("a" * 4000 + ".wav") is None
+    assert overrides.match("x/" + "a" * 4000) is None
+    assert overrides.match("deep/" + "a" * 200 + "b") == (glob, "music")
+
+
+def test_overrides_are_checked_and_bounded() -> None:
+    assert check_overrides([("Beds/", "ambiance")]) == (("Beds/", "ambience"),)
+    with pytest.raises(LimitError, match=f"at most {MAX_KIND_OVERRIDES}"):
+        check_overrides([("x", "music")] * (MAX_KIND_OVERRIDES + 1))
+    with pytest.raises(LimitError, match=f"at most {MAX_GLOB_CHARS}"):
+        check_overrides([("a" * (MAX_GLOB_CHARS + 1), "music")])
+    with pytest.raises(ConfigError, match="empty"):
+        check_overrides([("  ", "music")])
+    with pytest.raises(ConfigError, match="unknown sound kind"):
+        check_overrides([("x", "noise")])
 
 
 # --------------------------------------------------------------------------- the decision

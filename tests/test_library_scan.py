@@ -7,11 +7,12 @@ import importlib
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-from sfxmatch.errors import ConfigError
+from sfxmatch.errors import Cancelled, ConfigError
 from sfxmatch.library.scan import (
     FULL_HASH_LIMIT,
     LibraryRoot,
@@ -111,6 +112,60 @@ def test_symlinks_are_followed_without_looping(tmp_path: Path) -> None:
         "gone.wav": "broken_symlink",
         "self": "symlink_loop",
     }
+
+
+def test_nothing_inside_an_excluded_folder_is_read(tmp_path: Path) -> None:
+    private = tmp_path / "private"
+    _write(private / "secret.wav")
+    _write(private / "deeper" / "more.wav", 330)
+    root = tmp_path / "lib"
+    _write(root / "mine.wav")
+    (root / "to-folder").symlink_to(private)
+    (root / "to-file.wav").symlink_to(private / "secret.wav")
+    (root / "hop").symlink_to(root / "to-folder")  # a link to a link into it
+    _write(root / "inner" / "kept-out.wav")  # an excluded folder inside the library itself
+    seen_before = scan([root]).snapshot.entries
+    assert len(seen_before) >= 3
+    result = scan([root], excluded=[private, root / "inner"])
+    assert [e.relpath for e in result.snapshot.entries] == ["mine.wav"]
+    assert _faults(result) == {
+        "hop": "excluded", "inner": "excluded", "to-file.wav": "excluded", "to-folder": "excluded"
+    }  # fmt: skip
+    # What was known from there before is gone from the library (not "unreachable").
+    again = scan([root], Snapshot(result.snapshot.roots, seen_before), excluded=[private])
+    assert {e.relpath for e in again.snapshot.entries} == {"mine.wav", "inner/kept-out.wav"}
+    assert {e.relpath for e in again.deleted} == {e.relpath for e in seen_before} - {
+        "mine.wav", "inner/kept-out.wav"
+    }  # fmt: skip
+    assert scan([private / "deeper"], excluded=[private]).faults[0].kind == "excluded"
+
+
+def test_a_cancelled_scan_raises_at_once(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    for i in range(300):
+        _write(root / f"d{i % 3}" / f"s{i}.wav", seconds=0.01)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        scan([root], cancel=cancel)
+    walked = []
+    real = scan_module._scandir
+
+    def counting(folder):  # type: ignore[no-untyped-def]
+        walked.append(folder)
+        if len(walked) == 2:
+            cancel.set()
+        return real(folder)
+
+    cancel.clear()
+    scan_module._scandir = counting
+    try:
+        with pytest.raises(Cancelled):
+            scan([root], cancel=cancel)
+    finally:
+        scan_module._scandir = real
+    assert len(walked) == 2  # stopped in the second folder, never listed the third
+    assert len(scan([root], cancel=threading.Event()).snapshot.entries) == 300
 
 
 def test_hard_link_and_nested_root_are_scanned_once(tmp_path: Path) -> None:

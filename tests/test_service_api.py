@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -74,6 +75,45 @@ _EMPTY = {
     "ListJobs": pb.ListJobsRequest(),
     "CancelJob": pb.CancelJobRequest(),
 }
+
+
+def test_many_clients_of_one_process_share_a_connection(client: Client) -> None:
+    # Channels to one address share one connection: its stream limit must not refuse
+    # the calls of a busy multi-threaded client (64 clients x a call and a health check).
+    failures: list[BaseException] = []
+    start = threading.Barrier(64)
+
+    def work() -> None:
+        with Client(client.target, client._metadata[0][1].split()[1], timeout=60) as mine:
+            start.wait()
+            for _ in range(5):
+                try:
+                    assert mine.version().api == "sfxmatch.v1" and mine.health(timeout=30)
+                except BaseException as exc:
+                    failures.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(64)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+
+
+def test_health_watch_and_list(client: Client) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    assert client.wait_ready(timeout=30)  # Watch, without a token
+    with grpc.insecure_channel(client.target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        unknown = stub.Watch(health_pb2.HealthCheckRequest(service="nope"), timeout=5)
+        assert next(unknown).status == health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+        unknown.cancel()
+        listed = stub.List(health_pb2.HealthListRequest(), timeout=5).statuses
+        assert listed["sfxmatch.v1.Sfxmatch"].status == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.RpcError) as missing:
+            stub.Check(health_pb2.HealthCheckRequest(service="nope"), timeout=5)
+        assert missing.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_every_rpc_is_listed_here() -> None:

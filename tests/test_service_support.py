@@ -25,7 +25,9 @@ from sfxmatch.testing import synth
 __all__ = [
     "GatedPipeline",
     "client",
+    "connect_spawned",
     "daemon",
+    "daemon_logs",
     "gated",
     "gated_client",
     "make_library",
@@ -33,6 +35,7 @@ __all__ = [
     "short_dir",
     "sound_library",
     "spawn_daemon",
+    "stop_spawned",
     "tiny_pipeline",
     "token",
     "wait_for",
@@ -120,7 +123,7 @@ def service_root() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def tiny_pipeline(service_root: Path) -> Iterator[Pipeline]:
     settings = Settings(cache_dir=service_root / "cache", data_dir=service_root / "data")
-    pipeline = Pipeline(settings, model="imagebind-tiny")
+    pipeline = Pipeline(settings, model="imagebind-tiny", excluded=(service_root / "excluded",))
     pipeline.load_model()
     yield pipeline
     pipeline.close()
@@ -143,6 +146,7 @@ def daemon(service_root: Path, tiny_pipeline: Pipeline) -> Iterator[Daemon]:
         max_queued=4,
         excluded=(service_root / "excluded",),
         grace=5.0,
+        refusal_delay=0.01,  # the tarpit for calls without the token; its default is 0.5 s
     )
     running = Daemon(config, pipeline=tiny_pipeline).start()
     yield running
@@ -185,25 +189,67 @@ def gated_client(daemon: Daemon) -> Client:
     return Client(daemon.addresses[0], paths.read_token(daemon.token_file), timeout=30)
 
 
-def spawn_daemon(data_dir: Path, socket: Path, *extra: str) -> subprocess.Popen[str]:
+def spawn_daemon(
+    data_dir: Path,
+    socket: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    wrapper: tuple[str, ...] = (),
+) -> subprocess.Popen[str]:
     """``python -m sfxmatch daemon run`` in a child process with the tiny model; its JSON
-    log goes to ``<data_dir>/../daemon-<pid>.log``."""
-    env = dict(os.environ)
-    env.update(
+    log goes to ``<data_dir>/../daemon-<pid>.log``. ``env`` adds variables; ``wrapper`` is a
+    command the daemon's command line is handed to (it must exec it)."""
+    environment = dict(os.environ)
+    environment.update(
         SFXMATCH_DATA_DIR=str(data_dir),
         SFXMATCH_CACHE_DIR=str(data_dir.parent / "cache"),
         SFXMATCH_MODEL="imagebind-tiny",
         PYTHONUNBUFFERED="1",
     )
-    env.pop("SFXMATCH_TEST_KILL_AT", None)
+    environment.pop("SFXMATCH_TEST_KILL_AT", None)
+    environment.update(env or {})
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     log = (data_dir.parent / f"daemon-{time.monotonic_ns()}.log").open("w")
     with log:
         return subprocess.Popen(
-            [PYTHON, "-m", "sfxmatch", "daemon", "run", "--socket", str(socket), *extra],
-            env=env,
+            [*wrapper, PYTHON, "-m", "sfxmatch", "daemon", "run", "--socket", str(socket), *extra],
+            env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,
             cwd=REPO,
         )
+
+
+def daemon_logs(folder: Path) -> str:
+    """Everything the daemons spawned under ``folder`` logged (for failure messages)."""
+    return "\n".join(p.read_text(errors="replace") for p in sorted(folder.glob("daemon-*.log")))
+
+
+def connect_spawned(
+    process: subprocess.Popen[str],
+    data_dir: Path,
+    socket: Path,
+    *,
+    token_file: Path | None = None,
+    timeout: float = 120.0,
+) -> Client:
+    """A client of a spawned daemon once it answers its health check (polled, no sleeps)."""
+    token_file = token_file or paths.token_path(data_dir)
+    wait_for(lambda: token_file.exists() or process.poll() is not None, timeout, "token")
+    assert process.poll() is None, f"the daemon exited at start:\n{daemon_logs(data_dir.parent)}"
+    client = Client(f"unix://{socket}", paths.read_token(token_file), timeout=timeout)
+    wait_for(lambda: client.health(timeout=2) or process.poll() is not None, timeout, "health")
+    assert process.poll() is None, f"the daemon exited:\n{daemon_logs(data_dir.parent)}"
+    return client
+
+
+def stop_spawned(process: subprocess.Popen[str], timeout: float = 60.0) -> int:
+    """SIGTERM, wait; SIGKILL if it did not stop. Returns its exit code."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            return process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return process.wait(timeout=timeout)

@@ -20,6 +20,7 @@ import importlib
 import json
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,9 +125,11 @@ def add_daemon(subparsers: argparse._SubParsersAction) -> None:
 def _run_daemon(args: argparse.Namespace) -> int:
     import logging
 
-    from sfxmatch.service.server import Daemon, DaemonConfig, setup_logging
+    from sfxmatch.service.server import Daemon, DaemonConfig, check_grace, setup_logging
 
     setup_logging(getattr(logging, args.log_level.upper()))
+    check_grace(args.grace)
+    _raise_open_files_limit()
     config = DaemonConfig(
         socket=args.socket,
         tcp=args.tcp,
@@ -139,17 +142,33 @@ def _run_daemon(args: argparse.Namespace) -> int:
         model=args.model,
         weights="random" if args.random_weights else None,
         store_backend=args.store,
+        freeze_heap=True,
     )
     import faulthandler
 
     # `kill -USR1 <pid>` dumps every thread's stack into the log: how to see a hung daemon.
     if hasattr(signal, "SIGUSR1"):
         faulthandler.register(signal.SIGUSR1, all_threads=True)
-    daemon = Daemon(config).start()
+    daemon = Daemon(config).handle_signals().start()
     print(f"sfxmatch daemon listening on {', '.join(daemon.addresses)}", file=sys.stderr)
     daemon.serve_forever()
     _exit_past_lingering_threads(timeout=10.0)
     return 0
+
+
+def _raise_open_files_limit() -> None:
+    """Every connection costs a file descriptor: take the hard limit (up to 65536), so a
+    flood of connections from other local programs runs out well after the daemon would
+    close the idle ones."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def _exit_past_lingering_threads(timeout: float) -> None:
@@ -189,6 +208,18 @@ def _run_status(args: argparse.Namespace) -> int:
 
     client = find_daemon()
     if client is None:
+        from sfxmatch.service import paths
+
+        owner = paths.lock_owner()
+        if owner is not None:  # holds the data folder, does not answer: starting or hung
+            if args.json:
+                print(json.dumps({"running": True, "answering": False, "pid": owner.pid}))
+            else:
+                print(
+                    f"an sfxmatch daemon ({owner.describe()}) holds {paths.daemon_dir()} but "
+                    "does not answer (still starting, or hung: `kill -USR1 PID` logs its threads)"
+                )
+            return 1
         if args.json:
             print(json.dumps({"running": False}))
         else:
@@ -219,34 +250,54 @@ def _run_status(args: argparse.Namespace) -> int:
 
 
 def _run_stop(args: argparse.Namespace) -> int:
+    """Stop our daemon: through its socket when it answers; else, only when it still holds
+    its data folder's lock, by SIGTERM to the very process recorded there (pid and start
+    time). A record left by a killed daemon never leads to a signal: its pid may be
+    another program's by now."""
     import os
 
     from sfxmatch.client import DaemonError, find_daemon
+    from sfxmatch.errors import ConfigError
     from sfxmatch.service import paths
 
+    target: tuple[int, int | None] | None = None
     client = find_daemon()
-    target: int | None = None
     if client is not None:
         with client:
-            target = client.version().pid
+            pid = client.version().pid
+            target = (pid, paths.process_start_time(pid))
             try:
                 client.shutdown(args.grace)
             except DaemonError as error:
                 if error.code != "UNAVAILABLE":
                     raise
     else:
-        info = paths.read_info(paths.info_path())
-        if info is not None and paths.pid_alive(info.pid):
-            target = info.pid
-            os.kill(target, signal.SIGTERM)  # running but not answering: ask the OS
-    if target is None:
-        print("no sfxmatch daemon is running")
-        return 0
-    deadline = time.monotonic() + args.timeout
-    while paths.pid_alive(target):
-        if time.monotonic() > deadline:
-            print(f"sfxmatch daemon (pid {target}) is still stopping", file=sys.stderr)
+        owner = paths.lock_owner()
+        if owner is None:
+            stale = None
+            if paths.info_path().exists():
+                lock = paths.DataFolderLock(paths.lock_path())
+                with contextlib.suppress(ConfigError), lock.acquire(wait=0.5):
+                    stale = paths.remove_stale_records()
+            note = f" (removed the record left by pid {stale.pid}, gone)" if stale else ""
+            print(f"no sfxmatch daemon is running{note}")
+            return 0
+        if owner.pid is None or not paths.same_process(owner.pid, owner.start_time):
+            print(
+                f"an sfxmatch daemon holds {paths.daemon_dir()} but its record ({owner.describe()})"
+                " names no running process; not signalling anything",
+                file=sys.stderr,
+            )
             return 1
-        time.sleep(0.1)  # polling another process's exit: there is nothing to wait on
-    print(f"sfxmatch daemon (pid {target}) stopped")
+        target = (owner.pid, owner.start_time)
+        os.kill(owner.pid, signal.SIGTERM)  # ours (it holds the lock) but not answering
+    deadline = time.monotonic() + args.timeout
+    pid, start_time = target
+    pause = threading.Event()
+    while paths.same_process(pid, start_time):
+        if time.monotonic() > deadline:
+            print(f"sfxmatch daemon (pid {pid}) is still stopping", file=sys.stderr)
+            return 1
+        pause.wait(0.1)  # polling another process's exit: there is nothing to wait on
+    print(f"sfxmatch daemon (pid {pid}) stopped")
     return 0

@@ -606,7 +606,7 @@ def _addresses(data_dir: Path | None) -> list[str]:
     if override:
         return [override]
     info = paths.read_info(paths.info_path(data_dir))
-    if info is not None and paths.pid_alive(info.pid):
+    if info is not None and info.alive:  # not a record whose pid another program reused
         return sorted(info.addresses, key=lambda a: not a.startswith("unix:"))
     socket = paths.default_socket(data_dir)
     return [paths.socket_address(socket)] if socket.exists() else []

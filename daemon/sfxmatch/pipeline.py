@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from sfxmatch.config import Settings
-from sfxmatch.errors import ConfigError, SfxmatchError
+from sfxmatch.errors import Cancelled, ConfigError
+from sfxmatch.files import storage_writes
 from sfxmatch.library.indexer import (
     IndexProgress,
     IndexReport,
@@ -54,10 +55,6 @@ if TYPE_CHECKING:
     from sfxmatch.embed.encoder import Encoder
 
 Weights = Literal["checkpoint", "random"]
-
-
-class Cancelled(SfxmatchError):
-    """The caller cancelled the work (nothing half-written is left behind)."""
 
 
 ProgressFn = Callable[[Progress], None]
@@ -98,11 +95,16 @@ class Pipeline:
         store_backend: str = "lance",
         store_options: dict[str, Any] | None = None,
         seed: int = 0,
+        excluded: Sequence[str | os.PathLike[str]] = (),
     ) -> None:
         from sfxmatch.embed.encoder import resolve_model_name
         from sfxmatch.embed.registry import get_model
 
         self.settings = settings or Settings.from_env()
+        # Folders never read nor answered from (the daemon's --exclude), as real paths.
+        self.excluded: tuple[str, ...] = tuple(
+            os.path.realpath(os.fspath(folder)) for folder in excluded
+        )
         # The registry's name; without one (argument or $SFXMATCH_MODEL), the default for the
         # device the model will run on.
         self.model = encoder.spec.name if encoder is not None else resolve_model_name(
@@ -219,10 +221,9 @@ class Pipeline:
             raise ConfigError(f"{root}: permission denied")
         if catalogue is not None and not Path(catalogue).is_file():
             raise ConfigError(f"{catalogue}: catalogue file not found")
-        from sfxmatch.library.kinds import parse_kind
+        from sfxmatch.library.kinds import check_overrides
 
-        for _, kind in kind_overrides:
-            parse_kind(kind)
+        check_overrides(kind_overrides)  # bounded, each glob valid, each kind known
         library = LibraryConfig(
             name=check_library_name(name or root.name),
             root=str(root),
@@ -292,6 +293,7 @@ class Pipeline:
                     # Random weights give meaningless label-vs-prompt cosines: let UCS, length
                     # and loops decide kinds instead.
                     zero_shot_min_margin=math.inf if self.meaningless else 0.0,
+                    excluded=self.excluded,
                 )
                 reports.append(report)
                 if cancel is not None and cancel.is_set():
@@ -367,7 +369,19 @@ class Pipeline:
             return []
         # Windows of one bed compete with each other: ask for more, keep each sound's best.
         hits = self.store.query(vector, top_k=min(4 * top_k + 8, 1000), filter=flt)
+        if self.excluded:  # indexed before the folder was excluded, or by another process
+            hits = [h for h in hits if not self.is_excluded(decode_path(h.meta.path))]
         return candidates_from_hits(hits, top_k)
+
+    def is_excluded(self, path: str | os.PathLike[str]) -> bool:
+        """Whether ``path`` (links resolved) lies in one of the excluded folders."""
+        if not self.excluded:
+            return False
+        real = os.path.realpath(os.fspath(path))
+        return any(
+            real == folder or real.startswith(folder.rstrip(os.sep) + os.sep)
+            for folder in self.excluded
+        )
 
     # -- suggest and render ----------------------------------------------------------------
 
@@ -400,7 +414,20 @@ class Pipeline:
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
     ) -> RenderResult:
-        """Write what ``request`` asks for: mix, stems, muxed video, timeline, plot."""
+        """Write what ``request`` asks for: mix, stems, muxed video, timeline, plot.
+
+        A full disk raises StorageFullError."""
+        with storage_writes("the rendered files"):
+            return self._render(suggestions, request, progress=progress, cancel=cancel)
+
+    def _render(
+        self,
+        suggestions: Suggestions,
+        request: RenderRequest,
+        *,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> RenderResult:
         from sfxmatch.mix import RenderCancelled, render_mix
         from sfxmatch.mix.output import write_mix, write_stems
 

@@ -41,6 +41,7 @@ import numpy as np
 from sfxmatch.config import Settings
 from sfxmatch.embed.encoder import Encoder, Placement, SceneInput, TextSpace, window_starts
 from sfxmatch.embed.registry import ModelSpec
+from sfxmatch.errors import is_storage_full
 
 log = logging.getLogger(__name__)
 
@@ -186,14 +187,18 @@ class EmbeddingCache:
         if not rows:
             return
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
+                self._db.execute("BEGIN IMMEDIATE")
                 self._db.executemany(
                     "INSERT OR REPLACE INTO embeddings VALUES (?,?,?,?,?,?,?)", rows
                 )
                 self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
+            except BaseException as exc:
+                if self._db.in_transaction:  # SQLite may have rolled back already
+                    self._db.execute("ROLLBACK")
+                if is_storage_full(exc):  # a cache: the work goes on without it
+                    log.warning("embedding cache %s: disk full, vectors not cached", self.path)
+                    return
                 raise
 
 

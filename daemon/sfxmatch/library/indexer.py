@@ -43,7 +43,7 @@ import numpy as np
 
 from sfxmatch import media
 from sfxmatch.config import env_int
-from sfxmatch.errors import MediaError, SfxmatchError
+from sfxmatch.errors import Cancelled, MediaError, SfxmatchError
 from sfxmatch.library.kinds import (
     KINDS,
     KindOverrides,
@@ -62,7 +62,7 @@ from sfxmatch.library.registry import (
     RunRecord,
     encode_path,
 )
-from sfxmatch.library.scan import FileEntry, ScanFault, scan
+from sfxmatch.library.scan import FileEntry, ScanFault, ScanResult, scan
 from sfxmatch.progress import IndexProgress
 from sfxmatch.store.base import Record, SoundMeta, VectorStore
 
@@ -219,30 +219,46 @@ def _prefetch(
     timer: _Timer,
     stop: threading.Event,
     encoder: Encoder,
+    cancel: threading.Event | None = None,
 ) -> Iterator[_Work]:
-    """Read items in a background thread, a few ahead of the consumer."""
+    """Read items in a background thread, a few ahead of the consumer.
+
+    Ends as soon as ``cancel`` is set, without waiting for the file being read (a long
+    decode): the reader only reads, and it leaves at its next step once ``stop`` is set."""
     out: queue.Queue[_Work | None] = queue.Queue(maxsize=2 * BATCH_FILES)
+
+    def put(item: _Work | None) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(queue.Full):
+                out.put(item, timeout=0.1)
+                return
 
     def work() -> None:
         try:
             for item in items:
                 if stop.is_set():
                     break
-                out.put(_read(item, catalogue, timer, encoder))
+                put(_read(item, catalogue, timer, encoder))
         finally:
-            out.put(None)
+            put(None)
 
     thread = threading.Thread(target=work, name="sfxmatch-index-reader", daemon=True)
     thread.start()
     try:
-        while (item := out.get()) is not None:
+        while True:
+            try:
+                item = out.get(timeout=0.1)
+            except queue.Empty:
+                if cancel is not None and cancel.is_set():
+                    return
+                continue
+            if item is None:
+                return
             yield item
     finally:
         stop.set()
-        while thread.is_alive():  # unblock a reader waiting on a full queue
-            with contextlib.suppress(queue.Empty):
-                out.get(timeout=0.05)
-        thread.join()
+        if cancel is None or not cancel.is_set():
+            thread.join()
 
 
 class _Batcher:
@@ -469,12 +485,16 @@ def index_library(
     cancel: threading.Event | None = None,
     batch_files: int | None = None,
     zero_shot_min_margin: float = 0.0,
+    excluded: Sequence[str | os.PathLike[str]] = (),
 ) -> IndexReport:
     """Bring the index of ``library`` up to date. See the module docstring for guarantees.
 
-    ``cancel`` is checked between batches: what was committed stays, the rest is done by the
-    next run. Raises only for problems with the library as a whole (root gone, store down).
-    ``batch_files`` defaults to ``$SFXMATCH_INDEX_BATCH``, else ``BATCH_FILES``.
+    ``cancel`` is checked while scanning (every few entries), while comparing and between
+    files: what was committed stays, the rest is done by the next run, and a run cancelled
+    during its scan changes nothing. Nothing inside the ``excluded`` folders is read (see
+    ``scan``). Raises only for problems with the library as a whole (root gone, store down,
+    disk full: ``StorageFullError``). ``batch_files`` defaults to ``$SFXMATCH_INDEX_BATCH``,
+    else ``BATCH_FILES``.
     """
     if batch_files is None:
         batch_files = env_int(BATCH_ENV) or BATCH_FILES
@@ -490,8 +510,43 @@ def index_library(
         )
 
     tell(IndexProgress(library.name, "scan", 0, 0, f"scanning {library.root}"))
-    result = scan([library.scan_root], state.snapshot(library))
-    _kill_point("scanned")
+    try:
+        result = scan(
+            [library.scan_root], state.snapshot(library), excluded=excluded, cancel=cancel
+        )
+        _kill_point("scanned")
+        return _index_scanned(
+            library, result, encoder, store, state, timer, tell, cancel, batch_files,
+            zero_shot_min_margin, started, wall_started,
+        )  # fmt: skip
+    except Cancelled:
+        report = IndexReport(
+            library=library.name, scanned=0, added=0, changed=0, moved=0, deleted=0,
+            relabelled=0, unchanged=0, failed=0, faults=(),
+            seconds=time.perf_counter() - started, decode_seconds=timer.decode,
+            model_seconds=timer.model, cancelled=True,
+            indexed=sum(state.count(library.name).values()),
+        )  # fmt: skip
+        tell(IndexProgress(library.name, "done", 0, 0, "cancelled"))
+        return report
+
+
+def _index_scanned(
+    library: LibraryConfig,
+    result: ScanResult,
+    encoder: object,
+    store: VectorStore,
+    state: IndexState,
+    timer: _Timer,
+    tell: Progress,
+    cancel: threading.Event,
+    batch_files: int,
+    zero_shot_min_margin: float,
+    started: float,
+    wall_started: float,
+) -> IndexReport:
+    """The rest of ``index_library`` once the scan is done (``Cancelled`` when cancelled
+    before the first commit)."""
     batcher = _Batcher(library, encoder, store, state, timer, zero_shot_min_margin)
 
     catalogue: Catalogue | None = None
@@ -503,6 +558,8 @@ def index_library(
     faulted = {os.fsencode(f.path) for f in result.faults if f.kind in KEEP_ON_FAULT}
     deleted = [e for e in result.deleted if os.fsencode(e.path) not in faulted]
 
+    if cancel.is_set():
+        raise Cancelled("indexing was cancelled")  # nothing changed yet
     if deleted:
         batcher.delete([e.sound_id for e in deleted])
     if result.moved:
@@ -514,12 +571,16 @@ def index_library(
     cat_sig = catalogue_signature(library)
     last = state.last_run(library.name)
     catalogue_changed = last is not None and last.summary.get("catalogue", "") != cat_sig
-    relabel = [
-        e
-        for e in result.unchanged
-        if e.sound_id in known
-        and (catalogue_changed or known[e.sound_id].sidecar != sidecar_signature(e.path))
-    ]
+    relabel = []
+    cancelled = False
+    for number, e in enumerate(result.unchanged):  # two stats per sound: long for 100k
+        if number % 256 == 0 and cancel.is_set():
+            cancelled = True
+            break
+        if e.sound_id in known and (
+            catalogue_changed or known[e.sound_id].sidecar != sidecar_signature(e.path)
+        ):
+            relabel.append(e)
     relabel += [m.new for m in result.moved]
     # Touched files (same content, new mtime) must be committed with their new stat.
     touched = [
@@ -527,19 +588,19 @@ def index_library(
         for e in result.unchanged
         if e.sound_id in known and known[e.sound_id].entry.mtime_ns != e.mtime_ns
     ]
-    if touched:
+    if touched and not cancelled:
         with state.transaction() as db:
             IndexState.put_sounds(db, [replace(known[e.sound_id], entry=e) for e in touched])
 
-    work = [_Work(e, relabel_only=False) for e in result.to_process]
+    work = [] if cancelled else [_Work(e, relabel_only=False) for e in result.to_process]
     queued = {w.entry.sound_id for w in work}
-    work += [_Work(e, relabel_only=True) for e in relabel if e.sound_id not in queued]
+    if not cancelled:
+        work += [_Work(e, relabel_only=True) for e in relabel if e.sound_id not in queued]
     total = len(work)
     done = failed = 0
     relabelled = sum(1 for w in work if w.relabel_only)
     stop = threading.Event()
     batch: list[_Work] = []
-    cancelled = False
     tell(IndexProgress(library.name, "index", 0, total, result.summary()))
 
     def flush() -> None:
@@ -550,7 +611,7 @@ def index_library(
         tell(IndexProgress(library.name, "index", done + failed, total, ""))
 
     try:
-        for item in _prefetch(work, catalogue, timer, stop, encoder):
+        for item in _prefetch(work, catalogue, timer, stop, encoder, cancel):
             if cancel.is_set():
                 cancelled = True
                 break
@@ -562,6 +623,7 @@ def index_library(
             batch.append(item)
             if len(batch) >= batch_files:
                 flush()
+        cancelled = cancelled or cancel.is_set()  # the reader stops at once when cancelled
         if batch and not cancelled:
             flush()
     finally:

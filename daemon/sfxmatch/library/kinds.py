@@ -16,6 +16,7 @@ Evidence, strongest first (:func:`decide_kind`):
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from sfxmatch.errors import ConfigError
+from sfxmatch.errors import ConfigError, LimitError
 from sfxmatch.library.ucs import UcsCategory
 
 if TYPE_CHECKING:
@@ -257,42 +258,139 @@ def parse_kind(value: str) -> Kind:
     return kind
 
 
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
+MAX_GLOB_CHARS = 256  # a kind-override glob this long at most
+MAX_KIND_OVERRIDES = 100  # kind overrides per library at most
+
+
+@dataclass(frozen=True)
+class Glob:
+    """A compiled kind-override glob; matching takes time linear in the path's length.
+
+    ``*`` is any run of characters inside one path component and ``?`` one character;
+    ``**`` as a whole component is any number of components (at the end: one or more,
+    i.e. everything inside a folder); ``**`` inside a component counts as ``*``. Each
+    component becomes a regular expression in which every ``*`` but the last is an atomic
+    lazy group: it takes the leftmost place where the text after it fits and never gives
+    it back. The leftmost place is always a right one (a ``*`` can absorb anything), so
+    there is no backtracking across stars, and a pattern such as ``*a*a*a...*b`` cannot
+    take exponential time on a long name (Python's ``re`` would hold the interpreter
+    while it does).
+    """
+
+    pattern: str
+    scope: Literal["name", "relative", "absolute"]
+    parts: tuple[re.Pattern[str] | None, ...]  # None: a "**" component
+
+    def match(self, rel_parts: Sequence[str], absolute_parts: Sequence[str] | None) -> bool:
+        if self.scope == "name":
+            (part,) = self.parts
+            assert part is not None
+            return any(part.fullmatch(p) for p in rel_parts)
+        if self.scope == "absolute":
+            return absolute_parts is not None and _match_parts(self.parts, absolute_parts)
+        return _match_parts(self.parts, rel_parts)
+
+
+def _component_regex(component: str) -> re.Pattern[str]:
+    chunks = [
+        "".join("." if ch == "?" else re.escape(ch) for ch in chunk)
+        for chunk in re.sub(r"\*+", "*", component).split("*")
+    ]
+    if len(chunks) == 1:
+        body = chunks[0]
+    else:
+        body = chunks[0] + "".join(f"(?>.*?{c})" for c in chunks[1:-1]) + ".*" + chunks[-1]
+    return re.compile(body, re.IGNORECASE | re.DOTALL)
+
+
+def _match_parts(parts: tuple[re.Pattern[str] | None, ...], path: Sequence[str]) -> bool:
+    """Components against path components; ``None`` is ``**``. Runs of plain components
+    between ``**`` are placed leftmost (right for the same reason as inside a component)."""
+    groups: list[list[re.Pattern[str]]] = [[]]
+    for part in parts:
+        if part is None:
+            groups.append([])
         else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out), re.IGNORECASE | re.DOTALL)
+            groups[-1].append(part)
+
+    def fits(group: list[re.Pattern[str]], start: int) -> bool:
+        return all(g.fullmatch(path[start + i]) for i, g in enumerate(group))
+
+    if len(groups) == 1:
+        return len(path) == len(parts) and fits(groups[0], 0)
+    first, *middle, last = groups
+    trailing = parts[-1] is None  # "x/**": one or more components inside x
+    if len(first) + sum(map(len, middle)) + len(last) + trailing > len(path):
+        return False
+    end = len(path) - len(last)
+    if not fits(first, 0) or not fits(last, end):
+        return False
+    position, limit = len(first), end - trailing
+    for group in middle:
+        for start in range(position, limit - len(group) + 1):
+            if fits(group, start):
+                position = start + len(group)
+                break
+        else:
+            return False
+    return True
+
+
+@functools.lru_cache(maxsize=1024)
+def compile_glob(pattern: str) -> Glob:
+    """Check and compile a kind-override glob (ConfigError/LimitError naming the problem).
+
+    A pattern with no ``/`` matches a file or folder name anywhere; one with ``/`` matches
+    the path relative to the library root (``Beds/`` means ``Beds/**``), or the absolute
+    path when it starts with ``/``. Case is ignored."""
+    if len(pattern) > MAX_GLOB_CHARS:
+        raise LimitError(
+            f"kind-override glob of {len(pattern)} characters: at most {MAX_GLOB_CHARS}"
+        )
+    glob = pattern.replace("\\", "/").strip()
+    if not glob:
+        raise ConfigError("a kind-override glob is empty")
+    if any(ord(ch) < 32 for ch in glob):
+        raise ConfigError(f"kind-override glob {pattern[:60]!r} holds control characters")
+    if glob.endswith("/"):
+        glob += "**"
+    if "/" not in glob:
+        return Glob(pattern, "name", (_component_regex(glob),))
+    scope: Literal["relative", "absolute"] = "absolute" if glob.startswith("/") else "relative"
+    components = tuple(None if c == "**" else _component_regex(c) for c in glob.split("/"))
+    return Glob(pattern, scope, components)
+
+
+def check_overrides(rules: Sequence[tuple[str, str]]) -> tuple[tuple[str, Kind], ...]:
+    """Kind overrides as given by a user: at most ``MAX_KIND_OVERRIDES``, each glob valid,
+    each kind known. Returns them with kinds spelled canonically."""
+    if len(rules) > MAX_KIND_OVERRIDES:
+        raise LimitError(
+            f"{len(rules)} kind overrides: a library takes at most {MAX_KIND_OVERRIDES}"
+        )
+    checked = []
+    for glob, kind in rules:
+        compile_glob(str(glob))
+        checked.append((str(glob), parse_kind(str(kind))))
+    return tuple(checked)
 
 
 @dataclass(frozen=True)
 class KindOverrides:
     """User overrides: glob -> kind, the last matching rule wins (like .gitignore).
 
-    A pattern with no ``/`` matches a file or folder name anywhere (``Ambiences``,
-    ``*_loop.wav``); one with ``/`` matches the path relative to its library root
-    (``Beds/**``, ``Music/*.wav``; ``Beds/`` means ``Beds/**``), or the absolute path when
-    it starts with ``/``. ``**`` crosses folders, ``*`` and ``?`` do not. Case is ignored.
+    See :func:`compile_glob` for what a glob matches: ``Ambiences``, ``*_loop.wav``,
+    ``Beds/**``, ``Music/*.wav``, ``/mnt/fx/**/*.flac``.
     """
 
     rules: tuple[tuple[str, Kind], ...] = ()
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, str]) -> KindOverrides:
-        return cls(tuple((str(glob), parse_kind(kind)) for glob, kind in mapping.items()))
+        rules = tuple((str(glob), parse_kind(kind)) for glob, kind in mapping.items())
+        for glob, _kind in rules:
+            compile_glob(glob)
+        return cls(rules)
 
     def match(
         self, relpath: str, path: str | os.PathLike[str] | None = None
@@ -301,23 +399,13 @@ class KindOverrides:
         rel = os.fsencode(relpath).decode("utf-8", "replace").replace("\\", "/").strip("/")
         parts = rel.split("/")
         absolute = (
-            os.fsencode(os.fspath(path)).decode("utf-8", "replace").replace("\\", "/")
+            os.fsencode(os.fspath(path)).decode("utf-8", "replace").replace("\\", "/").split("/")
             if path is not None
             else None
         )
         found = None
         for pattern, kind in self.rules:
-            glob = pattern.replace("\\", "/").strip()
-            if glob.endswith("/"):
-                glob += "**"
-            if "/" not in glob:
-                regex = _glob_regex(glob)
-                hit = any(regex.fullmatch(part) for part in parts)
-            elif glob.startswith("/"):
-                hit = absolute is not None and _glob_regex(glob).fullmatch(absolute) is not None
-            else:
-                hit = _glob_regex(glob).fullmatch(rel) is not None
-            if hit:
+            if compile_glob(pattern).match(parts, absolute):
                 found = (pattern, kind)
         return found
 

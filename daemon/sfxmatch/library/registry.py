@@ -26,11 +26,15 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sfxmatch.errors import ConfigError
-from sfxmatch.files import write_text_atomic
+from sfxmatch.errors import ConfigError, LimitError
+from sfxmatch.files import storage_writes, write_text_atomic
 from sfxmatch.library.scan import FileEntry, LibraryRoot, ScanFault, Snapshot
 
 _NAME = re.compile(r"^[\w][\w .@+-]{0,63}$", re.UNICODE)
+MAX_LIBRARIES = 200  # registered libraries at most
+# libraries.json is never larger than MAX_LIBRARIES libraries with the most kind overrides
+# (about 6 MB); a bigger file was not written by sfxmatch and is not read whole.
+MAX_REGISTRY_BYTES = 16 * 1024 * 1024
 
 
 def library_id_for(name: str) -> str:
@@ -95,6 +99,12 @@ class Registry:
 
     def all(self) -> list[LibraryConfig]:
         try:
+            size = self.path.stat().st_size
+            if size > MAX_REGISTRY_BYTES:
+                raise ConfigError(
+                    f"{self.path}: {size / 2**20:.0f} MB, more than any library list sfxmatch "
+                    "writes; move it away and add the libraries again"
+                )
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return []
@@ -116,6 +126,11 @@ class Registry:
     def add(self, library: LibraryConfig) -> LibraryConfig:
         check_library_name(library.name)
         libraries = self.all()
+        if len(libraries) >= MAX_LIBRARIES:
+            raise LimitError(
+                f"{len(libraries)} libraries are registered, the most sfxmatch keeps; "
+                "remove one first"
+            )
         for other in libraries:
             if other.name == library.name:
                 raise ConfigError(
@@ -248,16 +263,20 @@ class IndexState:
     """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.RLock()
-        self._db = _LockedConnection(
-            sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False),
-            self._lock,
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        with self._storage():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = _LockedConnection(
+                sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False),
+                self._lock,
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+
+    def _storage(self) -> contextlib.AbstractContextManager[None]:
+        return storage_writes("the sound index", self.path.parent)
 
     def close(self) -> None:
         self._db.close()
@@ -271,15 +290,21 @@ class IndexState:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic commit: everything inside lands, or nothing does."""
-        with self._lock:
+        with self._lock, self._storage():
             db = self._db.raw
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # SQLite rolls back by itself on some errors (disk full)
+                    db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
+            try:
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
 
     # -- sounds --------------------------------------------------------------------------
 

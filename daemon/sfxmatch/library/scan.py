@@ -28,6 +28,12 @@ Choices (the indexer relies on them):
 - **Paths** are kept as Python strings in the file system's encoding with surrogate
   escapes, so names that are not valid UTF-8 round-trip exactly through ``os.fsencode``;
   ``Snapshot.to_json`` stores those as base64 of the raw bytes.
+- **Excluded folders** (the daemon's ``--exclude``) are never read: an entry whose real
+  path (links resolved) lies inside one is an ``excluded`` fault, whether a link leads
+  there or the folder sits inside the library. It is not part of the library, so what was
+  indexed from there before is deleted from the index.
+- **Cancellation** is checked every few entries while walking and before every hash: a
+  cancelled scan raises ``Cancelled`` within milliseconds and changes nothing.
 - A scan speaks only for the roots it was given: entries of other libraries in the
   previous snapshot pass through untouched.
 """
@@ -40,13 +46,14 @@ import hashlib
 import json
 import os
 import stat
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from sfxmatch.errors import ConfigError
+from sfxmatch.errors import Cancelled, ConfigError
 
 SNIFF_BYTES = 4096
 FULL_HASH_LIMIT = 1 << 20  # files up to this size are hashed whole
@@ -84,7 +91,9 @@ FaultKind = Literal[
     "empty",  # a zero-length file with an audio name
     "special_file",  # a FIFO, socket or device with an audio name (never opened)
     "vanished",  # gone between listing and reading
+    "excluded",  # inside a folder the daemon was told never to read (links resolved)
 ]
+CANCEL_EVERY = 64  # entries walked between two looks at the cancel event
 
 
 # --------------------------------------------------------------------------- sniffing
@@ -437,10 +446,28 @@ class _Found:
         )  # fmt: skip
 
 
+def _inside(real: str, folders: tuple[str, ...]) -> str | None:
+    """The excluded folder (a real path) that ``real`` lies in, or None."""
+    for folder in folders:
+        if real == folder or real.startswith(folder.rstrip(os.sep) + os.sep):
+            return folder
+    return None
+
+
+def _check_cancel(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("the library scan was cancelled")
+
+
+_Folder = tuple[str, str, str, frozenset[tuple[int, int]]]  # path, real path, relpath/, above
+
+
 @dataclass
 class _Walker:
     follow_symlinks: bool
     skip_hidden: bool
+    excluded: tuple[str, ...] = ()  # real paths of folders never to read
+    cancel: threading.Event | None = None
     faults: list[ScanFault] = field(default_factory=list)
     blocked: dict[str, set[str]] = field(default_factory=dict)  # library -> relpaths not readable
     seen_dirs: dict[tuple[int, int], str] = field(default_factory=dict)
@@ -464,14 +491,20 @@ class _Walker:
             self.fault(top, "root_missing", "library root is not a folder")
             self.block(root, "")
             return
+        real_top = os.path.realpath(top)
+        if self.excluded and (where := _inside(real_top, self.excluded)) is not None:
+            self.fault(top, "excluded", f"library root is inside the excluded folder {where}")
+            return
         key = (st.st_dev, st.st_ino)
         if key in self.seen_dirs:
             self.fault(top, "duplicate", f"already scanned as {self.seen_dirs[key]}")
             return
         self.seen_dirs[key] = top
-        stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [(top, "", frozenset({key}))]
+        stack: list[_Folder] = [(top, real_top, "", frozenset({key}))]
+        walked = 0
         while stack:
-            folder, prefix, ancestors = stack.pop()
+            _check_cancel(self.cancel)
+            folder, real_folder, prefix, ancestors = stack.pop()
             try:
                 with _scandir(folder) as it:
                     listing = sorted(it, key=lambda e: os.fsencode(e.name))
@@ -483,12 +516,15 @@ class _Walker:
                 self.fault(folder, "unreadable", f"folder cannot be listed: {exc.strerror or exc}")
                 self.block(root, prefix.rstrip("/"))
                 continue
-            subfolders = []
+            subfolders: list[_Folder] = []
             for entry in listing:
+                walked += 1
+                if walked % CANCEL_EVERY == 0:
+                    _check_cancel(self.cancel)
                 if self.skip_hidden and entry.name.startswith("."):
                     continue
                 rel = prefix + entry.name
-                found = self._visit(root, entry, rel, ancestors, subfolders)
+                found = self._visit(root, entry, rel, real_folder, ancestors, subfolders)
                 if found is not None:
                     yield found
             stack.extend(reversed(subfolders))  # depth first, in name order
@@ -498,12 +534,18 @@ class _Walker:
         root: LibraryRoot,
         entry: os.DirEntry[str],
         rel: str,
+        real_folder: str,
         ancestors: frozenset[tuple[int, int]],
-        subfolders: list[tuple[str, str, frozenset[tuple[int, int]]]],
+        subfolders: list[_Folder],
     ) -> _Found | None:
         path = entry.path
         is_link = entry.is_symlink()
         if is_link and not self.follow_symlinks:
+            return None
+        real = os.path.realpath(path) if is_link else os.path.join(real_folder, entry.name)
+        if self.excluded and (where := _inside(real, self.excluded)) is not None:
+            how = f"links to {real}, " if is_link else ""
+            self.fault(path, "excluded", f"{how}inside the excluded folder {where}")
             return None
         try:
             st = entry.stat(follow_symlinks=True)
@@ -529,7 +571,7 @@ class _Walker:
                 self.fault(path, "duplicate", f"folder already scanned as {self.seen_dirs[key]}")
             else:
                 self.seen_dirs[key] = path
-                subfolders.append((path, rel + "/", ancestors | {key}))
+                subfolders.append((path, real, rel + "/", ancestors | {key}))
             return None
         ext = os.path.splitext(entry.name)[1].lower()
         audio_name = ext in AUDIO_EXTENSIONS
@@ -605,16 +647,25 @@ def scan(
     *,
     follow_symlinks: bool = True,
     skip_hidden: bool = True,
+    excluded: Iterable[str | os.PathLike[str]] = (),
+    cancel: threading.Event | None = None,
 ) -> ScanResult:
     """Walk ``roots`` and compare with ``previous`` (None: a first scan, everything is added).
 
     Reads the first 4 KiB of every candidate file (8 KiB behind an ID3 tag), and hashes only
     new, moved and changed files (size or mtime differ). Never raises for a problem with a
-    file or folder: see ``faults``. Raises ConfigError for no roots or a reused library id.
+    file or folder: see ``faults``. Nothing inside the ``excluded`` folders is read (links
+    resolved). Raises ConfigError for no roots or a reused library id, and ``Cancelled``
+    soon after ``cancel`` is set.
     """
     libraries = _roots(roots)
     previous = previous or Snapshot()
-    walker = _Walker(follow_symlinks=follow_symlinks, skip_hidden=skip_hidden)
+    walker = _Walker(
+        follow_symlinks=follow_symlinks,
+        skip_hidden=skip_hidden,
+        excluded=tuple(os.path.realpath(os.fspath(f)) for f in excluded),
+        cancel=cancel,
+    )
     scanned = {r.library_id for r in libraries}
     old_by_key = previous.by_key
 
@@ -635,6 +686,7 @@ def scan(
                 kept.append(entry)
                 unchanged.append(entry)
                 continue
+            _check_cancel(cancel)
             try:
                 digest = content_hash(found.path, found.size)
             except OSError as exc:

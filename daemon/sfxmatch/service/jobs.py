@@ -69,15 +69,30 @@ class Job:
     done: threading.Event = field(default_factory=threading.Event)
     _cancel_code: str = ""
     _cancel_message: str = ""
+    _listeners: list[Callable[[], None]] = field(default_factory=list)
+
+    def listen(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """Call ``wake()`` (from the job's thread) after each event is queued; returns the
+        function that stops it. How an event loop waits for events without a thread."""
+        self._listeners.append(wake)
+        return lambda: self._listeners.remove(wake) if wake in self._listeners else None
+
+    def _put(self, event: Any) -> None:
+        self.events.put(event)
+        for wake in list(self._listeners):
+            try:
+                wake()
+            except Exception:  # a listener gone (its loop closed): the queue still has it
+                log.debug("job listener failed", exc_info=True)
 
     def report(self, progress: Progress) -> None:
         """Record progress and pass it to the listening RPC."""
         self.progress = progress
-        self.events.put(progress)
+        self._put(progress)
 
     def emit(self, event: Any) -> None:
         """Pass any other event (e.g. per-file index progress) to the listening RPC."""
-        self.events.put(event)
+        self._put(event)
 
     def request_cancel(self, code: str = "CANCELLED", message: str = "cancelled") -> bool:
         """Ask the job to stop; False when it had already finished."""
@@ -244,7 +259,7 @@ class JobManager:
             job.progress = Progress("done", 1.0, "")
         self._set(job, state=state, error_code=code, error_message=message, finished_at=time.time())
         job.done.set()
-        job.events.put(DONE)
+        job._put(DONE)
         log.info(
             "job finished",
             extra={

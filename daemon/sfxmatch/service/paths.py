@@ -1,13 +1,26 @@
-"""Where a daemon keeps its socket, token and info file; how a client finds them.
+"""Where a daemon keeps its socket, token and records; how a client finds it; how anyone
+tells whether it still runs.
 
 Everything lives in ``<data dir>/daemon/`` (``$SFXMATCH_DATA_DIR`` or the per-user data dir,
 ``~/.local/share/sfxmatch`` on Linux), a folder created mode 0700:
 
+- ``daemon.lock``: locked (``flock``, exclusive) by the daemon for its whole life. One
+  daemon per data folder: a second one cannot take the lock and says which daemon holds
+  it. The kernel drops the lock when the process dies, however it dies, so "is a daemon
+  running on this data folder" is asked of the lock, never of a pid that may have been
+  reused. The file holds the owner's pid and process start time, for messages and for
+  ``daemon stop``'s last resort (a signal, only to that very process);
 - ``token``: the shared secret every call carries (``authorization: Bearer <token>``),
   created 0600 at the daemon's first start and kept across restarts;
 - ``sfxmatch.sock``: the default Unix socket (chmod 0600 once bound);
-- ``daemon.json``: written 0600 while a daemon runs (pid, version, addresses), removed when
-  it stops; ``find_daemon`` starts from it.
+- ``daemon.json``: written 0600 while a daemon runs (pid, process start time, version,
+  addresses), removed when it stops; ``find_daemon`` starts from it. One left behind by a
+  killed daemon is stale: the next daemon (or ``daemon stop``) removes it, and the sockets
+  it names when nobody listens on them.
+
+Folders are created 0700 by us; an existing folder is never chmod-ed (a token file may sit
+in a shared folder), but one that another user owns, or that others may write to without
+the sticky bit, is refused.
 
 Standard library only: the client imports this, and it must stay light.
 """
@@ -15,11 +28,15 @@ Standard library only: the client imports this, and it must stay light.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import secrets
+import socket
 import stat
+import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,27 +48,57 @@ ENV_DAEMON_TOKEN_FILE = "SFXMATCH_DAEMON_TOKEN_FILE"
 SOCKET_NAME = "sfxmatch.sock"
 TOKEN_NAME = "token"
 INFO_NAME = "daemon.json"
+LOCK_NAME = "daemon.lock"
 MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux, 104 on macOS
 
 
 def daemon_dir(data_dir: Path | None = None) -> Path:
-    """``<data dir>/daemon``: the daemon's socket, token and info file."""
+    """``<data dir>/daemon``: the daemon's socket, token, lock and info file."""
     return (data_dir or env_path(ENV_DATA_DIR) or default_data_dir()) / "daemon"
 
 
+# --- folders --------------------------------------------------------------------------
+
+
 def ensure_private_dir(folder: Path) -> Path:
-    """Create ``folder`` (0700) if needed; refuse one that others can write to."""
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    info = folder.stat()
-    if info.st_uid != os.getuid():
+    """``folder``, created mode 0700 when missing (its missing parents get the usual mode).
+
+    An existing folder is used as it is and never chmod-ed. It is refused when another user
+    owns it (root excepted: the system temp folder) or when others may write to it without
+    the sticky bit (they could swap the files in it)."""
+    created = False
+    if not folder.exists():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(folder, 0o700)
+            created = True
+        except FileExistsError:
+            pass
+    try:
+        info = folder.stat()
+    except OSError as exc:
+        raise ConfigError(f"{folder}: cannot use this folder ({exc.strerror or exc})") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise ConfigError(f"{folder}: is not a folder")
+    if created and stat.S_IMODE(info.st_mode) != 0o700:
+        os.chmod(folder, 0o700)  # ours, just made: the umask may have taken bits away
+        return folder
+    if hasattr(os, "getuid") and info.st_uid not in (os.getuid(), 0):
         raise ConfigError(f"{folder}: belongs to another user; refusing to use it")
-    if info.st_mode & 0o077:
-        os.chmod(folder, 0o700)
+    if info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX:
+        raise ConfigError(
+            f"{folder}: other users can write to this folder (mode "
+            f"{stat.S_IMODE(info.st_mode):o}), so they could replace the daemon's files; "
+            "use a folder only you can write to"
+        )
     return folder
 
 
 def default_socket(data_dir: Path | None = None) -> Path:
     return daemon_dir(data_dir) / SOCKET_NAME
+
+
+# --- token ----------------------------------------------------------------------------
 
 
 def token_path(data_dir: Path | None = None) -> Path:
@@ -62,8 +109,8 @@ def token_path(data_dir: Path | None = None) -> Path:
 def ensure_token(path: Path) -> str:
     """The token in ``path``, created (0600, 32 random bytes as hex) when missing.
 
-    An existing file that others can read is refused: the secret would be no secret.
-    """
+    An existing file that others can read, or that is not ours, is refused: the secret
+    would be no secret."""
     ensure_private_dir(path.parent)
     if not path.exists():
         _create_token(path)
@@ -106,9 +153,14 @@ def read_token(path: Path) -> str:
         raise ConfigError(f"{path}: cannot read the daemon token ({exc})") from None
     if info.st_mode & 0o077 or not stat.S_ISREG(info.st_mode):
         raise ConfigError(f"{path}: token file must be a file only you can read (chmod 600)")
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        raise ConfigError(f"{path}: token file belongs to another user; refusing it")
     if len(text) < 32:
         raise ConfigError(f"{path}: token is too short; delete the file and restart the daemon")
     return text
+
+
+# --- sockets --------------------------------------------------------------------------
 
 
 def socket_address(path: Path) -> str:
@@ -122,6 +174,114 @@ def socket_address(path: Path) -> str:
     return f"unix://{absolute}"
 
 
+def socket_path_of(address: str) -> Path | None:
+    """The file of a ``unix://`` or ``unix:`` address, else None."""
+    for prefix in ("unix://", "unix:"):
+        if address.startswith(prefix):
+            return Path(address[len(prefix) :])
+    return None
+
+
+def socket_listening(path: Path, timeout: float = 2.0) -> bool:
+    """Whether something accepts connections on the Unix socket ``path``."""
+    if not hasattr(socket, "AF_UNIX"):
+        return False
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(timeout)
+        probe.connect(os.fspath(path))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+def free_socket_path(path: Path, *, ours: bool) -> None:
+    """Make ``path`` free for a new socket, or raise ConfigError saying why not.
+
+    Nothing there: fine. A socket nobody listens on that a daemon of this data folder left
+    (``ours``): removed. Anything else is left alone and refused: a file, a folder, a link,
+    a socket someone listens on, or a stale socket that is not ours to remove."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot check the socket path ({exc.strerror or exc})") from None
+    if not stat.S_ISSOCK(info.st_mode):
+        what = (
+            "a symbolic link"
+            if stat.S_ISLNK(info.st_mode)
+            else "a folder"
+            if stat.S_ISDIR(info.st_mode)
+            else "a file"
+            if stat.S_ISREG(info.st_mode)
+            else "not a socket"
+        )
+        raise ConfigError(
+            f"{path}: exists and is {what}, not a socket; refusing to replace it "
+            "(give another --socket path)"
+        )
+    if socket_listening(path):
+        raise ConfigError(
+            f"{path}: another program is listening on this socket; give another --socket "
+            "path, or stop it (`sfxmatch daemon stop` if it is an sfxmatch daemon)"
+        )
+    if not ours:
+        raise ConfigError(
+            f"{path}: a socket nobody listens on, but not one an sfxmatch daemon of this data "
+            "folder left behind; remove it yourself if it is yours, or give another --socket"
+        )
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+# --- processes ------------------------------------------------------------------------
+
+
+def process_start_time(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (Linux); None when unknown.
+
+    With the pid it names one process: a pid reused later has another start time."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+        return int(text.rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (and is not a zombie we could see)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, another user's
+    except OSError:
+        return False
+    with contextlib.suppress(OSError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        if fields and fields[0] == "Z":
+            return False
+    return True
+
+
+def same_process(pid: int, start_time: int | None) -> bool:
+    """Whether ``pid`` still names the process that started at ``start_time`` (a pid reused
+    by another program does not). Where start times cannot be read, only the pid counts."""
+    if not pid_alive(pid):
+        return False
+    now = process_start_time(pid)
+    return start_time is None or now is None or now == start_time
+
+
+# --- records --------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class DaemonInfo:
     """What ``daemon.json`` says about a running daemon."""
@@ -131,11 +291,13 @@ class DaemonInfo:
     addresses: tuple[str, ...]
     started_at: float
     token_file: str
+    start_time: int | None = None  # the process's start, in clock ticks (process_start_time)
 
     def to_json(self) -> str:
         return json.dumps(
             {
                 "pid": self.pid,
+                "start_time": self.start_time,
                 "version": self.version,
                 "addresses": list(self.addresses),
                 "started_at": self.started_at,
@@ -143,6 +305,15 @@ class DaemonInfo:
             },
             indent=2,
         )
+
+    @property
+    def alive(self) -> bool:
+        """Whether the recorded process still runs (not a process that reused its pid)."""
+        return same_process(self.pid, self.start_time)
+
+    @property
+    def sockets(self) -> tuple[Path, ...]:
+        return tuple(p for a in self.addresses if (p := socket_path_of(a)) is not None)
 
 
 def info_path(data_dir: Path | None = None) -> Path:
@@ -168,29 +339,168 @@ def read_info(path: Path) -> DaemonInfo | None:
     """The info file's content, or None when there is none or it is unreadable."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        start = data.get("start_time")
         return DaemonInfo(
             pid=int(data["pid"]),
             version=str(data.get("version", "")),
             addresses=tuple(str(a) for a in data["addresses"]),
             started_at=float(data.get("started_at", 0.0)),
             token_file=str(data.get("token_file", "")),
+            start_time=int(start) if start is not None else None,
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists (and is not a zombie we could see)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, another user's
-    with contextlib.suppress(OSError):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        if fields and fields[0] == "Z":
+# --- the lock -------------------------------------------------------------------------
+
+
+def lock_path(data_dir: Path | None = None) -> Path:
+    return daemon_dir(data_dir) / LOCK_NAME
+
+
+@dataclass(frozen=True)
+class LockOwner:
+    """Who holds a data folder's lock, as it wrote there (None where it could not be read)."""
+
+    pid: int | None
+    start_time: int | None
+
+    def describe(self) -> str:
+        return f"pid {self.pid}" if self.pid else "pid unknown"
+
+
+def _try_lock(fd: int, exclusive: bool) -> bool:
+    """Take the lock without waiting; False when another holds it."""
+    if sys.platform == "win32":  # pragma: no cover - no flock there
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
             return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return False
+        raise
     return True
+
+
+def _unlock(fd: int) -> None:
+    if sys.platform == "win32":  # pragma: no cover
+        import msvcrt
+
+        with contextlib.suppress(OSError):
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        return
+    import fcntl
+
+    with contextlib.suppress(OSError):
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _read_owner(path: Path) -> LockOwner:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        pid, start = data.get("pid"), data.get("start_time")
+        return LockOwner(int(pid) if pid else None, int(start) if start is not None else None)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return LockOwner(None, None)
+
+
+class DataFolderLock:
+    """The exclusive lock a daemon holds on its data folder for its whole life.
+
+    ``acquire`` waits up to ``wait`` seconds (a ``daemon status`` probing the lock at that
+    moment holds it for microseconds) and raises ConfigError naming the daemon that holds
+    it. The kernel releases it when the process ends, even by SIGKILL."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self, wait: float = 1.0) -> DataFolderLock:
+        ensure_private_dir(self.path.parent)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        pause = threading.Event()
+        waited = 0.0
+        try:
+            while not _try_lock(fd, exclusive=True):
+                if waited >= wait:
+                    owner = _read_owner(self.path)
+                    raise ConfigError(
+                        f"{self.path.parent.parent}: this data folder is in use by another "
+                        f"sfxmatch daemon ({owner.describe()}); stop it with "
+                        "`sfxmatch daemon stop`, or give this one another data folder"
+                    )
+                pause.wait(0.05)
+                waited += 0.05
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        pid = os.getpid()
+        record = json.dumps({"pid": pid, "start_time": process_start_time(pid)})
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, record.encode("ascii"))
+        return self
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+        _unlock(fd)
+        os.close(fd)
+
+    def __enter__(self) -> DataFolderLock:
+        return self if self.held else self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def lock_owner(data_dir: Path | None = None) -> LockOwner | None:
+    """Who holds the data folder's daemon lock, or None when no daemon holds it.
+
+    A shared lock is tried and dropped at once: it cannot be had while a daemon holds the
+    exclusive one, and it never creates the lock file."""
+    path = lock_path(data_dir)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        if _try_lock(fd, exclusive=False):
+            _unlock(fd)
+            return None
+    finally:
+        os.close(fd)
+    return _read_owner(path)
+
+
+def remove_stale_records(data_dir: Path | None = None) -> DaemonInfo | None:
+    """Remove what a daemon of this data folder left when it was killed: ``daemon.json``
+    and the sockets it names that nobody listens on. Call only while holding the lock (no
+    daemon runs then). Returns the stale record, if there was one."""
+    path = info_path(data_dir)
+    info = read_info(path)
+    if info is not None:
+        for sock in info.sockets:
+            with contextlib.suppress(ConfigError):
+                free_socket_path(sock, ours=True)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    return info

@@ -3,6 +3,9 @@
 No pipeline logic lives here: values are converted, checked for what a remote caller could
 get wrong (paths, numbers, sizes), and exceptions are given a gRPC status code whose message
 names the file and the problem.
+
+Every string, collection and number a client sends has a bound (``BOUNDS``, also in the
+README); a request past one is refused with INVALID_ARGUMENT naming the field and the bound.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -19,7 +23,18 @@ from typing import Any
 import grpc
 
 from sfxmatch._generated.sfxmatch.v1 import sfxmatch_pb2 as pb
-from sfxmatch.errors import ConfigError, MediaError, ModelError, SfxmatchError
+from sfxmatch.errors import (
+    STORAGE_FULL_ERRNOS,
+    Cancelled,
+    ConfigError,
+    LimitError,
+    MediaError,
+    ModelError,
+    SfxmatchError,
+    StorageFullError,
+)
+from sfxmatch.library.kinds import MAX_GLOB_CHARS, MAX_KIND_OVERRIDES
+from sfxmatch.library.registry import MAX_LIBRARIES
 from sfxmatch.service.jobs import Job, JobState
 from sfxmatch.suggestions import (
     Candidate,
@@ -33,14 +48,40 @@ from sfxmatch.suggestions import (
     to_dict,
 )
 
-MAX_PATH = 4096
-MAX_TEXT = 1000
-MAX_CLIPS = 10_000
+MAX_PATH = 4096  # characters of a path
+MAX_TEXT = 1000  # characters of a name, search text, option string
+MAX_JOB_ID = 200  # characters of a job id
+MAX_NAMES = 64  # library names in one request
+MAX_CLIPS = 10_000  # clips of an edit
 MAX_TOP_K = 1000
 MAX_FPS = 1000
-MAX_JSON = 64 * 1024 * 1024
+MAX_FRAME_SIZE = 16_384  # pixels of an edit's width or height
+MAX_SECONDS = 4 * 3600.0  # any time a client gives, and an edit's length (a mix of 4 h at
+# 48 kHz is 5.5 GB of samples in memory)
+MAX_MIX_SAMPLES = int(MAX_SECONDS * 48_000)  # an edit's length times the mix's sample rate
+MAX_JSON = 64 * 1024 * 1024  # bytes of suggestions_json
+MAX_JSON_DEPTH = 64  # nesting of suggestions_json (what sfxmatch writes is under 10)
+MAX_GRACE = 3600.0  # seconds a Shutdown may give running jobs
 KINDS = ("ambience", "effect", "music")
 FLAVOURS = ("generic", "resolve", "premiere")
+# Suggest options that are numbers: their accepted ranges (inclusive).
+OPTION_RANGES: dict[str, tuple[float, float]] = {
+    "top_k": (1, MAX_TOP_K),
+    "vta_labels": (0, MAX_TOP_K),
+    "max_effects": (0, MAX_TOP_K),
+    "rerank_weight": (0.0, 10.0),
+    "min_ambience_scene": (0.0, MAX_SECONDS),
+    "crossfade": (0.0, 60.0),
+    "threshold": (0.0, 1000.0),
+    "min_scene_len": (0.0, MAX_SECONDS),
+    "segment": (0.02, 60.0),
+    "temperature": (1e-4, 100.0),
+    "sync_t": (-1.0, 1.0),
+    "sync_d": (0.0, 100.0),
+    "max_gap": (0.0, MAX_SECONDS),
+    "min_effect": (0.0, MAX_SECONDS),
+    "coarse_step": (1, 100),
+}
 
 
 class RequestError(Exception):
@@ -73,14 +114,20 @@ _PRECONDITION_HINTS = (
 
 
 def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
-    """The gRPC status code and one-line message for an exception from the pipeline."""
-    from sfxmatch.pipeline import Cancelled  # the service runs beside the pipeline anyway
+    """The gRPC status code and one-line message for an exception from the pipeline.
 
+    Mapped by class. An unexpected exception is INTERNAL with its class name only: its text
+    (a storage engine's, a library's) may carry source paths and says nothing a user can
+    act on; the daemon's log has it in full."""
     message = str(exc) or type(exc).__name__
     if isinstance(exc, RequestError):
         return exc.code, exc.message
     if isinstance(exc, Cancelled):
         return grpc.StatusCode.CANCELLED, message
+    if isinstance(exc, StorageFullError):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED, message
+    if isinstance(exc, LimitError):
+        return grpc.StatusCode.INVALID_ARGUMENT, message
     if isinstance(exc, ModelError):
         return grpc.StatusCode.FAILED_PRECONDITION, message
     if isinstance(exc, MediaError):
@@ -95,15 +142,22 @@ def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
         if any(h in lowered for h in _PRECONDITION_HINTS) or not isinstance(exc, ConfigError):
             return grpc.StatusCode.FAILED_PRECONDITION, message
         return grpc.StatusCode.INVALID_ARGUMENT, message
+    if isinstance(exc, OSError) and exc.errno in STORAGE_FULL_ERRNOS:
+        return grpc.StatusCode.RESOURCE_EXHAUSTED, str(StorageFullError("a file"))
     if isinstance(exc, FileNotFoundError):
         return grpc.StatusCode.NOT_FOUND, message
     if isinstance(exc, PermissionError):
         return grpc.StatusCode.PERMISSION_DENIED, message
+    if isinstance(exc, RecursionError):
+        return grpc.StatusCode.INVALID_ARGUMENT, "the request is nested too deeply to be read"
     if isinstance(exc, ValueError | TypeError | KeyError | OverflowError):
         return grpc.StatusCode.INVALID_ARGUMENT, message
     if isinstance(exc, MemoryError):
         return grpc.StatusCode.RESOURCE_EXHAUSTED, "out of memory"
-    return grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {message}"
+    return (
+        grpc.StatusCode.INTERNAL,
+        f"internal error in the daemon ({type(exc).__name__}); its log has the details",
+    )
 
 
 def classify(exc: BaseException) -> tuple[str, str]:
@@ -192,12 +246,37 @@ def _finite(value: float, what: str) -> float:
     return value
 
 
-def check_text(text: str, what: str, *, required: bool = True) -> str:
+def check_text(text: str, what: str, *, required: bool = True, limit: int = MAX_TEXT) -> str:
     if required and not text.strip():
         raise invalid(f"{what} is empty")
-    if len(text) > MAX_TEXT:
-        raise invalid(f"{what} is longer than {MAX_TEXT} characters")
+    if len(text) > limit:
+        raise invalid(f"{what} is longer than {limit} characters")
     return text
+
+
+def check_range(value: float, what: str, low: float, high: float) -> float:
+    """A finite number within ``low..high`` (INVALID_ARGUMENT otherwise)."""
+    _finite(value, what)
+    if not low <= value <= high:
+        raise invalid(f"{what} must be within {low:g}..{high:g}, not {value:g}")
+    return value
+
+
+def check_grace(seconds: float) -> float | None:
+    """Shutdown's grace: 0 means the daemon's default (None), else 0..MAX_GRACE seconds."""
+    if seconds == 0:
+        return None
+    return check_range(seconds, "grace_seconds", 0.0, MAX_GRACE)
+
+
+def check_overrides(overrides: Sequence[Any]) -> list[tuple[str, str]]:
+    """Kind overrides of LibraryAdd: counted before they are read (the facade checks each)."""
+    if len(overrides) > MAX_KIND_OVERRIDES:
+        raise invalid(f"{len(overrides)} kind overrides: at most {MAX_KIND_OVERRIDES}")
+    return [
+        (check_text(o.glob, "kind-override glob", limit=MAX_GLOB_CHARS), o.kind[:40])
+        for o in overrides
+    ]
 
 
 def check_kind(kind: str) -> str | None:
@@ -319,6 +398,8 @@ def edit_from_msg(msg: pb.Edit, policy: PathPolicy) -> Edit:
     fps = fps_from_msg(msg.fps)
     if msg.width < 0 or msg.height < 0:
         raise invalid(f"frame size {msg.width}x{msg.height} is negative")
+    if max(msg.width, msg.height) > MAX_FRAME_SIZE:
+        raise invalid(f"frame size {msg.width}x{msg.height}: at most {MAX_FRAME_SIZE} a side")
     clips = []
     for number, c in enumerate(msg.clips, 1):
         what = f"clip {number} ({c.name[:80] or 'unnamed'})"
@@ -326,6 +407,8 @@ def edit_from_msg(msg: pb.Edit, policy: PathPolicy) -> Edit:
             value = _finite(getattr(c, name), f"{what}: {name}")
             if value < 0:
                 raise invalid(f"{what}: {name} must be 0 or more seconds, not {value}")
+            if value > MAX_SECONDS:
+                raise invalid(f"{what}: {name} {value:g} s is past {MAX_SECONDS:g} s")
         path = policy.existing(c.path, f"{what} media")
         try:
             clips.append(
@@ -342,7 +425,7 @@ def edit_from_msg(msg: pb.Edit, policy: PathPolicy) -> Edit:
     timecode = msg.start_timecode or "00:00:00:00"
     if len(timecode) > 16 or not all(ch.isdigit() or ch in ":;." for ch in timecode):
         raise invalid(f"start timecode {timecode[:20]!r} is not HH:MM:SS:FF")
-    return Edit(
+    edit = Edit(
         clips=tuple(clips),
         fps=fps,
         width=msg.width,
@@ -350,6 +433,9 @@ def edit_from_msg(msg: pb.Edit, policy: PathPolicy) -> Edit:
         start_timecode=timecode,
         name=check_text(msg.name, "edit name", required=False),
     )
+    if edit.duration > MAX_SECONDS:
+        raise invalid(f"the edit lasts {edit.duration:g} s; at most {MAX_SECONDS:g} s")
+    return edit
 
 
 def fps_from_msg(msg: pb.Rational) -> Fraction:
@@ -369,7 +455,7 @@ def options_from_msg(msg: pb.SuggestOptions) -> SuggestOptions:
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(SuggestOptions):
         if f.name == "libraries":
-            kwargs["libraries"] = tuple(check_text(n, "library name") for n in msg.libraries)
+            kwargs["libraries"] = tuple(names(msg.libraries, "library name"))
             continue
         if not msg.HasField(f.name):
             continue
@@ -378,10 +464,9 @@ def options_from_msg(msg: pb.SuggestOptions) -> SuggestOptions:
             _finite(value, f.name)
         if isinstance(value, str):
             check_text(value, f.name)
+        if f.name in OPTION_RANGES and not isinstance(value, bool):
+            check_range(value, f.name, *OPTION_RANGES[f.name])
         kwargs[f.name] = value
-    for name in ("top_k", "vta_labels", "max_effects", "coarse_step"):
-        if name in kwargs and not 0 <= kwargs[name] <= MAX_TOP_K:
-            raise invalid(f"{name} must be within 0..{MAX_TOP_K}, not {kwargs[name]}")
     try:
         return SuggestOptions(**kwargs)
     except (ValueError, TypeError) as exc:
@@ -433,15 +518,37 @@ def suggest_result_msg(s: Suggestions) -> pb.SuggestResult:
     )
 
 
+def json_too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether ``text``'s arrays and objects nest deeper than ``limit`` (brackets inside
+    strings do not count). Linear and in C: strings are cut out, the brackets summed up."""
+    import numpy as np
+
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    bare = _JSON_STRING.sub("", text).encode("utf-8", "surrogatepass")
+    codes = np.frombuffer(bare, dtype=np.uint8)
+    steps = np.isin(codes, _OPENERS).astype(np.int32) - np.isin(codes, _CLOSERS)
+    return int(np.cumsum(steps).max(initial=0)) > limit
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_OPENERS = (ord("["), ord("{"))
+_CLOSERS = (ord("]"), ord("}"))
+
+
 def suggestions_from_json(text: str, policy: PathPolicy) -> Suggestions:
     if not text:
         raise invalid("suggestions_json is empty")
     if len(text) > MAX_JSON:
-        raise invalid("suggestions_json is too large")
+        raise invalid(f"suggestions_json is {len(text)} characters; at most {MAX_JSON}")
+    if json_too_deep(text):
+        raise invalid(f"suggestions_json nests deeper than {MAX_JSON_DEPTH} levels")
     try:
         suggestions = from_dict(json.loads(text))
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
         raise invalid(f"suggestions_json is not valid suggestions ({exc})") from None
+    if not math.isfinite(suggestions.edit.duration) or suggestions.edit.duration > MAX_SECONDS:
+        raise invalid(f"the edit lasts {suggestions.edit.duration:g} s; at most {MAX_SECONDS:g} s")
     for clip in suggestions.edit.clips:
         policy.existing(clip.path, "edit media")
     for placement in suggestions.placements:
@@ -468,11 +575,25 @@ def render_request_from_msg(msg: pb.RenderRequest, policy: PathPolicy) -> Render
     for name in ("target_lufs", "true_peak_dbtp"):
         if msg.HasField(name):
             extra[name] = _finite(getattr(msg, name), name)
+    if "target_lufs" in extra:
+        check_range(extra["target_lufs"], "target_lufs", -70.0, 0.0)
+    if "true_peak_dbtp" in extra:
+        check_range(extra["true_peak_dbtp"], "true_peak_dbtp", -30.0, 0.0)
     if msg.HasField("sample_rate"):
         if not 8000 <= msg.sample_rate <= 384_000:
             raise invalid(f"sample_rate {msg.sample_rate} is outside 8000..384000")
         extra["sample_rate"] = msg.sample_rate
     return RenderRequest(flavour=flavour, **outputs, **extra)  # type: ignore[arg-type]
+
+
+def check_render_size(suggestions: Suggestions, request: RenderRequest) -> None:
+    """A mix is held in memory: its length times its sample rate is bounded."""
+    samples = suggestions.edit.duration * request.sample_rate
+    if (request.mix or request.stems_dir or request.mux) and samples > MAX_MIX_SAMPLES:
+        raise invalid(
+            f"a {suggestions.edit.duration:g} s mix at {request.sample_rate} Hz is too long: "
+            f"at most {MAX_MIX_SAMPLES / 48_000:g} s at 48 kHz"
+        )
 
 
 def render_result_msg(result: RenderResult) -> pb.RenderResult:
@@ -504,4 +625,31 @@ def render_request_msg(suggestions_json: str, request: RenderRequest) -> pb.Rend
 
 
 def names(values: Sequence[str], what: str) -> list[str]:
+    if len(values) > MAX_NAMES:
+        raise invalid(f"{len(values)} of {what}s: at most {MAX_NAMES}")
     return [check_text(v, what) for v in values]
+
+
+def check_job_id(job_id: str) -> str:
+    return check_text(job_id, "job id", limit=MAX_JOB_ID)
+
+
+# What a client may send, for the README's table (field: bound).
+BOUNDS: dict[str, str] = {
+    "paths (library, catalogue, video, clip media, outputs)": f"{MAX_PATH} characters, absolute",
+    "names, search text, option strings": f"{MAX_TEXT} characters",
+    "job id": f"{MAX_JOB_ID} characters",
+    "library names in one request": f"{MAX_NAMES}",
+    "kind overrides of a library": f"{MAX_KIND_OVERRIDES}, each glob {MAX_GLOB_CHARS} characters",
+    "libraries registered": f"{MAX_LIBRARIES}",
+    "clips of an edit": f"{MAX_CLIPS}",
+    "an edit's length, any time in it": f"{MAX_SECONDS:g} s",
+    "frame rate; frame size": f"1..{MAX_FPS} fps; {MAX_FRAME_SIZE} px a side",
+    "top_k, vta_labels, max_effects": f"1..{MAX_TOP_K} (0..{MAX_TOP_K})",
+    "suggestions_json (Render)": f"{MAX_JSON // 2**20} MiB, nesting {MAX_JSON_DEPTH}",
+    "mix length times sample rate": f"{MAX_SECONDS:g} s at 48 kHz",
+    "Shutdown grace_seconds": f"0..{MAX_GRACE:g}",
+    "numbers of Suggest options and Render": "finite, in the ranges of OPTION_RANGES (segment "
+    f"{OPTION_RANGES['segment'][0]:g}..{OPTION_RANGES['segment'][1]:g} s), target_lufs -70..0",
+    "a request message": f"{MAX_JSON // 2**20} MiB (gRPC: RESOURCE_EXHAUSTED)",
+}

@@ -43,6 +43,7 @@ import pyarrow.compute as pc
 from numpy.typing import ArrayLike, NDArray
 
 from sfxmatch.config import Settings
+from sfxmatch.files import storage_writes
 from sfxmatch.store.base import (
     DEFAULT_DIM,
     FILTER_FIELDS,
@@ -439,6 +440,21 @@ def _locked(
     return wrapper
 
 
+def _writes(
+    method: Callable[Concatenate[LanceStore, _P], _R],
+) -> Callable[Concatenate[LanceStore, _P], _R]:
+    """A write: a full disk becomes StorageFullError (Lance reports it as a RuntimeError
+    whose text carries the OS error and the engine's source paths); the table keeps its
+    last committed version."""
+
+    @wraps(method)
+    def wrapper(self: LanceStore, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with storage_writes("the vector store", self._path):
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class LanceStore(StoreLifecycle):
     """``VectorStore`` over one LanceDB table; upserts are ``merge_insert`` on ``id``.
 
@@ -463,12 +479,13 @@ class LanceStore(StoreLifecycle):
         self._schema = _schema(dim)
         self._sidecar = self._path / f"{table}.search"
         try:
-            self._path.mkdir(parents=True, exist_ok=True)
-            self._db = lancedb.connect(str(self._path))
-            if table in self._db.list_tables().tables:
-                self._table = self._db.open_table(table)
-            else:
-                self._table = self._db.create_table(table, schema=self._schema, exist_ok=True)
+            with storage_writes("the vector store", self._path):
+                self._path.mkdir(parents=True, exist_ok=True)
+                self._db = lancedb.connect(str(self._path))
+                if table in self._db.list_tables().tables:
+                    self._table = self._db.open_table(table)
+                else:
+                    self._table = self._db.create_table(table, schema=self._schema, exist_ok=True)
         except (OSError, ValueError, RuntimeError) as exc:
             raise StoreError(f"{self._path}: cannot open the vector store ({exc})") from exc
         stored = self._table.schema.field("vector").type
@@ -493,6 +510,7 @@ class LanceStore(StoreLifecycle):
     def path(self) -> Path:
         return self._path
 
+    @_writes
     @_locked
     def upsert(self, records: Iterable[Record]) -> int:
         table = self._open_table()
@@ -511,6 +529,7 @@ class LanceStore(StoreLifecycle):
             self._maybe_index()
         return len(prepared)
 
+    @_writes
     @_locked
     def delete(self, ids: Iterable[str]) -> None:
         table = self._open_table()
@@ -588,6 +607,7 @@ class LanceStore(StoreLifecycle):
         if isinstance(self._search, IvfSearch):
             self._search.config = self._config
 
+    @_writes
     @_locked
     def build_index(self, *, force: bool = False) -> bool:
         """Build (or rebuild) the IVF search index and the table's scalar indexes.
@@ -614,6 +634,7 @@ class LanceStore(StoreLifecycle):
         self._search = search
         return True
 
+    @_writes
     @_locked
     def optimize(self, *, keep_versions_for: timedelta = timedelta(days=1)) -> None:
         """Compact small files, update scalar indexes, drop old versions' files."""
