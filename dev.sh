@@ -73,16 +73,19 @@ case "$cmd" in
     else
       shift
     fi
-    # The model: ImageBind huge when its checkpoint is here (SFXMATCH_IMAGEBIND_CHECKPOINT or
-    # the user cache); otherwise the same path with the tiny random model, said loudly.
-    if [ -z "${SFXMATCH_MODEL:-}" ] && ! "$py" -c 'import sys
-from sfxmatch.embed.checkpoint import cache_path
+    # The model: the default one (pe-av-base with a GPU, pe-av-small without; or $SFXMATCH_MODEL)
+    # when its weights are here; otherwise the same path with the tiny random model, said loudly.
+    if [ -z "${SFXMATCH_MODEL:-}" ] && ! chosen=$("$py" -c 'import sys
 from sfxmatch.config import Settings
+from sfxmatch.embed.encoder import resolve_model_name, weights_here
+from sfxmatch.embed.registry import get_model
 s = Settings.from_env()
-sys.exit(0 if (s.imagebind_checkpoint or cache_path(settings=s)).is_file() else 1)'; then
-      say "no ImageBind checkpoint here: see README 'The model' to install imagebind_huge.pth."
-      say "Running the same pipeline with the TINY RANDOM model: suggestions are MEANINGLESS."
-      export SFXMATCH_MODEL=imagebind-tiny
+spec = get_model(resolve_model_name(None, s))
+print(spec.name)
+sys.exit(0 if weights_here(spec, s) else 1)'); then
+      say "no weights for ${chosen:-the default model} here: \`sfxmatch models fetch\` downloads them (README 'The model')."
+      say "Running the same pipeline with the TINY RANDOM model pe-av-tiny: suggestions are MEANINGLESS."
+      export SFXMATCH_MODEL=pe-av-tiny
     fi
     # A demo library from the real recorded sounds of shared/MEDIA.md, added once.
     for name in minetest tuxpaint ovos acoustic_scene; do

@@ -4,7 +4,7 @@ Install sfxmatch for the current user on Windows. Safe to run again (it updates)
 
 .DESCRIPTION
 Steps: a Python virtual environment; torch 2.13.0 built for this machine (CUDA when nvidia-smi
-sees a GPU, CPU otherwise); sfxmatch itself; the ImageBind checkpoint; the background service
+sees a GPU, CPU otherwise); sfxmatch itself; the default model's weights; the background service
 (a Task Scheduler task started at logon); the client discovery file the editor plugins read;
 the DaVinci Resolve script. Every step prints what it does; -DryRun prints the steps and
 changes nothing. The options mirror install.sh: -Prefix is --prefix, -NoModel is --no-model,
@@ -29,8 +29,10 @@ param(
     [string]$TorchIndex = "",
     # Do not create or update the environment (use the one at -Prefix).
     [switch]$NoEnv,
-    # Do not download the ImageBind checkpoint (about 4.8 GB).
+    # Do not download model weights (3.4 to 9 GB).
     [switch]$NoModel,
+    # The model whose weights to download (default: pe-av-base with a GPU, pe-av-small without).
+    [string]$Model = "",
     # Do not install the background service.
     [switch]$NoService,
     # Do not write the client file or install the DaVinci Resolve script.
@@ -169,17 +171,17 @@ if (-not $NoEnv) {
     if (-not $DryRun -and -not (Test-Path $Exe)) { Fail "no sfxmatch at $Exe; run without -NoEnv first" }
 }
 
-# --- 2. the ImageBind checkpoint ----------------------------------------------------------------
+# --- 2. the model's weights --------------------------------------------------------------------
 
 if (-not $NoModel) {
-    Say "ImageBind huge checkpoint (about 4.8 GB, resumable). Its weights are licensed"
-    Say "CC BY-NC-SA 4.0: non-commercial use only."
-    # The checkpoint manager downloads into the user cache, verifies the SHA-256 and resumes an
-    # interrupted download on the next run. (No double quotes inside: Windows PowerShell 5
-    # mangles them when it passes arguments to a program.)
-    $fetch = "from sfxmatch.embed.checkpoint import IMAGEBIND_HUGE, ensure_checkpoint; print(ensure_checkpoint(IMAGEBIND_HUGE, progress='rich'))"
-    if (-not (Invoke-Step @($VenvPy, "-c", $fetch))) {
-        Warn "the checkpoint could not be had (see above); run this script again to resume, or use -NoModel and place the file by hand"
+    Say "model weights (3.4 GB for pe-av-small, 4.1 GB for pe-av-base; resumable, hash-checked)."
+    Say "PE-AV is Apache-2.0; ImageBind (-Model imagebind-huge) is non-commercial only."
+    # sfxmatch models fetch downloads into the user cache, checks each file's hash and resumes an
+    # interrupted download on the next run.
+    $fetch = @($Exe, "models", "fetch")
+    if ($Model) { $fetch += $Model }
+    if (-not (Invoke-Step $fetch)) {
+        Warn "the weights could not be had (see above); run this script again to resume, or use -NoModel and set SFXMATCH_WEIGHTS to a folder holding them"
     }
 } else {
     Say "skipping the model download (-NoModel)"

@@ -4,7 +4,7 @@
 #   bash installer/install.sh [options]
 #
 # Steps: a Python virtual environment; torch 2.13.0 built for this machine (CUDA when
-# nvidia-smi sees a GPU, CPU otherwise); sfxmatch itself; the ImageBind checkpoint; the
+# nvidia-smi sees a GPU, CPU otherwise); sfxmatch itself; the default model's weights; the
 # background service; the client discovery file the editor plugins read; the DaVinci Resolve
 # script. Every step prints what it does; --dry-run prints the steps and changes nothing.
 set -euo pipefail
@@ -25,7 +25,9 @@ usage: install.sh [options]
   --torch KIND        auto (default), cpu or cuda: which torch build to install
   --torch-index URL   install torch from this package index instead
   --no-env            do not create or update the environment (use the one at --prefix)
-  --no-model          do not download the ImageBind checkpoint (about 4.8 GB)
+  --model NAME        the model whose weights to download (default: pe-av-base with a GPU,
+                      pe-av-small without; `sfxmatch models` lists them)
+  --no-model          do not download model weights (3.4 to 9 GB)
   --no-service        do not install the background service
   --no-plugins        do not write the client file or install the DaVinci Resolve script
   --dry-run           print every action, change nothing
@@ -53,6 +55,7 @@ TORCH=auto
 TORCH_INDEX=""
 DO_ENV=1
 DO_MODEL=1
+MODEL=
 DO_SERVICE=1
 DO_PLUGINS=1
 DRY_RUN=0
@@ -72,6 +75,7 @@ while [ $# -gt 0 ]; do
     --torch-index=*) TORCH_INDEX=${1#*=}; shift ;;
     --no-env) DO_ENV=0; shift ;;
     --no-model) DO_MODEL=0; shift ;;
+    --model) [ $# -ge 2 ] || die "--model needs a NAME"; MODEL=$2; shift 2 ;;
     --no-service) DO_SERVICE=0; shift ;;
     --no-plugins) DO_PLUGINS=0; shift ;;
     --dry-run) DRY_RUN=1; shift ;;
@@ -186,15 +190,17 @@ else
   [ "$DRY_RUN" = 1 ] || [ -x "$EXE" ] || die "no sfxmatch at $EXE; run without --no-env first"
 fi
 
-# --- 2. the ImageBind checkpoint -----------------------------------------------------------------
+# --- 2. the model's weights ---------------------------------------------------------------------
 
 if [ "$DO_MODEL" = 1 ]; then
-  say "ImageBind huge checkpoint (about 4.8 GB, resumable). Its weights are licensed"
-  say "CC BY-NC-SA 4.0: non-commercial use only."
-  # The checkpoint manager downloads into the user cache, verifies the SHA-256 and resumes an
-  # interrupted download on the next run; a file already in place is used as is.
-  if ! run "$VENV_PY" -c 'from sfxmatch.embed.checkpoint import IMAGEBIND_HUGE, ensure_checkpoint; print(ensure_checkpoint(IMAGEBIND_HUGE, progress="rich"))'; then
-    warn "the checkpoint could not be had (see above); run this script again to resume, or use --no-model and place the file by hand"
+  say "model weights (3.4 GB for pe-av-small, 4.1 GB for pe-av-base; resumable, hash-checked)."
+  say "PE-AV is Apache-2.0; ImageBind (--model imagebind-huge) is non-commercial only."
+  # `sfxmatch models fetch` downloads into the user cache, checks each file's hash and resumes
+  # an interrupted download on the next run; files already in place are used as they are.
+  fetch=("$EXE" models fetch)
+  [ -z "$MODEL" ] || fetch+=("$MODEL")
+  if ! run "${fetch[@]}"; then
+    warn "the weights could not be had (see above); run this script again to resume, or use --no-model and set SFXMATCH_WEIGHTS to a folder holding them"
   fi
 else
   say "skipping the model download (--no-model)"

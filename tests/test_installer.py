@@ -125,8 +125,8 @@ def test_dry_run_plan_without_a_gpu(tmp_path: Path) -> None:
     assert torch == [[*pip, "--index-url", CPU_INDEX, "torch==2.13.0"]]
     install_pkg = [*pip, str(source)]
     assert planned.index(torch[0]) < planned.index(install_pkg)  # torch first, exactly
-    fetch = [c for c in planned if c[:2] == [str(venv / "bin/python"), "-c"]]
-    assert len(fetch) == 1 and "ensure_checkpoint(IMAGEBIND_HUGE" in fetch[0][2]
+    fetch = [c for c in planned if c[1:3] == ["models", "fetch"]]
+    assert fetch == [[str(venv / "bin/sfxmatch"), "models", "fetch"]]  # the machine's default
     assert [str(venv / "bin/sfxmatch"), "daemon", "install"] in planned
     client = home / ".config" / "sfxmatch" / "client.json"
     assert json.loads(said(out, f"write {client}")) == {"executable": str(venv / "bin/sfxmatch")}
@@ -139,11 +139,12 @@ def test_dry_run_plan_without_a_gpu(tmp_path: Path) -> None:
     assert list(home.iterdir()) == []
 
 
-def test_compiled_python_snippet_is_valid(tmp_path: Path) -> None:
-    done = run_installer(tmp_path, "--dry-run", "--no-service", "--no-plugins", gpu="")
-    (fetch,) = [c for c in commands(done.stdout) if len(c) == 3 and c[1] == "-c"]
-    compile(fetch[2], "<install.sh model fetch>", "exec")  # a typo would be a SyntaxError
-    assert "progress=" in fetch[2]
+def test_a_named_model_is_fetched(tmp_path: Path) -> None:
+    done = run_installer(
+        tmp_path, "--dry-run", "--no-service", "--no-plugins", "--model", "pe-av-large", gpu=""
+    )
+    fetch = [c for c in commands(done.stdout) if c[1:3] == ["models", "fetch"]]
+    assert len(fetch) == 1 and fetch[0][3:] == ["pe-av-large"]
 
 
 def test_dry_run_with_a_gpu_picks_the_cuda_index(tmp_path: Path) -> None:
@@ -333,7 +334,8 @@ def test_install_ps1_static_checks() -> None:
     # the options, as PowerShell parameters
     param = re.search(r"param\((.*?)\n\)", text, flags=re.S)
     assert param is not None
-    for name in ("Prefix", "NoModel", "NoService", "NoPlugins", "DryRun", "NoEnv", "Torch"):
+    names = ("Prefix", "NoModel", "Model", "NoService", "NoPlugins", "DryRun", "NoEnv", "Torch")
+    for name in names:
         assert re.search(rf"\${name}\b", param.group(1)), name
     # the steps
     assert "Set-StrictMode -Version 3" in text and '$ErrorActionPreference = "Stop"' in text
@@ -341,16 +343,13 @@ def test_install_ps1_static_checks() -> None:
     assert CPU_INDEX in text and CUDA_INDEX in text
     assert "nvidia-smi -L" in text
     assert '"-m", "venv"' in text
-    assert "ensure_checkpoint(IMAGEBIND_HUGE" in text
+    assert '@($Exe, "models", "fetch")' in text
     assert '@($Exe, "daemon", "install")' in text
     assert r'Join-Path $Venv "Scripts\sfxmatch.exe"' in text
     assert r"Blackmagic Design\DaVinci Resolve\Support\Fusion\Scripts\Utility" in text
     assert '$_.Name -ne "live_check.py"' in text
     assert "UTF8Encoding $false" in text  # no BOM: json.load would reject it
-    # the model snippet holds no double quote (PowerShell 5 mangles them in arguments)
-    snippet = re.search(r'\$fetch = "([^"]*)"', text)
-    assert snippet is not None
-    compile(snippet.group(1), "<install.ps1 model fetch>", "exec")
+    assert "if ($Model) { $fetch += $Model }" in text  # -Model names the model to fetch
 
 
 def test_install_ps1_brackets_balance() -> None:

@@ -99,7 +99,11 @@ def add_daemon(subparsers: argparse._SubParsersAction) -> None:
         help="refuse client paths inside this folder (repeatable)",
     )
     run.add_argument("--log-level", default="info", choices=("debug", "info", "warning"))
-    run.add_argument("--model", default=None, help="encoder config (default imagebind-huge)")
+    run.add_argument(
+        "--model", default=None,
+        help="the model (default: $SFXMATCH_MODEL, else pe-av-base with a GPU, pe-av-small "
+        "without)",
+    )  # fmt: skip
     run.add_argument(
         "--random-weights", action="store_true", help="DEVELOPMENT ONLY: meaningless results"
     )

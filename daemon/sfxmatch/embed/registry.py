@@ -73,6 +73,7 @@ _MODELS: tuple[ModelSpec, ...] = (
         licence=APACHE,
         commercial_use=True,
         hub_repo="facebook/pe-av-small",
+        weights_bytes=3_387_965_232,  # float32 model.safetensors (every parameter once)
         pick_when="the default without a GPU: commercial use allowed, the smallest PE-AV",
     ),
     ModelSpec(
@@ -86,6 +87,7 @@ _MODELS: tuple[ModelSpec, ...] = (
         licence=APACHE,
         commercial_use=True,
         hub_repo="facebook/pe-av-base",
+        weights_bytes=4_134_806_320,  # float32 model.safetensors (every parameter once)
         pick_when="the default with a GPU: better retrieval than small at little extra cost",
     ),
     ModelSpec(
@@ -99,6 +101,7 @@ _MODELS: tuple[ModelSpec, ...] = (
         licence=APACHE,
         commercial_use=True,
         hub_repo="facebook/pe-av-large",
+        weights_bytes=8_938_802_992,  # float32 model.safetensors (every parameter once)
         pick_when="a GPU with 12 GB or more: PE-AV's best retrieval",
     ),
     ModelSpec(
