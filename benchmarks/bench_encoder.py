@@ -56,8 +56,9 @@ if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench_encoder_inductor_")
 
 import torch
-from sfxmatch.embed.encoder import ImageBindEncoder, load_encoder
+from sfxmatch.embed.encoder import load_encoder
 from sfxmatch.embed.imagebind.config import ImageBindConfig, get_config
+from sfxmatch.embed.imagebind.encoder import ImageBindEncoder
 
 H100_BF16_DENSE_TFLOPS = 989.0  # NVIDIA H100 SXM, dense BF16 tensor-core peak
 GOAL_SEGMENTS_PER_S = 1500.0

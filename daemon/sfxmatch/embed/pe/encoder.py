@@ -426,7 +426,7 @@ def load_folder(folder: Path, placement: Placement) -> tuple[Any, Any]:
             tokenizer = AutoTokenizer.from_pretrained(folder)
         except (OSError, ValueError, RuntimeError) as exc:
             raise ModelError(f"{folder}: the checkpoint cannot be loaded ({exc})") from None
-    missing = [k for k in info.get("missing_keys", ()) if not k.startswith("audio_video")]
+    missing = [k for k in info.get("missing_keys", ()) if not k.startswith(UNUSED_MODULES)]
     if missing:
         raise ModelError(
             f"{folder}: the checkpoint lacks {len(missing)} weights ({missing[0]}, ...)"
@@ -452,14 +452,18 @@ def _frame_outputs(folder: Path) -> int | None:
         raise ModelError(f"{folder / 'model.safetensors'}: cannot be read ({exc})") from None
 
 
+# What no pipeline step uses (docs/models.md): dropped after loading, not needed in a folder.
+UNUSED_MODULES = (
+    "audio_video_encoder",
+    "audio_video_head",
+    "text_audio_video_head",
+    "audio_plus_text_head",
+    "video_plus_text_head",
+)
+
+
 def _drop_fusion(model: Any) -> None:
-    for name in (
-        "audio_video_encoder",
-        "audio_video_head",
-        "text_audio_video_head",
-        "audio_plus_text_head",
-        "video_plus_text_head",
-    ):
+    for name in UNUSED_MODULES:
         if hasattr(model, name):
             delattr(model, name)
 
