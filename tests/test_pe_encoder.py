@@ -173,3 +173,48 @@ def test_a_folder_that_is_not_a_checkpoint_is_one_clear_error(tmp_path):
     with pytest.raises(ModelError, match=r"lacks config\.json, model\.safetensors"):
         load_encoder("pe-av-small", tmp_path / "weights", settings=settings, progress=None)
     assert Path(tmp_path / "weights").is_dir()
+
+
+def _git_blob_sha1(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha1(f"blob {len(data)}\0".encode() + data).hexdigest()
+
+
+def test_a_checkpoint_in_the_hub_cache_loads_offline_and_equals_transformers(
+    checkpoint, tmp_path, monkeypatch
+):
+    """The same files as a download leaves them in huggingface_hub's cache (blobs named by
+    their hashes, a snapshot of links, the branch's ref), loaded with downloads off."""
+    import hashlib
+
+    from sfxmatch.config import Settings
+    from sfxmatch.embed.pe.hub import OPTIONAL, REQUIRED
+
+    folder, reference, frames, _ = checkpoint
+    settings = Settings(cache_dir=tmp_path / "cache", offline=True)
+    repo = settings.models_dir / "hub" / "models--facebook--pe-av-small"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    for name in (*REQUIRED, *OPTIONAL):
+        data = (folder / name).read_bytes()
+        large = name == "model.safetensors"
+        blob = (
+            repo / "blobs" / (hashlib.sha256(data).hexdigest() if large else _git_blob_sha1(data))
+        )
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(data)
+        link = repo / "snapshots" / commit / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(f"../../blobs/{blob.name}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+    encoder = load_encoder(
+        "pe-av-small", device="cpu", dtype="fp32", settings=settings, progress=None
+    )
+    weights = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+    assert encoder.model_id == f"pe-av-small/sha256-{weights[:16]}/v1"
+    segments = encoder.embed_video_segments(frames[:, None])
+    assert np.abs(segments - _unit(reference["segments_video"])).max() <= 1e-5
+    assert len(list((repo / "blobs").glob("*.verified"))) == len(REQUIRED) + len(OPTIONAL)
