@@ -56,7 +56,7 @@ PIPELINE_VERSION = 1
 MAX_SCENE_FRAMES = 64  # frames of a scene through the temporal transformer (evenly sampled)
 MAX_AUDIO_SECONDS = 30.0  # one vector per sound sees at most this (its middle); beds get windows
 TEXT_MAX_TOKENS = 512  # what PE-AV's own tokenisation truncates to
-FRAME_MEMO = 4096  # frame features kept (a few MB); a suggest pass reuses them for its scenes
+FRAME_MEMO = 16384  # frame features kept (64 MB at 1024 values): a pass reuses them for scenes
 _AUDIO_BATCH_SECONDS = 60.0  # audio per forward pass on CPU, bounding memory
 
 
