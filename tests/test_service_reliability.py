@@ -32,6 +32,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sfxmatch._generated.sfxmatch.v1 import sfxmatch_pb2 as pb
 from sfxmatch.client import Cancelled, Client, DaemonError
 from sfxmatch.service import paths
@@ -210,13 +211,14 @@ def test_stalled_calls_without_a_token_starve_nothing(shared: Spawned) -> None:
     unix = f"unix://{shared.socket}"
     stalls = _Stalls()
     try:
-        refused = []
+        refused, health = [], []
         for target in (unix, shared.tcp):
             for method in ("Version", "LibraryIndex", "Suggest"):
                 refused += stalls.open(target, f"/sfxmatch.v1.Sfxmatch/{method}", 48)
             refused += stalls.open(target, "/sfxmatch.v1.Sfxmatch/ListJobs", 48, bearer("x" * 64))
-            # The health check needs no token: these stall until the daemon's limit.
-            stalls.open(target, "/grpc.health.v1.Health/Check", 48)
+            # The health check needs no token: four of these are read at once, until the
+            # first message's timeout; the others are refused at once.
+            health += stalls.open(target, "/grpc.health.v1.Health/Check", 48)
         for target in (unix, shared.tcp):
             with Client(target, shared.token) as c:
                 began = time.monotonic()
@@ -227,6 +229,10 @@ def test_stalled_calls_without_a_token_starve_nothing(shared: Spawned) -> None:
         # Refused from their headers alone, while they still hold back their message.
         codes = {call.exception(timeout=10).code() for call in refused}
         assert codes == {grpc.StatusCode.UNAUTHENTICATED}
+        ends = [call.exception(timeout=30).code() for call in health]
+        late = ends.count(grpc.StatusCode.DEADLINE_EXCEEDED)
+        assert set(ends) == {grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
+        assert late <= 8, f"{late} stalled health calls were read at once"  # 4 per 5 s
         # ... after a tarpit's delay, which bounds how fast one connection can churn them.
         with grpc.insecure_channel(shared.tcp) as channel:
             began = time.monotonic()
@@ -237,6 +243,76 @@ def test_stalled_calls_without_a_token_starve_nothing(shared: Spawned) -> None:
     finally:
         stalls.close()
     assert shared.client.health()
+
+
+def _anonymous_check(target: str, service: str, timeout: float = 10) -> grpc.RpcError | int:
+    """A health check without the token on a connection of its own: its status, or the
+    RpcError it ended with."""
+    options = (("grpc.use_local_subchannel_pool", 1), ("grpc.max_send_message_length", 1 << 26))
+    with grpc.insecure_channel(target, options=options) as channel:
+        try:
+            return health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout
+            ).status
+        except grpc.RpcError as error:
+            return error
+
+
+def test_health_calls_without_the_token_are_small_and_few(shared: Spawned) -> None:
+    """The health service needs no token: its requests are refused undecoded past 1 KiB,
+    what it echoes is cut short, and at most four such calls are read at once."""
+    for target in (f"unix://{shared.socket}", shared.tcp):
+        huge = _anonymous_check(target, "x" * (8 << 20))
+        assert isinstance(huge, grpc.RpcError)
+        assert huge.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "at most 1024" in huge.details() and len(huge.details()) < 200
+        unknown = _anonymous_check(target, "y" * 1000)
+        assert isinstance(unknown, grpc.RpcError) and unknown.code() == grpc.StatusCode.NOT_FOUND
+        assert "yyyy" in unknown.details() and len(unknown.details()) < 120
+    stalls = _Stalls()
+    try:
+        stalled = stalls.open(shared.tcp, "/grpc.health.v1.Health/Check", 4)
+        # Those four are being read (their message never comes): a fifth waits for none.
+        busy = wait_for(
+            lambda: isinstance(e := _anonymous_check(shared.tcp, ""), grpc.RpcError) and e,
+            10, "a refusal",
+        )  # fmt: skip
+        assert busy.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        began = time.monotonic()
+        assert shared.client.health(timeout=FAST)  # the client sends its token: not refused
+        assert time.monotonic() - began < FAST
+        # A stalled call ends at the first-message timeout (5 s), freeing its place.
+        for call in stalled:
+            error = call.exception(timeout=30)
+            assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert "no request message within 5 s" in error.details()
+        assert _anonymous_check(shared.tcp, "") == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        stalls.close()
+    assert shared.process.poll() is None
+
+
+def test_watches_without_the_token_cannot_take_every_watch(shared: Spawned) -> None:
+    channel = grpc.insecure_channel(shared.tcp)  # no token
+    hogs = []
+    try:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for _ in range(8):
+            hog = stub.Watch(health_pb2.HealthCheckRequest(service=""))
+            assert next(hog).status == health_pb2.HealthCheckResponse.SERVING  # holds a place
+            hogs.append(hog)
+        with pytest.raises(grpc.RpcError) as ninth:
+            next(stub.Watch(health_pb2.HealthCheckRequest(service=""), timeout=10))
+        assert ninth.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        for target in (f"unix://{shared.socket}", shared.tcp):
+            with Client(target, shared.token) as c:
+                began = time.monotonic()
+                assert c.wait_ready(timeout=10)  # its Watch carries the token
+                assert time.monotonic() - began < FAST
+    finally:
+        for hog in hogs:
+            hog.cancel()
+        channel.close()
 
 
 # --- 3 --------------------------------------------------------------------------------

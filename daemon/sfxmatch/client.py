@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -307,24 +308,42 @@ class Client:
     # -- daemon ------------------------------------------------------------------------
 
     def health(self, timeout: float = 2.0, service: str = "") -> bool:
-        """True when the daemon answers SERVING (no token needed)."""
+        """True when the daemon answers SERVING. The health service needs no token; the
+        client sends it all the same, so that its checks are not among those of programs
+        without it (which the daemon serves from smaller pools)."""
         try:
             reply = self._health.Check(
-                health_pb2.HealthCheckRequest(service=service), timeout=timeout
+                health_pb2.HealthCheckRequest(service=service),
+                metadata=self._metadata,
+                timeout=timeout,
             )
         except grpc.RpcError:
             return False
         return reply.status == health_pb2.HealthCheckResponse.SERVING
 
     def wait_ready(self, timeout: float = 30.0) -> bool:
-        """Block until the daemon reports SERVING (model loaded when it loads eagerly)."""
+        """Block until the daemon reports SERVING (model loaded when it loads eagerly), at
+        most ``timeout`` seconds. Watches the health status; where the daemon refuses the
+        Watch (all its streams taken, or a server without Watch), polls the health check."""
+        deadline = time.monotonic() + timeout
         request = health_pb2.HealthCheckRequest(service="")
         try:
-            for reply in self._health.Watch(request, timeout=timeout, wait_for_ready=True):
+            replies = self._health.Watch(
+                request, metadata=self._metadata, timeout=timeout, wait_for_ready=True
+            )
+            for reply in replies:
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
                     return True
-        except grpc.RpcError:
-            return False
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                return False
+        else:
+            return False  # the daemon ended the stream: it is stopping
+        pause = threading.Event()
+        while (left := deadline - time.monotonic()) > 0:
+            if self.health(timeout=min(2.0, left)):
+                return True
+            pause.wait(min(0.1, max(0.0, deadline - time.monotonic())))
         return False
 
     def version(self, timeout: float | None = None) -> DaemonStatus:
