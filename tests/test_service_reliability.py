@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket as sockets
 import stat
 import struct
@@ -167,6 +168,66 @@ def test_stop_never_signals_a_process_that_reused_a_killed_daemons_pid(root: Pat
     finally:
         other.kill()
         other.wait()
+
+
+_HOLDER = """
+import json, sys
+from sfxmatch.service import paths
+lock = paths.DataFolderLock(paths.lock_path()).acquire(wait=5)
+if sys.argv[1] != "none":  # a daemon's own record, some fields changed to say where it runs
+    record = lock.record_daemon().to_dict()
+    record.update(json.loads(sys.argv[1]))
+    paths.lock_path().write_text(json.dumps(record))
+print("held", flush=True)
+sys.stdin.readline()
+"""
+
+
+def _lock_holder(data: Path, record: str) -> subprocess.Popen[str]:
+    """A process that holds the data folder's lock: as ``daemon stop`` does while it tidies
+    stale records (``record="none"``), or as a daemon that does not answer (a JSON object
+    of record fields to change, "{}" for none)."""
+    env = dict(os.environ, SFXMATCH_DATA_DIR=str(data))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, record],
+        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
+    )  # fmt: skip
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+@pytest.mark.parametrize(
+    ("record", "said"),
+    [
+        ("none", "locked by a process that is not a daemon"),
+        ('{"host": "another-machine"}', "on another-machine"),
+        ('{"pid_ns": 1}', "in another PID namespace"),
+    ],
+)
+def test_stop_signals_only_a_daemon_of_this_host_and_namespace(
+    root: Path, record: str, said: str
+) -> None:
+    data = root / "data"
+    holder = _lock_holder(data, record)
+    try:
+        stop = _cli(data, "stop", "--timeout", "5")
+        assert stop.returncode == 1 and said in stop.stderr, stop.stderr
+        assert holder.poll() is None, "daemon stop signalled a process it must not"
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_stop_signals_a_daemon_that_holds_the_lock_but_does_not_answer(root: Path) -> None:
+    data = root / "data"
+    holder = _lock_holder(data, "{}")  # its record is right; it has no socket
+    try:
+        stop = _cli(data, "stop", "--timeout", "30")
+        assert stop.returncode == 0 and f"pid {holder.pid}) stopped" in stop.stdout, stop.stderr
+        assert holder.wait(timeout=30) == -signal.SIGTERM
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 # --- 2 --------------------------------------------------------------------------------

@@ -8,8 +8,11 @@ Everything lives in ``<data dir>/daemon/`` (``$SFXMATCH_DATA_DIR`` or the per-us
   daemon per data folder: a second one cannot take the lock and says which daemon holds
   it. The kernel drops the lock when the process dies, however it dies, so "is a daemon
   running on this data folder" is asked of the lock, never of a pid that may have been
-  reused. The file holds the owner's pid and process start time, for messages and for
-  ``daemon stop``'s last resort (a signal, only to that very process);
+  reused. Whoever takes the lock empties the file; only the daemon then writes its record
+  there (``DaemonProcess``: tagged as the daemon, its pid, process start time, host name
+  and PID namespace), for messages and for ``daemon stop``'s last resort: a signal, only to
+  that very process, and only from the same host and PID namespace (a ``daemon stop``
+  tidying stale records holds the lock for a moment too, and writes no record);
 - ``token``: the shared secret every call carries (``authorization: Bearer <token>``),
   created 0600 at the daemon's first start and kept across restarts;
 - ``sfxmatch.sock``: the default Unix socket (chmod 0600 once bound);
@@ -32,6 +35,7 @@ import errno
 import json
 import os
 import secrets
+import signal
 import socket
 import stat
 import sys
@@ -279,6 +283,105 @@ def same_process(pid: int, start_time: int | None) -> bool:
     return start_time is None or now is None or now == start_time
 
 
+def pid_namespace() -> int | None:
+    """This process's PID namespace (the inode of ``/proc/self/ns/pid``; None where there
+    is none): a pid means the same process only inside one namespace."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return None
+
+
+DAEMON_ROLE = "daemon"
+
+
+@dataclass(frozen=True)
+class DaemonProcess:
+    """A daemon process as it recorded itself: enough to tell it from any process that
+    later gets its pid, on this machine or another sharing the data folder."""
+
+    pid: int
+    start_time: int | None  # process_start_time, clock ticks since boot (None: unknown)
+    host: str
+    pid_ns: int | None  # pid_namespace (None: the platform has none)
+
+    @classmethod
+    def this_process(cls) -> DaemonProcess:
+        pid = os.getpid()
+        return cls(pid, process_start_time(pid), socket.gethostname(), pid_namespace())
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "role": DAEMON_ROLE,
+            "pid": self.pid,
+            "start_time": self.start_time,
+            "host": self.host,
+            "pid_ns": self.pid_ns,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> DaemonProcess | None:
+        """The record in ``data``; None unless it is a daemon's, whole."""
+        if not isinstance(data, dict) or data.get("role") != DAEMON_ROLE:
+            return None
+        try:
+            start, ns = data.get("start_time"), data.get("pid_ns")
+            return cls(
+                int(data["pid"]),
+                int(start) if start is not None else None,
+                str(data["host"]),
+                int(ns) if ns is not None else None,
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    @property
+    def here(self) -> bool:
+        """Whether its pid means a process of this machine and PID namespace."""
+        return self.host == socket.gethostname() and self.pid_ns == pid_namespace()
+
+    @property
+    def running(self) -> bool:
+        """Whether it still runs (False when it is not ``here``: that cannot be told)."""
+        return self.here and same_process(self.pid, self.start_time)
+
+    def describe(self) -> str:
+        if self.host != socket.gethostname():
+            return f"pid {self.pid} on {self.host}"
+        if self.pid_ns != pid_namespace():
+            return f"pid {self.pid} in another PID namespace (a container?)"
+        return f"pid {self.pid}"
+
+    def signal(self, signum: int) -> bool:
+        """Send ``signum`` to this very process; False, sending nothing, when it is not
+        ``here`` or no longer runs. On Linux the process is pinned by a pidfd before it is
+        checked, so the pid cannot pass to another process between the check and the
+        signal."""
+        if not self.here or self.pid <= 0:
+            return False
+        pidfd = None
+        if hasattr(os, "pidfd_open") and hasattr(signal, "pidfd_send_signal"):
+            try:
+                pidfd = os.pidfd_open(self.pid)
+            except ProcessLookupError:
+                return False
+            except OSError:  # a kernel without pidfds: check, then kill
+                pidfd = None
+        try:
+            if not same_process(self.pid, self.start_time):
+                return False
+            if pidfd is not None:
+                signal.pidfd_send_signal(pidfd, signum)
+            else:
+                os.kill(self.pid, signum)
+        except ProcessLookupError:
+            return False
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+        return True
+
+
 # --- records --------------------------------------------------------------------------
 
 
@@ -292,12 +395,16 @@ class DaemonInfo:
     started_at: float
     token_file: str
     start_time: int | None = None  # the process's start, in clock ticks (process_start_time)
+    host: str | None = None  # where it runs (None: not recorded, taken as this machine)
+    pid_ns: int | None = None  # its PID namespace (pid_namespace)
 
     def to_json(self) -> str:
         return json.dumps(
             {
                 "pid": self.pid,
                 "start_time": self.start_time,
+                "host": self.host,
+                "pid_ns": self.pid_ns,
                 "version": self.version,
                 "addresses": list(self.addresses),
                 "started_at": self.started_at,
@@ -308,8 +415,12 @@ class DaemonInfo:
 
     @property
     def alive(self) -> bool:
-        """Whether the recorded process still runs (not a process that reused its pid)."""
-        return same_process(self.pid, self.start_time)
+        """Whether the recorded process may still run: not when its pid names no process, or
+        another one (reused); a daemon of another host or PID namespace cannot be told dead."""
+        elsewhere = self.host is not None and (
+            self.host != socket.gethostname() or self.pid_ns != pid_namespace()
+        )
+        return elsewhere or same_process(self.pid, self.start_time)
 
     @property
     def sockets(self) -> tuple[Path, ...]:
@@ -339,7 +450,7 @@ def read_info(path: Path) -> DaemonInfo | None:
     """The info file's content, or None when there is none or it is unreadable."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        start = data.get("start_time")
+        start, host, ns = data.get("start_time"), data.get("host"), data.get("pid_ns")
         return DaemonInfo(
             pid=int(data["pid"]),
             version=str(data.get("version", "")),
@@ -347,6 +458,8 @@ def read_info(path: Path) -> DaemonInfo | None:
             started_at=float(data.get("started_at", 0.0)),
             token_file=str(data.get("token_file", "")),
             start_time=int(start) if start is not None else None,
+            host=str(host) if host is not None else None,
+            pid_ns=int(ns) if ns is not None else None,
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -361,13 +474,16 @@ def lock_path(data_dir: Path | None = None) -> Path:
 
 @dataclass(frozen=True)
 class LockOwner:
-    """Who holds a data folder's lock, as it wrote there (None where it could not be read)."""
+    """Who holds a data folder's lock: the daemon's record, or None when the holder wrote
+    none (not a daemon, such as a ``daemon stop`` tidying stale records; or a daemon in its
+    first milliseconds)."""
 
-    pid: int | None
-    start_time: int | None
+    daemon: DaemonProcess | None
 
     def describe(self) -> str:
-        return f"pid {self.pid}" if self.pid else "pid unknown"
+        if self.daemon is None:
+            return "a process that wrote no daemon record"
+        return self.daemon.describe()
 
 
 def _try_lock(fd: int, exclusive: bool) -> bool:
@@ -406,11 +522,9 @@ def _unlock(fd: int) -> None:
 
 def _read_owner(path: Path) -> LockOwner:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        pid, start = data.get("pid"), data.get("start_time")
-        return LockOwner(int(pid) if pid else None, int(start) if start is not None else None)
-    except (OSError, ValueError, TypeError, AttributeError):
-        return LockOwner(None, None)
+        return LockOwner(DaemonProcess.from_dict(json.loads(path.read_text(encoding="utf-8"))))
+    except (OSError, ValueError):
+        return LockOwner(None)
 
 
 class DataFolderLock:
@@ -418,7 +532,9 @@ class DataFolderLock:
 
     ``acquire`` waits up to ``wait`` seconds (a ``daemon status`` probing the lock at that
     moment holds it for microseconds) and raises ConfigError naming the daemon that holds
-    it. The kernel releases it when the process ends, even by SIGKILL."""
+    it; it empties the file, and ``record_daemon`` (the daemon's own call, nobody else's)
+    writes the daemon's record there. The kernel releases the lock when the process ends,
+    even by SIGKILL."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -441,6 +557,9 @@ class DataFolderLock:
                         f"{self.path.parent.parent}: this data folder is in use by another "
                         f"sfxmatch daemon ({owner.describe()}); stop it with "
                         "`sfxmatch daemon stop`, or give this one another data folder"
+                        if owner.daemon is not None
+                        else f"{self.path.parent.parent}: this data folder is locked by "
+                        f"another sfxmatch process ({owner.describe()}); try again"
                     )
                 pause.wait(0.05)
                 waited += 0.05
@@ -448,13 +567,20 @@ class DataFolderLock:
             os.close(fd)
             raise
         self._fd = fd
-        pid = os.getpid()
-        record = json.dumps({"pid": pid, "start_time": process_start_time(pid)})
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):  # a killed daemon's record is no one's now
             os.ftruncate(fd, 0)
-            os.lseek(fd, 0, os.SEEK_SET)
-            os.write(fd, record.encode("ascii"))
         return self
+
+    def record_daemon(self) -> DaemonProcess:
+        """Write this process's record as the daemon's (only the daemon calls this, while
+        it holds the lock)."""
+        if self._fd is None:
+            raise RuntimeError("record_daemon() needs the lock held")
+        record = DaemonProcess.this_process()
+        data = json.dumps(record.to_dict()).encode("utf-8")
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, data, 0)
+        return record
 
     def release(self) -> None:
         if self._fd is None:

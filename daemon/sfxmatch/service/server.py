@@ -932,6 +932,7 @@ class Daemon:
         socket path is taken."""
         self.lock.acquire()
         try:
+            self.lock.record_daemon()
             self._start()
         except BaseException:
             self._shutdown_loop()
@@ -964,16 +965,18 @@ class Daemon:
             os.chmod(self.socket_path, 0o600)
         self.started_at = time.time()
         if config.write_info:
-            pid = os.getpid()
+            me = paths.DaemonProcess.this_process()
             paths.write_info(
                 self.info_file,
                 paths.DaemonInfo(
-                    pid=pid,
+                    pid=me.pid,
                     version=__version__,
                     addresses=tuple(self.addresses),
                     started_at=self.started_at,
                     token_file=str(self.token_file),
-                    start_time=paths.process_start_time(pid),
+                    start_time=me.start_time,
+                    host=me.host,
+                    pid_ns=me.pid_ns,
                 ),
             )
         ready = config.load_model != "eager"
