@@ -1,7 +1,8 @@
 """The daemon's limits, each through a real gRPC server on a Unix socket (in this process,
 with small limits so that each is reached at once): the lanes' bounds (RESOURCE_EXHAUSTED
 past them while the event loop's calls answer), the first message's timeout, calls at once
-on one connection, and ``Client.wait_ready`` when no Watch is to be had."""
+on one connection, and ``Client.wait_ready`` when no Watch is to be had. And failures
+deep inside a call, mapped to status codes by their class."""
 
 from __future__ import annotations
 
@@ -17,6 +18,13 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sfxmatch.client import Client, DaemonError
 from sfxmatch.config import Settings
+from sfxmatch.errors import (
+    AccessDeniedError,
+    BusyError,
+    ConfigError,
+    NotFoundError,
+    PreconditionError,
+)
 from sfxmatch.pipeline import Pipeline
 from sfxmatch.service import paths
 from sfxmatch.service.auth import bearer
@@ -181,3 +189,56 @@ def test_wait_ready_polls_the_check_when_no_watch_is_to_be_had(small) -> None:
         began = time.monotonic()
         assert not c.wait_ready(timeout=0.5)  # nobody there: False at its deadline
         assert time.monotonic() - began < 0.5 + FAST
+
+
+class FailingPipeline(Pipeline):
+    """``library_status`` raises ``error``."""
+
+    error: BaseException = RuntimeError()
+
+    def library_status(self, name: str | None = None) -> list[Any]:
+        raise self.error
+
+
+SECRET = "/var/lib/sfxmatch/store/x/_versions/1.manifest at /root/.cargo/src/io.rs:224"
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "said"),
+    [
+        (NotFoundError("no library named 'x' (known: a)"), "NOT_FOUND", "no library named 'x'"),
+        (AccessDeniedError("/sounds: permission denied"), "PERMISSION_DENIED", "/sounds"),
+        (PreconditionError("no library to index: add one"), "FAILED_PRECONDITION", "add one"),
+        (BusyError("indexed by pid 7 now"), "ABORTED", "pid 7"),
+        # The words of a message no longer decide its code: only its class.
+        (ConfigError("the glob was not found, permission denied"), "INVALID_ARGUMENT", "glob"),
+        # Bare errors from deep inside say their class only (their text is for the log).
+        (ValueError(SECRET), "INTERNAL", "(ValueError)"),
+        (KeyError(SECRET), "INTERNAL", "(KeyError)"),
+        (TypeError(SECRET), "INTERNAL", "(TypeError)"),
+        (FileNotFoundError(2, "No such file or directory", SECRET), "NOT_FOUND", "its log"),
+        (PermissionError(13, "Permission denied", SECRET), "PERMISSION_DENIED", "its log"),
+    ],
+)
+def test_failures_are_mapped_by_class_and_never_leak_internal_text(
+    error: BaseException, code: str, said: str
+) -> None:
+    root = short_dir("sfxe-")
+    settings = Settings(cache_dir=root / "cache", data_dir=root / "data")
+    pipeline = FailingPipeline(settings, model="imagebind-tiny")
+    pipeline.error = error
+    config = DaemonConfig(data_dir=root / "data", socket=root / "e.sock", grace=0.0)
+    daemon = Daemon(config, pipeline=pipeline).start()
+    try:
+        with _client(daemon) as c:
+            with pytest.raises(DaemonError) as failed:
+                c.library_status()
+            assert failed.value.code == code and said in failed.value.message
+            if code in ("INTERNAL", "NOT_FOUND", "PERMISSION_DENIED") and not isinstance(
+                error, NotFoundError | AccessDeniedError
+            ):
+                assert "/var/lib" not in failed.value.message and ".rs" not in failed.value.message
+            assert c.health()
+    finally:
+        daemon.stop(grace=0)
+        shutil.rmtree(root, ignore_errors=True)

@@ -593,6 +593,39 @@ def test_a_huge_grace_period_is_refused_and_the_daemon_lives_on(root: Path) -> N
     assert not sock.exists() and not paths.info_path(data).exists()
 
 
+def test_a_damaged_vector_store_is_said_in_words_without_the_engines_text(root: Path) -> None:
+    from sfxmatch.config import Settings
+    from sfxmatch.pipeline import Pipeline
+    from sfxmatch.store.lance import LanceStore
+
+    data, sock, stores = root / "data", root / "d.sock", root / "store"
+    settings = Settings(cache_dir=root / "cache", data_dir=data)
+    spec = Pipeline(settings, model="imagebind-tiny")
+    store = stores / spec.model_key
+    LanceStore(store, dim=spec.dim).close()
+    versions = list(store.rglob("_versions/*"))
+    assert versions
+    for version in versions:  # the table's manifests, damaged
+        version.write_bytes(b"garbage")
+    env = {"SFXMATCH_STORE_DIR": str(stores)}
+    daemon = spawn_daemon(data, sock, "--load-model", "lazy", env=env)
+    try:
+        client = connect_spawned(daemon, data, sock)
+        client.library_add(make_library(root / "sounds", effects=1, beds=0), "damaged")
+        with pytest.raises(DaemonError) as failed:
+            client.library_remove("damaged")
+        error = failed.value
+        assert error.code == "FAILED_PRECONDITION", (error.code, error.message)
+        assert "cannot open the vector store" in error.message and str(store) in error.message
+        for internal in (".rs", ".cargo", "LanceError", "lance error", "garbage"):
+            assert internal not in error.message
+        assert ".cargo" in daemon_logs(root)  # the engine's own words are in the log
+        client.close()
+        assert stop_spawned(daemon) == 0
+    finally:
+        daemon.kill()
+
+
 def _can_mount_a_small_disk(folder: Path) -> bool:
     probe = subprocess.run(
         ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",

@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from sfxmatch.config import Settings
-from sfxmatch.errors import Cancelled, ConfigError
+from sfxmatch.errors import (
+    AccessDeniedError,
+    Cancelled,
+    ConfigError,
+    NotFoundError,
+    PreconditionError,
+)
 from sfxmatch.files import storage_writes
 from sfxmatch.library.indexer import (
     IndexProgress,
@@ -214,13 +220,13 @@ class Pipeline:
         """Register a folder of sounds (nothing is read until ``library_index``)."""
         root = Path(os.path.abspath(os.fspath(path)))
         if not root.exists():
-            raise ConfigError(f"{root}: no such folder")
+            raise NotFoundError(f"{root}: no such folder")
         if not root.is_dir():
             raise ConfigError(f"{root}: is not a folder (add the folder that holds the sounds)")
         if not os.access(root, os.R_OK | os.X_OK):
-            raise ConfigError(f"{root}: permission denied")
+            raise AccessDeniedError(f"{root}: permission denied")
         if catalogue is not None and not Path(catalogue).is_file():
-            raise ConfigError(f"{catalogue}: catalogue file not found")
+            raise NotFoundError(f"{catalogue}: catalogue file not found")
         from sfxmatch.library.kinds import check_overrides
 
         check_overrides(kind_overrides)  # bounded, each glob valid, each kind known
@@ -270,7 +276,9 @@ class Pipeline:
         """Bring the index of each named library (default: all) up to date."""
         libraries = [self.registry.get(n) for n in names] if names else self.registry.all()
         if not libraries:
-            raise ConfigError("no library to index: add one with `sfxmatch library add PATH`")
+            raise PreconditionError(
+                "no library to index: add one with `sfxmatch library add PATH`"
+            )
         tell = progress or _no_progress
         reports = []
         with self._index_lock:

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sfxmatch.errors import ConfigError, LimitError
+from sfxmatch.errors import ConfigError, LimitError, NotFoundError, PreconditionError
 from sfxmatch.files import storage_writes, write_text_atomic
 from sfxmatch.library.scan import FileEntry, LibraryRoot, ScanFault, Snapshot
 
@@ -101,7 +101,7 @@ class Registry:
         try:
             size = self.path.stat().st_size
             if size > MAX_REGISTRY_BYTES:
-                raise ConfigError(
+                raise PreconditionError(
                     f"{self.path}: {size / 2**20:.0f} MB, more than any library list sfxmatch "
                     "writes; move it away and add the libraries again"
                 )
@@ -109,19 +109,24 @@ class Registry:
         except FileNotFoundError:
             return []
         except OSError as exc:
-            raise ConfigError(f"{self.path}: cannot be read ({exc.strerror or exc})") from None
+            raise PreconditionError(
+                f"{self.path}: the library list cannot be read ({exc.strerror or exc})"
+            ) from None
         try:
             data = json.loads(text)
             return [LibraryConfig.from_json(item) for item in data["libraries"]]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{self.path}: is not a valid library list ({exc})") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise PreconditionError(
+                f"{self.path}: is not a valid library list ({type(exc).__name__}); move it "
+                "away and add the libraries again"
+            ) from None
 
     def get(self, name: str) -> LibraryConfig:
         for library in self.all():
             if library.name == name:
                 return library
         known = ", ".join(lib.name for lib in self.all()) or "none yet"
-        raise ConfigError(f"no library named {name!r} (known: {known}); add one first")
+        raise NotFoundError(f"no library named {name!r} (known: {known}); add one first")
 
     def add(self, library: LibraryConfig) -> LibraryConfig:
         check_library_name(library.name)

@@ -25,11 +25,12 @@ import grpc
 from sfxmatch._generated.sfxmatch.v1 import sfxmatch_pb2 as pb
 from sfxmatch.errors import (
     STORAGE_FULL_ERRNOS,
+    AccessDeniedError,
+    BusyError,
     Cancelled,
     ConfigError,
-    LimitError,
     MediaError,
-    ModelError,
+    NotFoundError,
     SfxmatchError,
     StorageFullError,
 )
@@ -99,26 +100,15 @@ def invalid(message: str) -> RequestError:
 
 # --- errors -> status codes -----------------------------------------------------------
 
-_NOT_FOUND_HINTS = ("no library named", "no such", "not found", "does not exist")
-_PRECONDITION_HINTS = (
-    "no library to index",
-    "no sound library",
-    "no indexed sounds",
-    "nothing indexed",
-    "not indexed",
-    "is empty",
-    "empty library",
-    "no sounds",
-    "checkpoint",
-)
-
 
 def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     """The gRPC status code and one-line message for an exception from the pipeline.
 
-    Mapped by class. An unexpected exception is INTERNAL with its class name only: its text
-    (a storage engine's, a library's) may carry source paths and says nothing a user can
-    act on; the daemon's log has it in full."""
+    Mapped by class, never by message text: sfxmatch's own errors (``sfxmatch.errors``)
+    say what to do and are sent as they are. Anything else is unexpected here (a bare
+    ValueError, KeyError... from deep inside, or a file the daemon itself needed): its text
+    may carry internal paths and says nothing a user can act on, so it is sent as its
+    class only; the daemon's log has it in full."""
     message = str(exc) or type(exc).__name__
     if isinstance(exc, RequestError):
         return exc.code, exc.message
@@ -126,32 +116,28 @@ def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.CANCELLED, message
     if isinstance(exc, StorageFullError):
         return grpc.StatusCode.RESOURCE_EXHAUSTED, message
-    if isinstance(exc, LimitError):
-        return grpc.StatusCode.INVALID_ARGUMENT, message
-    if isinstance(exc, ModelError):
-        return grpc.StatusCode.FAILED_PRECONDITION, message
+    if isinstance(exc, NotFoundError):
+        return grpc.StatusCode.NOT_FOUND, message
+    if isinstance(exc, AccessDeniedError):
+        return grpc.StatusCode.PERMISSION_DENIED, message
+    if isinstance(exc, BusyError):
+        return grpc.StatusCode.ABORTED, message
     if isinstance(exc, MediaError):
         exists = exc.path.exists()
         return (grpc.StatusCode.INVALID_ARGUMENT if exists else grpc.StatusCode.NOT_FOUND), message
-    if isinstance(exc, SfxmatchError):
-        lowered = message.lower()
-        if "permission denied" in lowered:
-            return grpc.StatusCode.PERMISSION_DENIED, message
-        if any(h in lowered for h in _NOT_FOUND_HINTS):
-            return grpc.StatusCode.NOT_FOUND, message
-        if any(h in lowered for h in _PRECONDITION_HINTS) or not isinstance(exc, ConfigError):
-            return grpc.StatusCode.FAILED_PRECONDITION, message
+    if isinstance(exc, ConfigError):  # LimitError too
         return grpc.StatusCode.INVALID_ARGUMENT, message
+    if isinstance(exc, SfxmatchError):  # PreconditionError, ModelError, StoreError...
+        return grpc.StatusCode.FAILED_PRECONDITION, message
     if isinstance(exc, OSError) and exc.errno in STORAGE_FULL_ERRNOS:
         return grpc.StatusCode.RESOURCE_EXHAUSTED, str(StorageFullError("a file"))
     if isinstance(exc, FileNotFoundError):
-        return grpc.StatusCode.NOT_FOUND, message
+        return grpc.StatusCode.NOT_FOUND, "a file the daemon needed is missing; its log names it"
     if isinstance(exc, PermissionError):
-        return grpc.StatusCode.PERMISSION_DENIED, message
-    if isinstance(exc, RecursionError):
-        return grpc.StatusCode.INVALID_ARGUMENT, "the request is nested too deeply to be read"
-    if isinstance(exc, ValueError | TypeError | KeyError | OverflowError):
-        return grpc.StatusCode.INVALID_ARGUMENT, message
+        return (
+            grpc.StatusCode.PERMISSION_DENIED,
+            "the daemon may not use a file it needed; its log names it",
+        )
     if isinstance(exc, MemoryError):
         return grpc.StatusCode.RESOURCE_EXHAUSTED, "out of memory"
     return (
