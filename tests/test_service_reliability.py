@@ -547,6 +547,108 @@ def test_what_a_client_may_persist_is_bounded(shared: Spawned) -> None:
     assert c.library_remove("bounded") == 0
 
 
+# --- concurrent writers ----------------------------------------------------------------
+
+
+def test_libraries_added_at_once_are_all_kept(shared: Spawned) -> None:
+    """Forty LibraryAdd calls at once, each on a connection of its own: every one answered
+    OK is registered (the lane refuses those past its bound, and says so)."""
+    top = shared.socket.parent / "race"
+    for i in range(40):
+        (top / f"lib{i}").mkdir(parents=True)
+    barrier = threading.Barrier(40)
+    added: list[str] = []
+    refused: list[DaemonError] = []
+
+    def add(i: int) -> None:
+        with Client(f"unix://{shared.socket}", shared.token, timeout=60) as mine:
+            mine.version()
+            barrier.wait()
+            try:
+                added.append(mine.library_add(top / f"lib{i}", f"race{i}").name)
+            except DaemonError as error:
+                refused.append(error)
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    registered = {s.library.name for s in shared.client.library_status()}
+    try:
+        assert len(added) + len(refused) == 40 and added
+        assert {e.code for e in refused} <= {"RESOURCE_EXHAUSTED"}
+        assert set(added) <= registered, f"lost: {sorted(set(added) - registered)}"
+    finally:
+        for name in registered:
+            if name.startswith("race"):
+                shared.client.library_remove(name)
+
+
+_ADDER = """
+import sys
+from pathlib import Path
+from sfxmatch.library.registry import LibraryConfig, Registry
+folder, who = Path(sys.argv[1]), sys.argv[2]
+while not (folder / "go").exists():  # all start together
+    pass
+registry = Registry(folder)
+for i in range(10):
+    registry.add(LibraryConfig(f"{who}-{i}", f"/sounds/{who}/{i}"))
+"""
+
+
+def test_processes_changing_the_library_list_at_once_lose_nothing(root: Path) -> None:
+    adders = [
+        subprocess.Popen([sys.executable, "-c", _ADDER, str(root), f"p{n}"], cwd=REPO)
+        for n in range(4)
+    ]
+    (root / "go").touch()
+    assert [adder.wait(timeout=120) for adder in adders] == [0] * 4
+    from sfxmatch.library.registry import Registry
+
+    names = {library.name for library in Registry(root).all()}
+    assert names == {f"p{n}-{i}" for n in range(4) for i in range(10)}
+
+
+def test_one_process_at_a_time_updates_a_models_index(root: Path) -> None:
+    """The daemon and a local `library index` never update one model's index at once: the
+    second waits a moment, then says which process holds it."""
+    data, sock = root / "data", root / "d.sock"
+    daemon = spawn_daemon(data, sock, "--load-model", "lazy")
+    env = dict(os.environ, SFXMATCH_DATA_DIR=str(data), SFXMATCH_CACHE_DIR=str(root / "cache"))
+    env["SFXMATCH_MODEL"] = "imagebind-tiny"
+    local = [sys.executable, "-m", "sfxmatch", "library", "index", "--local", "small"]
+    try:
+        client = connect_spawned(daemon, data, sock)
+        client.library_add(_big_library(root / "big", files=400), "big")
+        client.library_add(make_library(root / "small", effects=1, beds=0), "small")
+        stream = client.stream_index(["big"])
+        for event in stream:
+            if event.file is not None:  # the daemon is inside its index run
+                break
+        os.kill(daemon.pid, signal.SIGSTOP)  # ... and stays there while the CLI tries
+        try:
+            busy = subprocess.run(local, env=env, capture_output=True, text=True, cwd=REPO)
+        finally:
+            os.kill(daemon.pid, signal.SIGCONT)
+        assert busy.returncode == 2, busy.stderr
+        assert f"is in use by another sfxmatch process (pid {daemon.pid}: " in busy.stderr
+        assert "sfxmatch daemon run" in busy.stderr and "try again when it is done" in busy.stderr
+        stream.cancel()
+        wait_for(lambda: not client.list_jobs(active_only=True), 30, "the index's end")
+        # The run over, the index is free again (a BusyError here would fail the test).
+        from sfxmatch.files import exclusive
+
+        (index_lock,) = (data / "libraries").glob("*/index.lock")
+        with exclusive(index_lock, "the index", wait=5.0):
+            pass
+        client.close()
+        assert stop_spawned(daemon) == 0
+    finally:
+        daemon.kill()  # stopped or not
+
+
 # --- 9 --------------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ and ends ``library_index`` early with what was committed kept.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -29,7 +30,7 @@ from sfxmatch.errors import (
     NotFoundError,
     PreconditionError,
 )
-from sfxmatch.files import storage_writes
+from sfxmatch.files import exclusive, storage_writes
 from sfxmatch.library.indexer import (
     IndexProgress,
     IndexReport,
@@ -61,6 +62,9 @@ if TYPE_CHECKING:
     from sfxmatch.embed.encoder import Encoder
 
 Weights = Literal["checkpoint", "random"]
+# Seconds an index run (or a library removal) waits for another process updating the same
+# model's index (the daemon, a local `library index`) before it says which one it is.
+INDEX_LOCK_WAIT = 1.0
 
 
 ProgressFn = Callable[[Progress], None]
@@ -192,6 +196,15 @@ class Pipeline:
                 self._state = IndexState(folder / "index.sqlite")
             return self._state
 
+    def _updating_index(self) -> contextlib.AbstractContextManager[None]:
+        """The index of this model (its SQLite state and vector store) changed by one
+        process at a time: ``<library dir>/<model key>/index.lock``, held for a whole run.
+        BusyError, naming the other process, when it stays taken."""
+        folder = self.settings.library_dir / self.model_key
+        return exclusive(
+            folder / "index.lock", f"the {self.model_key} index in {folder}", wait=INDEX_LOCK_WAIT
+        )
+
     def close(self) -> None:
         with self._lock:
             if self._store is not None:
@@ -246,7 +259,7 @@ class Pipeline:
         """Forget a library: its vectors, its index rows, its registration. Returns how many
         sounds were removed. The sound files themselves are never touched."""
         library = self.registry.get(name)
-        with self._index_lock:
+        with self._index_lock, self._updating_index():
             sounds = self.state.sounds(name)
             ids = [i for s in sounds for i in audio_ids(s.entry.sound_id, s.windows)]
             ids += sorted({label_id(library, s.label, s.kind) for s in sounds})
@@ -281,7 +294,7 @@ class Pipeline:
             )
         tell = progress or _no_progress
         reports = []
-        with self._index_lock:
+        with self._index_lock, self._updating_index():
             for number, library in enumerate(libraries):
 
                 def relay(p: IndexProgress, number: int = number) -> None:

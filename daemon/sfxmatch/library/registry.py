@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sfxmatch.errors import ConfigError, LimitError, NotFoundError, PreconditionError
-from sfxmatch.files import storage_writes, write_text_atomic
+from sfxmatch.files import exclusive, storage_writes, write_text_atomic
 from sfxmatch.library.scan import FileEntry, LibraryRoot, ScanFault, Snapshot
 
 _NAME = re.compile(r"^[\w][\w .@+-]{0,63}$", re.UNICODE)
@@ -90,12 +90,23 @@ class LibraryConfig:
         )
 
 
+REGISTRY_LOCK_WAIT = 30.0  # seconds a change of the library list waits for another one
+
+
 class Registry:
-    """The registered libraries, in ``libraries.json``."""
+    """The registered libraries, in ``libraries.json``.
+
+    Reads see the whole old file or the whole new one (it is replaced atomically); each
+    change (read, modify, write) holds ``libraries.lock``, so changes from threads and
+    processes at once (the daemon's calls, a local CLI) all land."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.path = folder / "libraries.json"
+        self.lock_path = folder / "libraries.lock"
+
+    def _changing(self) -> contextlib.AbstractContextManager[None]:
+        return exclusive(self.lock_path, f"the library list {self.path}", wait=REGISTRY_LOCK_WAIT)
 
     def all(self) -> list[LibraryConfig]:
         try:
@@ -130,6 +141,10 @@ class Registry:
 
     def add(self, library: LibraryConfig) -> LibraryConfig:
         check_library_name(library.name)
+        with self._changing():
+            return self._add(library)
+
+    def _add(self, library: LibraryConfig) -> LibraryConfig:
         libraries = self.all()
         if len(libraries) >= MAX_LIBRARIES:
             raise LimitError(
@@ -147,8 +162,9 @@ class Registry:
         return library
 
     def remove(self, name: str) -> LibraryConfig:
-        library = self.get(name)
-        self._write([lib for lib in self.all() if lib.name != name])
+        with self._changing():
+            library = self.get(name)
+            self._write([lib for lib in self.all() if lib.name != name])
         return library
 
     def _write(self, libraries: Iterable[LibraryConfig]) -> None:

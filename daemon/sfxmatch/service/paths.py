@@ -31,14 +31,12 @@ Standard library only: the client imports this, and it must stay light.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import secrets
 import signal
 import socket
 import stat
-import sys
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -46,6 +44,7 @@ from pathlib import Path
 
 from sfxmatch.config import ENV_DATA_DIR, default_data_dir, env_path
 from sfxmatch.errors import ConfigError
+from sfxmatch.files import try_lock, unlock
 
 ENV_DAEMON_ADDRESS = "SFXMATCH_DAEMON_ADDRESS"  # a client connects here instead of daemon.json
 ENV_DAEMON_TOKEN_FILE = "SFXMATCH_DAEMON_TOKEN_FILE"
@@ -486,40 +485,6 @@ class LockOwner:
         return self.daemon.describe()
 
 
-def _try_lock(fd: int, exclusive: bool) -> bool:
-    """Take the lock without waiting; False when another holds it."""
-    if sys.platform == "win32":  # pragma: no cover - no flock there
-        import msvcrt
-
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-    import fcntl
-
-    try:
-        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            return False
-        raise
-    return True
-
-
-def _unlock(fd: int) -> None:
-    if sys.platform == "win32":  # pragma: no cover
-        import msvcrt
-
-        with contextlib.suppress(OSError):
-            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-        return
-    import fcntl
-
-    with contextlib.suppress(OSError):
-        fcntl.flock(fd, fcntl.LOCK_UN)
-
-
 def _read_owner(path: Path) -> LockOwner:
     try:
         return LockOwner(DaemonProcess.from_dict(json.loads(path.read_text(encoding="utf-8"))))
@@ -550,7 +515,7 @@ class DataFolderLock:
         pause = threading.Event()
         waited = 0.0
         try:
-            while not _try_lock(fd, exclusive=True):
+            while not try_lock(fd, exclusive=True):
                 if waited >= wait:
                     owner = _read_owner(self.path)
                     raise ConfigError(
@@ -588,7 +553,7 @@ class DataFolderLock:
         fd, self._fd = self._fd, None
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
-        _unlock(fd)
+        unlock(fd)
         os.close(fd)
 
     def __enter__(self) -> DataFolderLock:
@@ -609,8 +574,8 @@ def lock_owner(data_dir: Path | None = None) -> LockOwner | None:
     except OSError:
         return None
     try:
-        if _try_lock(fd, exclusive=False):
-            _unlock(fd)
+        if try_lock(fd, exclusive=False):
+            unlock(fd)
             return None
     finally:
         os.close(fd)
