@@ -662,7 +662,8 @@ def test_undecodable_and_absurd_requests_are_invalid_argument(shared: Spawned) -
         suggestions_json="[" * 200_000 + "]" * 200_000, mix=str(shared.socket.parent / "m.wav")
     )
     error = _raw(shared.tcp, "/sfxmatch.v1.Sfxmatch/Render", deep.SerializeToString(), shared.token)
-    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "nests deeper" in error.details()
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "nests too deeply" in error.details()
     long_edit = pb.SuggestRequest(
         edit=pb.Edit(
             clips=[pb.SourceClip(path="/x.mp4", source_out=1e12)],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import grpc
@@ -13,7 +14,7 @@ from sfxmatch.errors import Cancelled, LimitError, StorageFullError, is_storage_
 from sfxmatch.files import storage_writes, write_text_atomic
 from sfxmatch.library.registry import MAX_LIBRARIES, LibraryConfig, Registry
 from sfxmatch.service import translate
-from sfxmatch.service.translate import RequestError, json_too_deep, status_for
+from sfxmatch.service.translate import RequestError, status_for
 
 LANCE_FULL = RuntimeError(
     "lance error: LanceError(IO): No space left on device (os error 28), "
@@ -91,11 +92,20 @@ def test_the_registry_is_bounded(tmp_path: Path) -> None:
         registry.all()
 
 
-def test_json_nesting_is_measured_outside_strings() -> None:
-    assert json_too_deep("[" * 65 + "]" * 65)
-    assert not json_too_deep("[" * 64 + "]" * 64)
-    assert not json_too_deep(json.dumps(["[" * 500, {"a": '{{{{\\"}'}]))
-    assert not json_too_deep(json.dumps([{"x": [1, 2]}] * 10_000))
+def test_deep_json_is_refused_by_the_reader_itself_in_linear_time() -> None:
+    policy = translate.PathPolicy()
+    with pytest.raises(RequestError, match="nests too deeply") as deep:
+        translate.suggestions_from_json("[" * 200_000 + "]" * 200_000, policy)
+    assert deep.value.code is grpc.StatusCode.INVALID_ARGUMENT
+    # A long string inside brackets costs one pass of the C reader (a regular expression
+    # over it took 3 s and 4 GB at 32 MiB).
+    long = "[" * 70 + '"' + "a" * (16 << 20) + '"' + "]" * 70
+    began = time.perf_counter()
+    with pytest.raises(RequestError, match="not valid suggestions") as odd:
+        translate.suggestions_from_json(long, policy)
+    assert time.perf_counter() - began < 1.0 and len(odd.value.message) <= 300
+    with pytest.raises(RequestError, match="not JSON"):
+        translate.suggestions_from_json("{", policy)
 
 
 def test_bounds_are_refused_as_invalid_argument() -> None:

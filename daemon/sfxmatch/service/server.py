@@ -80,7 +80,7 @@ from sfxmatch.service.translate import PathPolicy, RequestError
 SERVICE_NAME = "sfxmatch.v1.Sfxmatch"
 HEALTH_SERVICE = "grpc.health.v1.Health"
 API = "sfxmatch.v1"
-MAX_MESSAGE = 64 * 1024 * 1024
+MAX_MESSAGE = translate.MAX_MESSAGE
 # A health request carries a service name ("" or "sfxmatch.v1.Sfxmatch"); needing no token,
 # one that is longer is refused before it is decoded, and a name is echoed at most this long.
 MAX_HEALTH_REQUEST = 1024  # bytes
