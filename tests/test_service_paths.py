@@ -144,6 +144,35 @@ def test_stale_records_are_removed_with_their_sockets_only(tmp_path: Path) -> No
     assert paths.remove_stale_records(tmp_path) is None
 
 
+def test_stale_sockets_that_cannot_be_removed_are_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = paths.ensure_private_dir(paths.daemon_dir(tmp_path))
+    socks = [folder / "theirs.sock", folder / "locked.sock"]
+    for sock in socks:
+        left = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        left.bind(str(sock))
+        left.close()
+    info = paths.DaemonInfo(1, "0", tuple(f"unix://{s}" for s in socks), 0.0, "")
+    paths.write_info(paths.info_path(tmp_path), info)
+    if os.getuid() == 0:
+        os.chown(socks[0], 12345, 12345)  # another user's stale socket: never ours to remove
+    real_unlink = Path.unlink
+
+    def refuse(path: Path, missing_ok: bool = False) -> None:
+        if path == socks[1]:
+            raise PermissionError(13, "Permission denied", str(path))
+        real_unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    assert paths.remove_stale_records(tmp_path) == info  # no PermissionError: a daemon starts
+    assert socks[1].exists() and not paths.info_path(tmp_path).exists()
+    if os.getuid() == 0:
+        assert socks[0].exists()
+        with pytest.raises(ConfigError, match="not one an sfxmatch daemon"):
+            paths.free_socket_path(socks[0], ours=True)
+
+
 def test_a_token_of_another_user_is_refused(tmp_path: Path) -> None:
     token = tmp_path / "d" / "token"
     paths.ensure_token(token)

@@ -430,8 +430,17 @@ def test_a_socket_path_that_is_not_a_stale_socket_of_ours_is_refused(root: Path)
     busy = root / "busy.sock"
     listening.bind(str(busy))
     listening.listen()
+    # A listener too busy to accept: its backlog full, a new connection is not refused but
+    # cannot be had now (EAGAIN). Still a live socket.
+    swamped = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
+    full = root / "full.sock"
+    swamped.bind(str(full))
+    swamped.listen(0)
+    waiting = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
+    waiting.connect(str(full))
+    cases = ((precious, "is a file"), (folder, "is a folder"), (busy, "listening"))
     try:
-        for path, said in ((precious, "is a file"), (folder, "is a folder"), (busy, "listening")):
+        for path, said in (*cases, (full, "listening")):
             daemon = spawn_daemon(data, path, "--load-model", "lazy")
             try:
                 assert daemon.wait(timeout=120) == 2  # a user error, one line
@@ -441,8 +450,30 @@ def test_a_socket_path_that_is_not_a_stale_socket_of_ours_is_refused(root: Path)
             assert str(path) in log and said in log
         assert precious.read_text() == "the editor's notes\n"
         assert folder.is_dir() and stat.S_ISSOCK(busy.stat().st_mode)
+        assert stat.S_ISSOCK(full.stat().st_mode)
     finally:
         listening.close()
+        waiting.close()
+        swamped.close()
+
+
+def test_a_daemon_removes_only_its_own_socket_when_it_stops(root: Path) -> None:
+    data, sock = root / "data", root / "d.sock"
+    daemon = spawn_daemon(data, sock, "--load-model", "lazy")
+    try:
+        connect_spawned(daemon, data, sock).close()
+        sock.unlink()  # another program takes the path while the daemon runs
+        other = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
+        other.bind(str(sock))
+        other.listen()
+        try:
+            assert stop_spawned(daemon) == 0
+            assert stat.S_ISSOCK(sock.stat().st_mode), "the daemon removed another's socket"
+            assert not list(paths.daemon_dir(data).glob("socket-folder-*"))  # its link, gone
+        finally:
+            other.close()
+    finally:
+        daemon.kill()
 
 
 # --- 5 --------------------------------------------------------------------------------

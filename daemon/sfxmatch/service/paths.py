@@ -186,18 +186,67 @@ def socket_path_of(address: str) -> Path | None:
 
 
 def socket_listening(path: Path, timeout: float = 2.0) -> bool:
-    """Whether something accepts connections on the Unix socket ``path``."""
+    """Whether something may be listening on the Unix socket ``path``. Only a refused
+    connection (ECONNREFUSED: a socket file nobody listens on) or no file says no: a
+    listener too busy to accept (a full backlog, a timeout) or one this user may not
+    connect to counts as listening, so that its socket is never taken for a stale one."""
     if not hasattr(socket, "AF_UNIX"):
         return False
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.settimeout(timeout)
         probe.connect(os.fspath(path))
-    except OSError:
+    except (ConnectionRefusedError, FileNotFoundError):
         return False
+    except OSError:
+        return True
     finally:
         probe.close()
     return True
+
+
+SOCKET_LINK_PREFIX = "socket-folder-"
+
+
+def socket_bind_path(socket_path: Path, private_dir: Path) -> tuple[Path, Path | None]:
+    """Where to bind the socket ``socket_path``, and the link made for it (or None).
+
+    gRPC removes whatever socket file sits at the path it bound when its server stops,
+    even one another program put there since. A socket in the daemon's own private folder
+    is bound as it is (nobody else can write there); one elsewhere is bound through a link,
+    in the private folder, to its folder, and the daemon removes that link before stopping
+    its server: gRPC's removal then finds nothing, and the daemon removes its socket itself,
+    only if it is still the file it bound (``same_file``)."""
+    folder = Path(os.path.realpath(socket_path.parent))
+    if folder == Path(os.path.realpath(private_dir)):
+        return socket_path, None
+    link = private_dir / f"{SOCKET_LINK_PREFIX}{os.getpid()}"
+    through = link / socket_path.name
+    if len(os.fsencode(through)) > MAX_SOCKET_PATH:  # a long data folder: bound as given
+        return socket_path, None
+    with contextlib.suppress(FileNotFoundError):
+        link.unlink()
+    os.symlink(folder, link)
+    return through, link
+
+
+def same_file(path: Path, identity: tuple[int, int] | None) -> bool:
+    """Whether ``path`` (not followed if a link) is still the file ``identity`` (its device
+    and inode, from ``file_identity``) names."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return False
+    return identity is not None and (info.st_dev, info.st_ino) == identity
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """The device and inode of ``path`` (not followed if a link), or None."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def free_socket_path(path: Path, *, ours: bool) -> None:
@@ -231,6 +280,8 @@ def free_socket_path(path: Path, *, ours: bool) -> None:
             f"{path}: another program is listening on this socket; give another --socket "
             "path, or stop it (`sfxmatch daemon stop` if it is an sfxmatch daemon)"
         )
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        ours = False  # another user's, whatever a record of ours says
     if not ours:
         raise ConfigError(
             f"{path}: a socket nobody listens on, but not one an sfxmatch daemon of this data "
@@ -584,14 +635,21 @@ def lock_owner(data_dir: Path | None = None) -> LockOwner | None:
 
 def remove_stale_records(data_dir: Path | None = None) -> DaemonInfo | None:
     """Remove what a daemon of this data folder left when it was killed: ``daemon.json``
-    and the sockets it names that nobody listens on. Call only while holding the lock (no
-    daemon runs then). Returns the stale record, if there was one."""
+    and the sockets it names that nobody listens on and that this user owns. Call only
+    while holding the lock (no daemon runs then). A socket that cannot be removed (another
+    user's, in a shared folder) is left as it is. Returns the stale record, if any."""
     path = info_path(data_dir)
     info = read_info(path)
     if info is not None:
         for sock in info.sockets:
-            with contextlib.suppress(ConfigError):
+            with contextlib.suppress(ConfigError, OSError):
                 free_socket_path(sock, ours=True)
+    folder = daemon_dir(data_dir)
+    if folder.is_dir():
+        for link in folder.glob(f"{SOCKET_LINK_PREFIX}*"):
+            if link.is_symlink():  # socket_bind_path's, left by a killed daemon
+                with contextlib.suppress(OSError):
+                    link.unlink()
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     return info

@@ -872,6 +872,9 @@ class Daemon:
         self.addresses: list[str] = []
         self.tcp_port: int | None = None
         self.socket_path: Path | None = None
+        self._socket_identity: tuple[int, int] | None = None  # (device, inode) once bound
+        self._bind_at: Path | None = None  # the path gRPC binds (paths.socket_bind_path)
+        self._socket_link: Path | None = None
         self.started_at = 0.0
         self.model_id = ""
         self.model_error = ""
@@ -953,6 +956,7 @@ class Daemon:
             )
             ours = self.socket_path == paths.default_socket(self.settings.data_dir).absolute()
             paths.free_socket_path(self.socket_path, ours=ours)
+            self._bind_at, self._socket_link = paths.socket_bind_path(self.socket_path, self._dir)
         self._transport = _Transport(self, TokenAuth(token))
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(
@@ -963,6 +967,7 @@ class Daemon:
         self._server = bound.result(timeout=60)
         if self.socket_path is not None:
             os.chmod(self.socket_path, 0o600)
+            self._socket_identity = paths.file_identity(self.socket_path)
         self.started_at = time.time()
         if config.write_info:
             me = paths.DaemonProcess.this_process()
@@ -1008,9 +1013,10 @@ class Daemon:
         server.add_generic_rpc_handlers((self._transport,))
         if self.socket_path is not None:
             address = paths.socket_address(self.socket_path)
+            bound = paths.socket_address(self._bind_at or self.socket_path)
             old = os.umask(0o177)  # the socket is born 0600
             try:
-                _bind(server, address, self.socket_path)
+                _bind(server, bound, self.socket_path)
             finally:
                 os.umask(old)
             self.addresses.append(address)
@@ -1064,7 +1070,10 @@ class Daemon:
                 if info is not None and info.pid == os.getpid():
                     with contextlib.suppress(FileNotFoundError):
                         self.info_file.unlink()
-            if self.socket_path is not None:
+            # Our socket only: not a file another program put there since.
+            if self.socket_path is not None and paths.same_file(
+                self.socket_path, self._socket_identity
+            ):
                 with contextlib.suppress(FileNotFoundError):
                     self.socket_path.unlink()
             log.info("daemon stopped")
@@ -1074,6 +1083,10 @@ class Daemon:
 
     def _shutdown_loop(self) -> None:
         """Stop the gRPC server (in-flight calls get 2 s), then its event loop and pools."""
+        if self._socket_link is not None:  # gRPC's removal of the bound path: nothing now
+            with contextlib.suppress(FileNotFoundError):
+                self._socket_link.unlink()
+            self._socket_link = None
         loop, thread = self._loop, self._loop_thread
         if loop is None or thread is None:
             return
