@@ -1,5 +1,6 @@
 """Writing files so that a crash or a full disk never leaves a half-written one; locks that
-processes (and threads) take around a read-modify-write of shared files.
+processes (and threads) take around a read-modify-write of shared files; and the one test of
+"is this path inside that folder" that every exclusion check uses.
 
 Standard library only (the client and the daemon's records import this)."""
 
@@ -14,7 +15,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from sfxmatch.errors import BusyError, StorageFullError, is_storage_full
@@ -145,3 +146,21 @@ def exclusive(path: str | os.PathLike[str], what: str, *, wait: float) -> Iterat
     finally:
         os.close(fd)
 
+
+
+# --- folders inside folders -------------------------------------------------------------
+
+
+def real_paths(folders: Iterable[str | os.PathLike[str]]) -> tuple[str, ...]:
+    """``folders`` as real paths (links resolved), for :func:`inside`."""
+    return tuple(os.path.realpath(os.fspath(folder)) for folder in folders)
+
+
+def inside(real: str | os.PathLike[str], folders: Iterable[str]) -> str | None:
+    """The first of ``folders`` (real paths) that the real path ``real`` is, or lies in;
+    None when it is in none. Compared by whole components: ``/a/bc`` is not inside ``/a/b``."""
+    text = os.fspath(real)
+    for folder in folders:
+        if text == folder or text.startswith(folder.rstrip(os.sep) + os.sep):
+            return folder
+    return None

@@ -30,7 +30,7 @@ from sfxmatch.errors import (
     NotFoundError,
     PreconditionError,
 )
-from sfxmatch.files import exclusive, storage_writes
+from sfxmatch.files import exclusive, inside, real_paths, storage_writes
 from sfxmatch.library.indexer import (
     IndexProgress,
     IndexReport,
@@ -112,9 +112,7 @@ class Pipeline:
 
         self.settings = settings or Settings.from_env()
         # Folders never read nor answered from (the daemon's --exclude), as real paths.
-        self.excluded: tuple[str, ...] = tuple(
-            os.path.realpath(os.fspath(folder)) for folder in excluded
-        )
+        self.excluded: tuple[str, ...] = real_paths(excluded)
         # The registry's name; without one (argument or $SFXMATCH_MODEL), the default for the
         # device the model will run on.
         self.model = encoder.spec.name if encoder is not None else resolve_model_name(
@@ -398,11 +396,7 @@ class Pipeline:
         """Whether ``path`` (links resolved) lies in one of the excluded folders."""
         if not self.excluded:
             return False
-        real = os.path.realpath(os.fspath(path))
-        return any(
-            real == folder or real.startswith(folder.rstrip(os.sep) + os.sep)
-            for folder in self.excluded
-        )
+        return inside(os.path.realpath(os.fspath(path)), self.excluded) is not None
 
     # -- suggest and render ----------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from sfxmatch.errors import (
     SfxmatchError,
     StorageFullError,
 )
+from sfxmatch.files import inside, real_paths
 from sfxmatch.library.kinds import MAX_GLOB_CHARS, MAX_KIND_OVERRIDES
 from sfxmatch.library.registry import MAX_LIBRARIES
 from sfxmatch.service.jobs import Job, JobState
@@ -158,11 +159,11 @@ def classify(exc: BaseException) -> tuple[str, str]:
 class PathPolicy:
     """What a client may name: absolute, existing, readable paths outside excluded folders."""
 
-    excluded: tuple[Path, ...] = ()
+    excluded: tuple[str, ...] = ()  # real paths
 
     @classmethod
     def from_folders(cls, folders: Iterable[str | os.PathLike[str]]) -> PathPolicy:
-        return cls(tuple(Path(os.path.realpath(os.fspath(f))) for f in folders))
+        return cls(real_paths(folders))
 
     def _basic(self, text: str, what: str) -> Path:
         if not text:
@@ -175,12 +176,12 @@ class PathPolicy:
             resolved = Path(os.path.realpath(text))
         except (OSError, ValueError) as exc:
             raise invalid(f"{text}: {what} cannot be resolved ({exc})") from None
-        for folder in self.excluded:
-            if resolved == folder or folder in resolved.parents:
-                raise RequestError(
-                    grpc.StatusCode.PERMISSION_DENIED,
-                    f"{text}: {what} is inside the excluded folder {folder}",
-                )
+        folder = inside(resolved, self.excluded)
+        if folder is not None:
+            raise RequestError(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"{text}: {what} is inside the excluded folder {folder}",
+            )
         return resolved
 
     def existing(self, text: str, what: str, *, folder: bool = False) -> str:
