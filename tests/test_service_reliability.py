@@ -376,6 +376,25 @@ def test_watches_without_the_token_cannot_take_every_watch(shared: Spawned) -> N
         channel.close()
 
 
+def test_a_wrong_token_file_is_said_in_words_not_as_no_daemon(shared: Spawned) -> None:
+    other = shared.socket.parent / "other-token"
+    other.write_text("f" * 64 + "\n")
+    other.chmod(0o600)
+    env = dict(
+        os.environ, SFXMATCH_DATA_DIR=str(shared.data), SFXMATCH_DAEMON_TOKEN_FILE=str(other)
+    )
+    for args in (["daemon", "status"], ["library", "index"], ["daemon", "stop"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "sfxmatch", *args],
+            env=env, capture_output=True, text=True, cwd=REPO, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert f"answers at unix://{shared.socket} but refuses the token in {other}" in (
+            done.stderr
+        ), done.stderr
+    assert shared.process.poll() is None  # `daemon stop` with the wrong token stopped nothing
+
+
 # --- 3 --------------------------------------------------------------------------------
 
 

@@ -176,12 +176,17 @@ class DaemonUnavailable(DaemonError):
     """No daemon answers at that address (or it is shutting down)."""
 
 
+class TokenRefused(DaemonError):
+    """The daemon answers but refuses the token this client sent (UNAUTHENTICATED)."""
+
+
 def _error(exc: grpc.RpcError) -> DaemonError:
     code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
     details = (exc.details() if hasattr(exc, "details") else "") or str(code)
     cls = {
         grpc.StatusCode.CANCELLED: Cancelled,
         grpc.StatusCode.UNAVAILABLE: DaemonUnavailable,
+        grpc.StatusCode.UNAUTHENTICATED: TokenRefused,
     }.get(code, DaemonError)
     return cls(code.name, details)
 
@@ -637,14 +642,17 @@ def find_daemon(data_dir: Path | None = None, *, timeout: float = 2.0) -> Client
     Looks at ``$SFXMATCH_DAEMON_ADDRESS``, then ``<data dir>/daemon/daemon.json`` (left by a
     running daemon; a dead pid there is ignored), then the default socket. A candidate
     counts only when its health check says SERVING and an authenticated ``Version`` call
-    succeeds with the token file's token, so a stale socket or a wrong token gives None,
-    never an error. The caller owns (and closes) the client.
+    succeeds with the token file's token, so a stale socket gives None. A daemon that
+    answers but refuses the token raises :class:`TokenRefused` saying so (running in
+    this process instead, beside a daemon on the same data, would be the wrong answer).
+    The caller owns (and closes) the client.
     """
     try:
         addresses = _addresses(data_dir)
         if not addresses:
             return None
-        token = paths.read_token(paths.token_path(data_dir))
+        token_file = paths.token_path(data_dir)
+        token = paths.read_token(token_file)
     except ConfigError:
         return None
     for address in addresses:
@@ -653,6 +661,14 @@ def find_daemon(data_dir: Path | None = None, *, timeout: float = 2.0) -> Client
             if client.health(timeout=timeout):
                 client.version(timeout=timeout)
                 return client
+        except TokenRefused:
+            client.close()
+            raise TokenRefused(
+                "UNAUTHENTICATED",
+                f"an sfxmatch daemon answers at {address} but refuses the token in "
+                f"{token_file}: that is not the running daemon's token file (point "
+                f"${paths.ENV_DAEMON_TOKEN_FILE} at the daemon's, or restart the daemon)",
+            ) from None
         except DaemonError:
             pass
         client.close()
@@ -673,5 +689,6 @@ __all__ = [
     "LibraryInfo",
     "LibraryStatus",
     "Progress",
+    "TokenRefused",
     "find_daemon",
 ]
