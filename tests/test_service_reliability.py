@@ -578,10 +578,12 @@ def test_what_a_client_may_persist_is_bounded(shared: Spawned) -> None:
         ([(f"x{i}/**", "ambience") for i in range(200_000)], "at most 100"),
         ([(f"x{i}/**", "ambience") for i in range(101)], "at most 100"),
         ([("a" * 300, "music")], "256 characters"),
+        ([("x/**", "music" + "z" * 1000)], "unknown sound kind 'musiczzz"),
     ):
         with pytest.raises(DaemonError) as refused:
             c.library_add(folder, "bounded", kind_overrides=overrides)
         assert refused.value.code == "INVALID_ARGUMENT" and bound in refused.value.message
+        assert len(refused.value.message) < 200
     added = c.library_add(folder, "bounded", kind_overrides=[("x/**", "ambience")] * 100)
     assert len(added.kind_overrides) == 100
     assert c.library_status("bounded")[0].library.name == "bounded"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from sfxmatch.errors import Cancelled, LimitError, StorageFullError, is_storage_full
+from sfxmatch.errors import Cancelled, ConfigError, LimitError, StorageFullError, is_storage_full
 from sfxmatch.files import storage_writes, write_text_atomic
 from sfxmatch.library.registry import MAX_LIBRARIES, LibraryConfig, Registry
 from sfxmatch.service import translate
@@ -110,10 +110,10 @@ def test_deep_json_is_refused_by_the_reader_itself_in_linear_time() -> None:
 
 def test_bounds_are_refused_as_invalid_argument() -> None:
     for value in (float("inf"), float("nan"), -1.0, translate.MAX_GRACE + 1):
-        with pytest.raises(RequestError) as refused:
+        with pytest.raises(ConfigError, match="grace must be within") as refused:
             translate.check_grace(value)
-        assert refused.value.code is grpc.StatusCode.INVALID_ARGUMENT
-    assert translate.check_grace(0) is None and translate.check_grace(2.5) == 2.5
+        assert status_for(refused.value)[0] is grpc.StatusCode.INVALID_ARGUMENT
+    assert translate.check_grace(0) == 0 and translate.check_grace(2.5) == 2.5
     with pytest.raises(RequestError, match="at most 64"):
         translate.names(["x"] * 65, "library name")
     with pytest.raises(RequestError, match="segment must be within"):

@@ -129,7 +129,8 @@ def add_daemon(subparsers: argparse._SubParsersAction) -> None:
 def _run_daemon(args: argparse.Namespace) -> int:
     import logging
 
-    from sfxmatch.service.server import Daemon, DaemonConfig, check_grace, setup_logging
+    from sfxmatch.service.server import Daemon, DaemonConfig, setup_logging
+    from sfxmatch.service.translate import check_grace
 
     setup_logging(getattr(logging, args.log_level.upper()))
     check_grace(args.grace)

@@ -253,7 +253,7 @@ def parse_kind(value: str) -> Kind:
     """A kind from a user's spelling (``ambiance``, ``sfx``...); ConfigError otherwise."""
     kind = _KIND_ALIASES.get(value.strip().lower())
     if kind is None:
-        raise ConfigError(f"unknown sound kind {value!r}: use ambience, effect or music")
+        raise ConfigError(f"unknown sound kind {value[:40]!r}: use ambience, effect or music")
     return kind
 
 
@@ -386,7 +386,7 @@ def compile_glob(pattern: str) -> Glob:
     path when it starts with ``/``. See :class:`Glob` for the wildcards."""
     if len(pattern) > MAX_GLOB_CHARS:
         raise LimitError(
-            f"kind-override glob of {len(pattern)} characters: at most {MAX_GLOB_CHARS}"
+            f"kind-override glob of {len(pattern)} characters: at most {MAX_GLOB_CHARS} characters"
         )
     glob = pattern.replace("\\", "/").strip()
     if not glob:

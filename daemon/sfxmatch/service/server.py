@@ -75,7 +75,7 @@ from sfxmatch.service import paths, translate
 from sfxmatch.service.auth import REFUSAL, TokenAuth
 from sfxmatch.service.jobs import DONE, Job, JobManager, JobState, QueueFull
 from sfxmatch.service.jobs import ShuttingDown as JobsClosed
-from sfxmatch.service.translate import PathPolicy, RequestError
+from sfxmatch.service.translate import PathPolicy, RequestError, check_grace
 
 SERVICE_NAME = "sfxmatch.v1.Sfxmatch"
 HEALTH_SERVICE = "grpc.health.v1.Health"
@@ -192,13 +192,6 @@ def _check_tcp(address: str, allow_remote: bool) -> str:
     return address
 
 
-def check_grace(grace: float) -> float:
-    """A grace period (seconds) a user gives: finite, 0..MAX_GRACE."""
-    if not 0 <= grace <= translate.MAX_GRACE:  # also refuses nan
-        raise ConfigError(f"grace must be within 0..{translate.MAX_GRACE:g} seconds, not {grace}")
-    return grace
-
-
 # --- logging --------------------------------------------------------------------------
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
@@ -301,8 +294,8 @@ class Servicer:
         )
 
     def Shutdown(self, request: pb.ShutdownRequest) -> pb.ShutdownReply:
-        grace = translate.check_grace(request.grace_seconds)
-        self.d.request_stop(self.d.config.grace if grace is None else grace)
+        grace = request.grace_seconds  # 0: the daemon's own
+        self.d.request_stop(self.d.config.grace if grace == 0 else check_grace(grace))
         return pb.ShutdownReply()
 
     # -- library -----------------------------------------------------------------------
@@ -313,7 +306,7 @@ class Servicer:
             self.d.policy.existing(request.catalogue, "catalogue") if request.catalogue else None
         )
         name = translate.check_text(request.name, "library name", required=False) or None
-        overrides = translate.check_overrides(request.kind_overrides)
+        overrides = [(o.glob, o.kind) for o in request.kind_overrides]  # checked by the facade
         library = self.pipeline.library_add(
             root, name, catalogue=catalogue, kind_overrides=overrides
         )

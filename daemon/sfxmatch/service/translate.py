@@ -248,21 +248,12 @@ def check_range(value: float, what: str, low: float, high: float) -> float:
     return value
 
 
-def check_grace(seconds: float) -> float | None:
-    """Shutdown's grace: 0 means the daemon's default (None), else 0..MAX_GRACE seconds."""
-    if seconds == 0:
-        return None
-    return check_range(seconds, "grace_seconds", 0.0, MAX_GRACE)
-
-
-def check_overrides(overrides: Sequence[Any]) -> list[tuple[str, str]]:
-    """Kind overrides of LibraryAdd: counted before they are read (the facade checks each)."""
-    if len(overrides) > MAX_KIND_OVERRIDES:
-        raise invalid(f"{len(overrides)} kind overrides: at most {MAX_KIND_OVERRIDES}")
-    return [
-        (check_text(o.glob, "kind-override glob", limit=MAX_GLOB_CHARS), o.kind[:40])
-        for o in overrides
-    ]
+def check_grace(seconds: float) -> float:
+    """A grace period for running jobs at shutdown (the CLI's, the config's, Shutdown's):
+    0..MAX_GRACE seconds; ConfigError (INVALID_ARGUMENT) otherwise, nan and infinity too."""
+    if not 0 <= seconds <= MAX_GRACE:  # also refuses nan
+        raise ConfigError(f"grace must be within 0..{MAX_GRACE:g} seconds, not {seconds:g}")
+    return seconds
 
 
 def check_kind(kind: str) -> str | None:
