@@ -242,3 +242,32 @@ def test_failures_are_mapped_by_class_and_never_leak_internal_text(
     finally:
         daemon.stop(grace=0)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_an_idle_connection_is_closed() -> None:
+    root = short_dir("sfxi-")
+    settings = Settings(cache_dir=root / "cache", data_dir=root / "data")
+    config = DaemonConfig(
+        data_dir=root / "data", socket=root / "i.sock", idle_connection_timeout=0.5, grace=0.0
+    )
+    daemon = Daemon(config, pipeline=Pipeline(settings, model="imagebind-tiny")).start()
+    token = paths.read_token(daemon.token_file)
+    states: list[grpc.ChannelConnectivity] = []
+    options = (("grpc.use_local_subchannel_pool", 1),)
+    try:
+        with grpc.insecure_channel(daemon.addresses[0], options) as channel:
+            channel.subscribe(states.append, try_to_connect=False)
+            channel.unary_unary("/sfxmatch.v1.Sfxmatch/Version")(
+                b"", metadata=bearer(token), timeout=10
+            )
+            wait_for(lambda: grpc.ChannelConnectivity.READY in states, 10, "a ready channel")
+            began = time.monotonic()
+            # The daemon closes the quiet connection (GOAWAY): the channel goes idle.
+            wait_for(lambda: states[-1] == grpc.ChannelConnectivity.IDLE, 10, "an idle channel")
+            assert time.monotonic() - began < 0.5 + 2 * FAST
+            channel.unary_unary("/sfxmatch.v1.Sfxmatch/Version")(  # and reconnects at will
+                b"", metadata=bearer(token), timeout=10
+            )
+    finally:
+        daemon.stop(grace=0)
+        shutil.rmtree(root, ignore_errors=True)
