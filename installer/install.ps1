@@ -20,7 +20,7 @@ param(
     [string]$Prefix = "",
     # The sfxmatch source to install (default: the checkout this script is in).
     [string]$Source = "",
-    # The Python (3.10 or newer) to build the environment from (default: the py launcher).
+    # The Python (3.11 or newer) to build the environment from (default: the py launcher).
     [string]$Python = "",
     # Which torch build: auto, cpu or cuda.
     [ValidateSet("auto", "cpu", "cuda")]
@@ -127,7 +127,7 @@ function Test-Python([string[]]$Command) {
     $arguments = @()
     if ($Command.Length -gt 1) { $arguments = $Command[1..($Command.Length - 1)] }
     try {
-        $found = & $Command[0] @arguments -c "import sys; print(sys.executable) if sys.version_info >= (3, 10) else sys.exit(1)" 2>$null
+        $found = & $Command[0] @arguments -c "import sys; print(sys.executable) if sys.version_info >= (3, 11) else sys.exit(1)" 2>$null
     } catch { return $null }
     if ($LASTEXITCODE -eq 0 -and $found) { return ($found | Select-Object -Last 1) }
     return $null
@@ -136,17 +136,17 @@ function Test-Python([string[]]$Command) {
 function Find-Python {
     if ($Python) {
         $found = Test-Python @($Python)
-        if (-not $found) { Fail "$Python is not Python 3.10 or newer" }
+        if (-not $found) { Fail "$Python is not Python 3.11 or newer" }
         return $found
     }
     # The py launcher knows every installed Python; "python" may be the Store's placeholder.
-    foreach ($candidate in @(@("py", "-3.13"), @("py", "-3.12"), @("py", "-3.11"), @("py", "-3.10"), @("py", "-3"), @("python"))) {
+    foreach ($candidate in @(@("py", "-3.13"), @("py", "-3.12"), @("py", "-3.11"), @("py", "-3"), @("python"))) {
         if (Get-Command $candidate[0] -ErrorAction SilentlyContinue) {
             $found = Test-Python $candidate
             if ($found) { return $found }
         }
     }
-    Fail "no Python 3.10 or newer found; install one from python.org (tick 'py launcher') or pass -Python"
+    Fail "no Python 3.11 or newer found; install one from python.org (tick 'py launcher') or pass -Python"
 }
 
 $BasePy = Find-Python

@@ -21,7 +21,7 @@ usage: install.sh [options]
                       (default: the per-user data folder, ~/.local/share/sfxmatch on Linux,
                       ~/Library/Application Support/sfxmatch on macOS)
   --source DIR        the sfxmatch source to install (default: the checkout this script is in)
-  --python PROGRAM    the Python (3.10 or newer) to build the environment from
+  --python PROGRAM    the Python (3.11 or newer) to build the environment from
   --torch KIND        auto (default), cpu or cuda: which torch build to install
   --torch-index URL   install torch from this package index instead
   --no-env            do not create or update the environment (use the one at --prefix)
@@ -149,21 +149,21 @@ say "torch: $TORCH_KIND $TORCH_VERSION from $TORCH_INDEX ($TORCH_REASON)"
 # --- Python -----------------------------------------------------------------------------------
 
 python_ok() {
-  "$1" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' >/dev/null 2>&1
+  "$1" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' >/dev/null 2>&1
 }
 
 find_python() {
   local candidate
   if [ -n "$PYTHON" ]; then
-    python_ok "$PYTHON" || die "$PYTHON is not Python 3.10 or newer"
+    python_ok "$PYTHON" || die "$PYTHON is not Python 3.11 or newer"
     printf '%s\n' "$PYTHON"; return
   fi
-  for candidate in python3.13 python3.12 python3.11 python3.10 python3; do
+  for candidate in python3.13 python3.12 python3.11 python3; do
     if command -v "$candidate" >/dev/null 2>&1 && python_ok "$candidate"; then
       command -v "$candidate"; return
     fi
   done
-  die "no Python 3.10 or newer found; install one (Debian/Ubuntu: apt install python3 python3-venv; macOS: python.org or Homebrew) or pass --python"
+  die "no Python 3.11 or newer found; install one (Debian/Ubuntu: apt install python3 python3-venv; macOS: python.org or Homebrew) or pass --python"
 }
 
 BASE_PY=$(find_python)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sfxmatch.client import Client, find_daemon
+from sfxmatch.client import Client, TokenRefused, find_daemon
 from sfxmatch.errors import ConfigError
 from sfxmatch.service import paths
 from sfxmatch.service.server import Daemon
@@ -54,12 +54,14 @@ def test_find_daemon_ignores_a_dead_daemon(tmp_path: Path) -> None:
     assert find_daemon(tmp_path) is None
 
 
-def test_find_daemon_with_a_wrong_token_is_none(daemon: Daemon, tmp_path: Path, monkeypatch):
+def test_find_daemon_with_a_wrong_token_says_so(daemon: Daemon, tmp_path: Path, monkeypatch):
     wrong = tmp_path / "token"
     wrong.write_text("f" * 64)
     wrong.chmod(0o600)
     monkeypatch.setenv(paths.ENV_DAEMON_TOKEN_FILE, str(wrong))
-    assert find_daemon(daemon.settings.data_dir) is None
+    said = f"answers at unix://.* but refuses the token in {wrong}"
+    with pytest.raises(TokenRefused, match=said):
+        find_daemon(daemon.settings.data_dir)
 
 
 def test_a_token_file_others_can_read_is_refused(tmp_path: Path) -> None:

@@ -377,3 +377,29 @@ def test_install_ps1_parses_with_powershell() -> None:
         ["pwsh", "-NoProfile", "-Command", command], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --- the Python version -------------------------------------------------------------------
+
+
+def test_one_minimum_python_everywhere() -> None:
+    """pyproject, ruff, both installers and the READMEs all say 3.11 (the code uses
+    asyncio.timeout and atomic regex groups, which 3.10 lacks)."""
+    pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'requires-python = ">=3.11"' in pyproject and 'target-version = "py311"' in pyproject
+    for script in (INSTALL_SH, INSTALL_PS1):
+        text = script.read_text(encoding="utf-8")
+        assert "sys.version_info >= (3, 11)" in text, script.name
+        assert "3.11 or newer" in text and "3.10" not in text, script.name
+    for readme in (REPO / "README.md", REPO / "installer" / "README.md"):
+        assert "Python 3.11" in readme.read_text(encoding="utf-8"), readme
+
+
+def test_a_python_older_than_3_11_is_refused(tmp_path: Path) -> None:
+    # The real interpreter, made to report itself as 3.10.
+    code = 'import sys; sys.version_info = (3, 10, 14, "final", 0); exec(sys.argv[2])'
+    body = f"exec '{sys.executable}' -c '{code}' \"$@\""
+    old = fake_program(tmp_path / "old", "python3.10", body)
+    done = run_installer(tmp_path, "--dry-run", "--python", str(old), check=False)
+    assert done.returncode != 0
+    assert f"{old} is not Python 3.11 or newer" in done.stderr

@@ -235,25 +235,49 @@ def _backtracking_reference(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out), re.IGNORECASE | re.DOTALL)
 
 
-_component = st.one_of(st.just("**"), st.text("aB*?", min_size=1, max_size=5)).filter(
-    lambda c: c == "**" or "**" not in c  # "**" inside a component counts as "*"
-)
+_component = st.text("aB*?", min_size=1, max_size=6)  # "**" inside one crosses folders too
 _name = st.text("abAB", min_size=1, max_size=4)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(
     components=st.lists(_component, min_size=1, max_size=4),
     path=st.lists(_name, min_size=1, max_size=5),
+    trailing=st.booleans(),
 )
-def test_globs_match_as_the_backtracking_reference_does(components, path) -> None:
-    pattern = "/".join(components)
-    reference = _backtracking_reference(pattern)
+def test_globs_match_as_the_backtracking_reference_does(components, path, trailing) -> None:
+    pattern = "/".join(components) + ("/" if trailing else "")
+    meant = pattern + ("**" if trailing else "")  # "Beds/" means "Beds/**"
+    reference = _backtracking_reference(meant)
+    rel = "/".join(path)
     if "/" in pattern:
-        expected = reference.fullmatch("/".join(path)) is not None
+        expected = reference.fullmatch(rel) is not None
     else:
         expected = any(reference.fullmatch(part) for part in path)
-    assert compile_glob(pattern).match(path, None) == expected
+    assert compile_glob(pattern).match(rel, None) == expected
+    absolute = "/mnt/fx/" + rel  # a glob starting with "/" is matched against this
+    expected = _backtracking_reference("/mnt/" + meant).fullmatch(absolute) is not None
+    assert compile_glob("/mnt/" + pattern).match(rel, absolute) == expected
+
+
+@pytest.mark.parametrize(
+    ("glob", "rel", "matches"),
+    [
+        ("Music/**.wav", "Music/Drones/low.wav", True),  # "**" inside a name crosses folders
+        ("Beds/**wind", "Beds/Ext/wind", True),
+        ("x**/y", "xa/b/y", True),
+        ("x**/y", "xy", True),
+        ("**.wav", "a/b.wav", True),
+        ("Beds/**", "Beds", False),
+        ("Beds/**", "Beds/rain.wav", True),
+        ("**/rain.wav", "rain.wav", True),  # "**/": no folder at all, too
+        ("**/rain.wav", "a/b/rain.wav", True),
+        ("Music/*.wav", "Music/Drones/low.wav", False),  # "*" stays inside one name
+        ("music/?ow.WAV", "Music/low.wav", True),  # case ignored
+    ],
+)
+def test_saved_globs_keep_their_meaning(glob: str, rel: str, matches: bool) -> None:
+    assert (KindOverrides.from_mapping({glob: "music"}).match(rel) is not None) == matches
 
 
 def test_a_pathological_glob_matches_in_linear_time() -> None:

@@ -114,6 +114,32 @@ def test_symlinks_are_followed_without_looping(tmp_path: Path) -> None:
     }
 
 
+def test_one_inside_test_serves_every_exclusion_check(tmp_path: Path) -> None:
+    from sfxmatch.config import Settings
+    from sfxmatch.files import inside, real_paths
+    from sfxmatch.pipeline import Pipeline
+    from sfxmatch.service.translate import PathPolicy, RequestError
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "bc").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "a" / "b")
+    folders = real_paths([tmp_path / "link"])  # links resolved
+    assert folders == (str(tmp_path / "a" / "b"),)
+    assert inside(str(tmp_path / "a" / "b"), folders) == folders[0]
+    assert inside(str(tmp_path / "a" / "b" / "x.wav"), folders) == folders[0]
+    assert inside(str(tmp_path / "a" / "bc"), folders) is None  # whole components only
+    assert inside("/anything", ("/",)) == "/"
+    # The scan, the facade and the daemon's requests all answer alike.
+    settings = Settings(data_dir=tmp_path / "d", cache_dir=tmp_path / "c")
+    pipeline = Pipeline(settings, model="imagebind-tiny", excluded=[tmp_path / "link"])
+    assert pipeline.is_excluded(tmp_path / "link" / "x.wav")
+    assert not pipeline.is_excluded(tmp_path / "a" / "bc")
+    policy = PathPolicy.from_folders([tmp_path / "link"])
+    with pytest.raises(RequestError, match="inside the excluded folder"):
+        policy.existing(str(tmp_path / "a" / "b"), "folder", folder=True)
+    assert policy.existing(str(tmp_path / "a" / "bc"), "folder", folder=True)
+
+
 def test_nothing_inside_an_excluded_folder_is_read(tmp_path: Path) -> None:
     private = tmp_path / "private"
     _write(private / "secret.wav")

@@ -36,11 +36,17 @@ def test_the_lock_is_exclusive_names_its_owner_and_dies_with_the_process(tmp_pat
     assert paths.lock_owner(tmp_path) is None
     held = paths.DataFolderLock(paths.lock_path(tmp_path)).acquire()
     try:
+        owner = paths.lock_owner(tmp_path)  # held, by something that is not a daemon
+        assert owner is not None and owner.daemon is None
+        with pytest.raises(ConfigError, match="locked by another sfxmatch process"):
+            paths.DataFolderLock(paths.lock_path(tmp_path)).acquire(wait=0.1)
+        held.record_daemon()  # as only the daemon does
         owner = paths.lock_owner(tmp_path)
-        assert owner is not None and owner.pid == os.getpid()
-        assert owner.start_time == paths.process_start_time(os.getpid())
+        assert owner is not None and owner.daemon == paths.DaemonProcess.this_process()
+        assert owner.daemon.here and owner.daemon.running
+        assert owner.daemon.start_time == paths.process_start_time(os.getpid())
         with pytest.raises(
-            ConfigError, match=f"in use by another sfxmatch daemon \\(pid {os.getpid()}"
+            ConfigError, match=f"in use by another sfxmatch daemon \\(pid {os.getpid()}\\)"
         ):
             paths.DataFolderLock(paths.lock_path(tmp_path)).acquire(wait=0.1)
     finally:
@@ -49,7 +55,7 @@ def test_the_lock_is_exclusive_names_its_owner_and_dies_with_the_process(tmp_pat
     # Held by a process that is then killed: free again, whatever its record says.
     code = (
         "import sys, os; from pathlib import Path; from sfxmatch.service import paths;"
-        "paths.DataFolderLock(paths.lock_path(Path(sys.argv[1]))).acquire();"
+        "paths.DataFolderLock(paths.lock_path(Path(sys.argv[1]))).acquire().record_daemon();"
         "print('held', flush=True); sys.stdin.readline()"
     )
     child = subprocess.Popen(
@@ -59,7 +65,7 @@ def test_the_lock_is_exclusive_names_its_owner_and_dies_with_the_process(tmp_pat
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "held"
         owner = paths.lock_owner(tmp_path)
-        assert owner is not None and owner.pid == child.pid
+        assert owner is not None and owner.daemon is not None and owner.daemon.pid == child.pid
         child.kill()
         child.wait(timeout=30)
         assert paths.lock_owner(tmp_path) is None
@@ -81,6 +87,20 @@ def test_a_record_names_one_process_not_a_pid(tmp_path: Path) -> None:
     assert json.loads(path.read_text())["start_time"] == started + 1
     again = paths.read_info(path)
     assert again == info and not again.alive and again.sockets == (Path("/x.sock"),)
+
+
+def test_a_daemon_record_is_signalled_only_here_and_only_while_it_runs() -> None:
+    me = paths.DaemonProcess.this_process()
+    assert paths.DaemonProcess.from_dict(me.to_dict()) == me
+    assert paths.DaemonProcess.from_dict({**me.to_dict(), "role": "stop"}) is None
+    assert paths.DaemonProcess.from_dict({"pid": me.pid}) is None  # not tagged: not a daemon
+    elsewhere = paths.DaemonProcess(me.pid, me.start_time, "another-machine", me.pid_ns)
+    other_ns = paths.DaemonProcess(me.pid, me.start_time, me.host, (me.pid_ns or 0) + 1)
+    reused = paths.DaemonProcess(me.pid, (me.start_time or 0) + 1, me.host, me.pid_ns)
+    for record in (elsewhere, other_ns, reused):
+        assert not record.running
+        assert not record.signal(0)  # nothing sent
+    assert me.running and me.signal(0)  # signal 0: the check without a signal
 
 
 def test_socket_paths_are_freed_only_when_they_are_stale_sockets_of_ours(tmp_path: Path) -> None:
@@ -122,6 +142,35 @@ def test_stale_records_are_removed_with_their_sockets_only(tmp_path: Path) -> No
     assert paths.remove_stale_records(tmp_path) == info
     assert not sock.exists() and note.exists() and not paths.info_path(tmp_path).exists()
     assert paths.remove_stale_records(tmp_path) is None
+
+
+def test_stale_sockets_that_cannot_be_removed_are_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = paths.ensure_private_dir(paths.daemon_dir(tmp_path))
+    socks = [folder / "theirs.sock", folder / "locked.sock"]
+    for sock in socks:
+        left = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        left.bind(str(sock))
+        left.close()
+    info = paths.DaemonInfo(1, "0", tuple(f"unix://{s}" for s in socks), 0.0, "")
+    paths.write_info(paths.info_path(tmp_path), info)
+    if os.getuid() == 0:
+        os.chown(socks[0], 12345, 12345)  # another user's stale socket: never ours to remove
+    real_unlink = Path.unlink
+
+    def refuse(path: Path, missing_ok: bool = False) -> None:
+        if path == socks[1]:
+            raise PermissionError(13, "Permission denied", str(path))
+        real_unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    assert paths.remove_stale_records(tmp_path) == info  # no PermissionError: a daemon starts
+    assert socks[1].exists() and not paths.info_path(tmp_path).exists()
+    if os.getuid() == 0:
+        assert socks[0].exists()
+        with pytest.raises(ConfigError, match="not one an sfxmatch daemon"):
+            paths.free_socket_path(socks[0], ours=True)
 
 
 def test_a_token_of_another_user_is_refused(tmp_path: Path) -> None:

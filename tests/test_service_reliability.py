@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket as sockets
 import stat
 import struct
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sfxmatch._generated.sfxmatch.v1 import sfxmatch_pb2 as pb
 from sfxmatch.client import Cancelled, Client, DaemonError
 from sfxmatch.service import paths
@@ -168,6 +170,66 @@ def test_stop_never_signals_a_process_that_reused_a_killed_daemons_pid(root: Pat
         other.wait()
 
 
+_HOLDER = """
+import json, sys
+from sfxmatch.service import paths
+lock = paths.DataFolderLock(paths.lock_path()).acquire(wait=5)
+if sys.argv[1] != "none":  # a daemon's own record, some fields changed to say where it runs
+    record = lock.record_daemon().to_dict()
+    record.update(json.loads(sys.argv[1]))
+    paths.lock_path().write_text(json.dumps(record))
+print("held", flush=True)
+sys.stdin.readline()
+"""
+
+
+def _lock_holder(data: Path, record: str) -> subprocess.Popen[str]:
+    """A process that holds the data folder's lock: as ``daemon stop`` does while it tidies
+    stale records (``record="none"``), or as a daemon that does not answer (a JSON object
+    of record fields to change, "{}" for none)."""
+    env = dict(os.environ, SFXMATCH_DATA_DIR=str(data))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, record],
+        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
+    )  # fmt: skip
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+@pytest.mark.parametrize(
+    ("record", "said"),
+    [
+        ("none", "locked by a process that is not a daemon"),
+        ('{"host": "another-machine"}', "on another-machine"),
+        ('{"pid_ns": 1}', "in another PID namespace"),
+    ],
+)
+def test_stop_signals_only_a_daemon_of_this_host_and_namespace(
+    root: Path, record: str, said: str
+) -> None:
+    data = root / "data"
+    holder = _lock_holder(data, record)
+    try:
+        stop = _cli(data, "stop", "--timeout", "5")
+        assert stop.returncode == 1 and said in stop.stderr, stop.stderr
+        assert holder.poll() is None, "daemon stop signalled a process it must not"
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_stop_signals_a_daemon_that_holds_the_lock_but_does_not_answer(root: Path) -> None:
+    data = root / "data"
+    holder = _lock_holder(data, "{}")  # its record is right; it has no socket
+    try:
+        stop = _cli(data, "stop", "--timeout", "30")
+        assert stop.returncode == 0 and f"pid {holder.pid}) stopped" in stop.stdout, stop.stderr
+        assert holder.wait(timeout=30) == -signal.SIGTERM
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 # --- 2 --------------------------------------------------------------------------------
 
 
@@ -210,13 +272,14 @@ def test_stalled_calls_without_a_token_starve_nothing(shared: Spawned) -> None:
     unix = f"unix://{shared.socket}"
     stalls = _Stalls()
     try:
-        refused = []
+        refused, health = [], []
         for target in (unix, shared.tcp):
             for method in ("Version", "LibraryIndex", "Suggest"):
                 refused += stalls.open(target, f"/sfxmatch.v1.Sfxmatch/{method}", 48)
             refused += stalls.open(target, "/sfxmatch.v1.Sfxmatch/ListJobs", 48, bearer("x" * 64))
-            # The health check needs no token: these stall until the daemon's limit.
-            stalls.open(target, "/grpc.health.v1.Health/Check", 48)
+            # The health check needs no token: four of these are read at once, until the
+            # first message's timeout; the others are refused at once.
+            health += stalls.open(target, "/grpc.health.v1.Health/Check", 48)
         for target in (unix, shared.tcp):
             with Client(target, shared.token) as c:
                 began = time.monotonic()
@@ -227,6 +290,10 @@ def test_stalled_calls_without_a_token_starve_nothing(shared: Spawned) -> None:
         # Refused from their headers alone, while they still hold back their message.
         codes = {call.exception(timeout=10).code() for call in refused}
         assert codes == {grpc.StatusCode.UNAUTHENTICATED}
+        ends = [call.exception(timeout=30).code() for call in health]
+        late = ends.count(grpc.StatusCode.DEADLINE_EXCEEDED)
+        assert set(ends) == {grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
+        assert late <= 8, f"{late} stalled health calls were read at once"  # 4 per 5 s
         # ... after a tarpit's delay, which bounds how fast one connection can churn them.
         with grpc.insecure_channel(shared.tcp) as channel:
             began = time.monotonic()
@@ -237,6 +304,95 @@ def test_stalled_calls_without_a_token_starve_nothing(shared: Spawned) -> None:
     finally:
         stalls.close()
     assert shared.client.health()
+
+
+def _anonymous_check(target: str, service: str, timeout: float = 10) -> grpc.RpcError | int:
+    """A health check without the token on a connection of its own: its status, or the
+    RpcError it ended with."""
+    options = (("grpc.use_local_subchannel_pool", 1), ("grpc.max_send_message_length", 1 << 26))
+    with grpc.insecure_channel(target, options=options) as channel:
+        try:
+            return health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout
+            ).status
+        except grpc.RpcError as error:
+            return error
+
+
+def test_health_calls_without_the_token_are_small_and_few(shared: Spawned) -> None:
+    """The health service needs no token: its requests are refused undecoded past 1 KiB,
+    what it echoes is cut short, and at most four such calls are read at once."""
+    for target in (f"unix://{shared.socket}", shared.tcp):
+        huge = _anonymous_check(target, "x" * (8 << 20))
+        assert isinstance(huge, grpc.RpcError)
+        assert huge.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "at most 1024" in huge.details() and len(huge.details()) < 200
+        unknown = _anonymous_check(target, "y" * 1000)
+        assert isinstance(unknown, grpc.RpcError) and unknown.code() == grpc.StatusCode.NOT_FOUND
+        assert "yyyy" in unknown.details() and len(unknown.details()) < 120
+    stalls = _Stalls()
+    try:
+        stalled = stalls.open(shared.tcp, "/grpc.health.v1.Health/Check", 4)
+        # Those four are being read (their message never comes): a fifth waits for none.
+        busy = wait_for(
+            lambda: isinstance(e := _anonymous_check(shared.tcp, ""), grpc.RpcError) and e,
+            10, "a refusal",
+        )  # fmt: skip
+        assert busy.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        began = time.monotonic()
+        assert shared.client.health(timeout=FAST)  # the client sends its token: not refused
+        assert time.monotonic() - began < FAST
+        # A stalled call ends at the first-message timeout (5 s), freeing its place.
+        for call in stalled:
+            error = call.exception(timeout=30)
+            assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert "no request message within 5 s" in error.details()
+        assert _anonymous_check(shared.tcp, "") == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        stalls.close()
+    assert shared.process.poll() is None
+
+
+def test_watches_without_the_token_cannot_take_every_watch(shared: Spawned) -> None:
+    channel = grpc.insecure_channel(shared.tcp)  # no token
+    hogs = []
+    try:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for _ in range(8):
+            hog = stub.Watch(health_pb2.HealthCheckRequest(service=""))
+            assert next(hog).status == health_pb2.HealthCheckResponse.SERVING  # holds a place
+            hogs.append(hog)
+        with pytest.raises(grpc.RpcError) as ninth:
+            next(stub.Watch(health_pb2.HealthCheckRequest(service=""), timeout=10))
+        assert ninth.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        for target in (f"unix://{shared.socket}", shared.tcp):
+            with Client(target, shared.token) as c:
+                began = time.monotonic()
+                assert c.wait_ready(timeout=10)  # its Watch carries the token
+                assert time.monotonic() - began < FAST
+    finally:
+        for hog in hogs:
+            hog.cancel()
+        channel.close()
+
+
+def test_a_wrong_token_file_is_said_in_words_not_as_no_daemon(shared: Spawned) -> None:
+    other = shared.socket.parent / "other-token"
+    other.write_text("f" * 64 + "\n")
+    other.chmod(0o600)
+    env = dict(
+        os.environ, SFXMATCH_DATA_DIR=str(shared.data), SFXMATCH_DAEMON_TOKEN_FILE=str(other)
+    )
+    for args in (["daemon", "status"], ["library", "index"], ["daemon", "stop"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "sfxmatch", *args],
+            env=env, capture_output=True, text=True, cwd=REPO, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert f"answers at unix://{shared.socket} but refuses the token in {other}" in (
+            done.stderr
+        ), done.stderr
+    assert shared.process.poll() is None  # `daemon stop` with the wrong token stopped nothing
 
 
 # --- 3 --------------------------------------------------------------------------------
@@ -293,8 +449,17 @@ def test_a_socket_path_that_is_not_a_stale_socket_of_ours_is_refused(root: Path)
     busy = root / "busy.sock"
     listening.bind(str(busy))
     listening.listen()
+    # A listener too busy to accept: its backlog full, a new connection is not refused but
+    # cannot be had now (EAGAIN). Still a live socket.
+    swamped = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
+    full = root / "full.sock"
+    swamped.bind(str(full))
+    swamped.listen(0)
+    waiting = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
+    waiting.connect(str(full))
+    cases = ((precious, "is a file"), (folder, "is a folder"), (busy, "listening"))
     try:
-        for path, said in ((precious, "is a file"), (folder, "is a folder"), (busy, "listening")):
+        for path, said in (*cases, (full, "listening")):
             daemon = spawn_daemon(data, path, "--load-model", "lazy")
             try:
                 assert daemon.wait(timeout=120) == 2  # a user error, one line
@@ -304,8 +469,30 @@ def test_a_socket_path_that_is_not_a_stale_socket_of_ours_is_refused(root: Path)
             assert str(path) in log and said in log
         assert precious.read_text() == "the editor's notes\n"
         assert folder.is_dir() and stat.S_ISSOCK(busy.stat().st_mode)
+        assert stat.S_ISSOCK(full.stat().st_mode)
     finally:
         listening.close()
+        waiting.close()
+        swamped.close()
+
+
+def test_a_daemon_removes_only_its_own_socket_when_it_stops(root: Path) -> None:
+    data, sock = root / "data", root / "d.sock"
+    daemon = spawn_daemon(data, sock, "--load-model", "lazy")
+    try:
+        connect_spawned(daemon, data, sock).close()
+        sock.unlink()  # another program takes the path while the daemon runs
+        other = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
+        other.bind(str(sock))
+        other.listen()
+        try:
+            assert stop_spawned(daemon) == 0
+            assert stat.S_ISSOCK(sock.stat().st_mode), "the daemon removed another's socket"
+            assert not list(paths.daemon_dir(data).glob("socket-folder-*"))  # its link, gone
+        finally:
+            other.close()
+    finally:
+        daemon.kill()
 
 
 # --- 5 --------------------------------------------------------------------------------
@@ -391,10 +578,12 @@ def test_what_a_client_may_persist_is_bounded(shared: Spawned) -> None:
         ([(f"x{i}/**", "ambience") for i in range(200_000)], "at most 100"),
         ([(f"x{i}/**", "ambience") for i in range(101)], "at most 100"),
         ([("a" * 300, "music")], "256 characters"),
+        ([("x/**", "music" + "z" * 1000)], "unknown sound kind 'musiczzz"),
     ):
         with pytest.raises(DaemonError) as refused:
             c.library_add(folder, "bounded", kind_overrides=overrides)
         assert refused.value.code == "INVALID_ARGUMENT" and bound in refused.value.message
+        assert len(refused.value.message) < 200
     added = c.library_add(folder, "bounded", kind_overrides=[("x/**", "ambience")] * 100)
     assert len(added.kind_overrides) == 100
     assert c.library_status("bounded")[0].library.name == "bounded"
@@ -410,6 +599,108 @@ def test_what_a_client_may_persist_is_bounded(shared: Spawned) -> None:
     assert c.library_remove("bounded") == 0
 
 
+# --- concurrent writers ----------------------------------------------------------------
+
+
+def test_libraries_added_at_once_are_all_kept(shared: Spawned) -> None:
+    """Forty LibraryAdd calls at once, each on a connection of its own: every one answered
+    OK is registered (the lane refuses those past its bound, and says so)."""
+    top = shared.socket.parent / "race"
+    for i in range(40):
+        (top / f"lib{i}").mkdir(parents=True)
+    barrier = threading.Barrier(40)
+    added: list[str] = []
+    refused: list[DaemonError] = []
+
+    def add(i: int) -> None:
+        with Client(f"unix://{shared.socket}", shared.token, timeout=60) as mine:
+            mine.version()
+            barrier.wait()
+            try:
+                added.append(mine.library_add(top / f"lib{i}", f"race{i}").name)
+            except DaemonError as error:
+                refused.append(error)
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    registered = {s.library.name for s in shared.client.library_status()}
+    try:
+        assert len(added) + len(refused) == 40 and added
+        assert {e.code for e in refused} <= {"RESOURCE_EXHAUSTED"}
+        assert set(added) <= registered, f"lost: {sorted(set(added) - registered)}"
+    finally:
+        for name in registered:
+            if name.startswith("race"):
+                shared.client.library_remove(name)
+
+
+_ADDER = """
+import sys
+from pathlib import Path
+from sfxmatch.library.registry import LibraryConfig, Registry
+folder, who = Path(sys.argv[1]), sys.argv[2]
+while not (folder / "go").exists():  # all start together
+    pass
+registry = Registry(folder)
+for i in range(10):
+    registry.add(LibraryConfig(f"{who}-{i}", f"/sounds/{who}/{i}"))
+"""
+
+
+def test_processes_changing_the_library_list_at_once_lose_nothing(root: Path) -> None:
+    adders = [
+        subprocess.Popen([sys.executable, "-c", _ADDER, str(root), f"p{n}"], cwd=REPO)
+        for n in range(4)
+    ]
+    (root / "go").touch()
+    assert [adder.wait(timeout=120) for adder in adders] == [0] * 4
+    from sfxmatch.library.registry import Registry
+
+    names = {library.name for library in Registry(root).all()}
+    assert names == {f"p{n}-{i}" for n in range(4) for i in range(10)}
+
+
+def test_one_process_at_a_time_updates_a_models_index(root: Path) -> None:
+    """The daemon and a local `library index` never update one model's index at once: the
+    second waits a moment, then says which process holds it."""
+    data, sock = root / "data", root / "d.sock"
+    daemon = spawn_daemon(data, sock, "--load-model", "lazy")
+    env = dict(os.environ, SFXMATCH_DATA_DIR=str(data), SFXMATCH_CACHE_DIR=str(root / "cache"))
+    env["SFXMATCH_MODEL"] = "imagebind-tiny"
+    local = [sys.executable, "-m", "sfxmatch", "library", "index", "--local", "small"]
+    try:
+        client = connect_spawned(daemon, data, sock)
+        client.library_add(_big_library(root / "big", files=400), "big")
+        client.library_add(make_library(root / "small", effects=1, beds=0), "small")
+        stream = client.stream_index(["big"])
+        for event in stream:
+            if event.file is not None:  # the daemon is inside its index run
+                break
+        os.kill(daemon.pid, signal.SIGSTOP)  # ... and stays there while the CLI tries
+        try:
+            busy = subprocess.run(local, env=env, capture_output=True, text=True, cwd=REPO)
+        finally:
+            os.kill(daemon.pid, signal.SIGCONT)
+        assert busy.returncode == 2, busy.stderr
+        assert f"is in use by another sfxmatch process (pid {daemon.pid}: " in busy.stderr
+        assert "sfxmatch daemon run" in busy.stderr and "try again when it is done" in busy.stderr
+        stream.cancel()
+        wait_for(lambda: not client.list_jobs(active_only=True), 30, "the index's end")
+        # The run over, the index is free again (a BusyError here would fail the test).
+        from sfxmatch.files import exclusive
+
+        (index_lock,) = (data / "libraries").glob("*/index.lock")
+        with exclusive(index_lock, "the index", wait=5.0):
+            pass
+        client.close()
+        assert stop_spawned(daemon) == 0
+    finally:
+        daemon.kill()  # stopped or not
+
+
 # --- 9 --------------------------------------------------------------------------------
 
 
@@ -423,7 +714,8 @@ def test_undecodable_and_absurd_requests_are_invalid_argument(shared: Spawned) -
         suggestions_json="[" * 200_000 + "]" * 200_000, mix=str(shared.socket.parent / "m.wav")
     )
     error = _raw(shared.tcp, "/sfxmatch.v1.Sfxmatch/Render", deep.SerializeToString(), shared.token)
-    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "nests deeper" in error.details()
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "nests too deeply" in error.details()
     long_edit = pb.SuggestRequest(
         edit=pb.Edit(
             clips=[pb.SourceClip(path="/x.mp4", source_out=1e12)],
@@ -454,6 +746,39 @@ def test_a_huge_grace_period_is_refused_and_the_daemon_lives_on(root: Path) -> N
     finally:
         daemon.kill()
     assert not sock.exists() and not paths.info_path(data).exists()
+
+
+def test_a_damaged_vector_store_is_said_in_words_without_the_engines_text(root: Path) -> None:
+    from sfxmatch.config import Settings
+    from sfxmatch.pipeline import Pipeline
+    from sfxmatch.store.lance import LanceStore
+
+    data, sock, stores = root / "data", root / "d.sock", root / "store"
+    settings = Settings(cache_dir=root / "cache", data_dir=data)
+    spec = Pipeline(settings, model="imagebind-tiny")
+    store = stores / spec.model_key
+    LanceStore(store, dim=spec.dim).close()
+    versions = list(store.rglob("_versions/*"))
+    assert versions
+    for version in versions:  # the table's manifests, damaged
+        version.write_bytes(b"garbage")
+    env = {"SFXMATCH_STORE_DIR": str(stores)}
+    daemon = spawn_daemon(data, sock, "--load-model", "lazy", env=env)
+    try:
+        client = connect_spawned(daemon, data, sock)
+        client.library_add(make_library(root / "sounds", effects=1, beds=0), "damaged")
+        with pytest.raises(DaemonError) as failed:
+            client.library_remove("damaged")
+        error = failed.value
+        assert error.code == "FAILED_PRECONDITION", (error.code, error.message)
+        assert "cannot open the vector store" in error.message and str(store) in error.message
+        for internal in (".rs", ".cargo", "LanceError", "lance error", "garbage"):
+            assert internal not in error.message
+        assert ".cargo" in daemon_logs(root)  # the engine's own words are in the log
+        client.close()
+        assert stop_spawned(daemon) == 0
+    finally:
+        daemon.kill()
 
 
 def _can_mount_a_small_disk(folder: Path) -> bool:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import errno
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import grpc
 import pytest
-from sfxmatch.errors import Cancelled, LimitError, StorageFullError, is_storage_full
+from sfxmatch.errors import Cancelled, ConfigError, LimitError, StorageFullError, is_storage_full
 from sfxmatch.files import storage_writes, write_text_atomic
 from sfxmatch.library.registry import MAX_LIBRARIES, LibraryConfig, Registry
 from sfxmatch.service import translate
-from sfxmatch.service.translate import RequestError, json_too_deep, status_for
+from sfxmatch.service.translate import RequestError, status_for
 
 LANCE_FULL = RuntimeError(
     "lance error: LanceError(IO): No space left on device (os error 28), "
@@ -58,7 +59,8 @@ def test_other_failures_are_not_storage_full() -> None:
 def test_failures_map_by_class_and_internal_says_no_internals() -> None:
     assert status_for(Cancelled("stop"))[0] is grpc.StatusCode.CANCELLED
     assert status_for(LimitError("too many"))[0] is grpc.StatusCode.INVALID_ARGUMENT
-    assert status_for(RecursionError())[0] is grpc.StatusCode.INVALID_ARGUMENT
+    # Where a request nests too deeply, its reader says so; from anywhere else it is a bug.
+    assert status_for(RecursionError())[0] is grpc.StatusCode.INTERNAL
     assert status_for(OSError(errno.ENOSPC, "full"))[0] is grpc.StatusCode.RESOURCE_EXHAUSTED
     assert status_for(RequestError(grpc.StatusCode.NOT_FOUND, "no"))[0] is grpc.StatusCode.NOT_FOUND
     code, message = status_for(LANCE_FULL.__class__("lance error: bug at /src/x.rs:1:2"))
@@ -90,19 +92,28 @@ def test_the_registry_is_bounded(tmp_path: Path) -> None:
         registry.all()
 
 
-def test_json_nesting_is_measured_outside_strings() -> None:
-    assert json_too_deep("[" * 65 + "]" * 65)
-    assert not json_too_deep("[" * 64 + "]" * 64)
-    assert not json_too_deep(json.dumps(["[" * 500, {"a": '{{{{\\"}'}]))
-    assert not json_too_deep(json.dumps([{"x": [1, 2]}] * 10_000))
+def test_deep_json_is_refused_by_the_reader_itself_in_linear_time() -> None:
+    policy = translate.PathPolicy()
+    with pytest.raises(RequestError, match="nests too deeply") as deep:
+        translate.suggestions_from_json("[" * 200_000 + "]" * 200_000, policy)
+    assert deep.value.code is grpc.StatusCode.INVALID_ARGUMENT
+    # A long string inside brackets costs one pass of the C reader (a regular expression
+    # over it took 3 s and 4 GB at 32 MiB).
+    long = "[" * 70 + '"' + "a" * (16 << 20) + '"' + "]" * 70
+    began = time.perf_counter()
+    with pytest.raises(RequestError, match="not valid suggestions") as odd:
+        translate.suggestions_from_json(long, policy)
+    assert time.perf_counter() - began < 1.0 and len(odd.value.message) <= 300
+    with pytest.raises(RequestError, match="not JSON"):
+        translate.suggestions_from_json("{", policy)
 
 
 def test_bounds_are_refused_as_invalid_argument() -> None:
     for value in (float("inf"), float("nan"), -1.0, translate.MAX_GRACE + 1):
-        with pytest.raises(RequestError) as refused:
+        with pytest.raises(ConfigError, match="grace must be within") as refused:
             translate.check_grace(value)
-        assert refused.value.code is grpc.StatusCode.INVALID_ARGUMENT
-    assert translate.check_grace(0) is None and translate.check_grace(2.5) == 2.5
+        assert status_for(refused.value)[0] is grpc.StatusCode.INVALID_ARGUMENT
+    assert translate.check_grace(0) == 0 and translate.check_grace(2.5) == 2.5
     with pytest.raises(RequestError, match="at most 64"):
         translate.names(["x"] * 65, "library name")
     with pytest.raises(RequestError, match="segment must be within"):

@@ -18,7 +18,7 @@ import av
 import numpy as np
 import pytest
 from sfxmatch.config import Settings
-from sfxmatch.errors import ConfigError, MediaError
+from sfxmatch.errors import MediaError, NotFoundError, PreconditionError
 from sfxmatch.pipeline import Cancelled, Pipeline, Progress
 from sfxmatch.store.base import Filter
 from sfxmatch.suggest import Suggester, edit_for_video
@@ -424,24 +424,24 @@ def test_unusable_files_give_a_media_error(
 
 
 @pytest.mark.parametrize("model", TINY_MODELS)
-def test_no_library_is_a_config_error(tmp_path: Path, cut_video: tuple, model: str) -> None:
+def test_no_library_is_a_precondition_error(tmp_path: Path, cut_video: tuple, model: str) -> None:
     message = "no sound library yet: `sfxmatch library add"
     with (
         Pipeline(settings_in(tmp_path), model=model) as pipeline,
-        pytest.raises(ConfigError, match=message),
+        pytest.raises(PreconditionError, match=message),
     ):
         pipeline.suggest(cut_video[0])
 
 
 @pytest.mark.parametrize("model", TINY_MODELS)
-def test_library_not_indexed_is_a_config_error(
+def test_library_not_indexed_or_unknown_is_a_typed_error(
     tmp_path: Path, cut_video: tuple, acoustic_scene_wav: Path, model: str
 ) -> None:
     with Pipeline(settings_in(tmp_path), model=model) as pipeline:
         pipeline.library_add(make_beds(tmp_path / "beds", acoustic_scene_wav), "beds")
-        with pytest.raises(ConfigError, match="no indexed sounds: run `sfxmatch library index`"):
+        with pytest.raises(PreconditionError, match="no indexed sounds: run `sfxmatch library"):
             pipeline.suggest(cut_video[0])
-        with pytest.raises(ConfigError, match="no library named 'nope'"):
+        with pytest.raises(NotFoundError, match="no library named 'nope'"):
             pipeline.suggest(cut_video[0], SuggestOptions(libraries=("nope",)))
 
 

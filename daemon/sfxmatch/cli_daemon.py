@@ -129,7 +129,8 @@ def add_daemon(subparsers: argparse._SubParsersAction) -> None:
 def _run_daemon(args: argparse.Namespace) -> int:
     import logging
 
-    from sfxmatch.service.server import Daemon, DaemonConfig, check_grace, setup_logging
+    from sfxmatch.service.server import Daemon, DaemonConfig, setup_logging
+    from sfxmatch.service.translate import check_grace
 
     setup_logging(getattr(logging, args.log_level.upper()))
     check_grace(args.grace)
@@ -217,7 +218,8 @@ def _run_status(args: argparse.Namespace) -> int:
         owner = paths.lock_owner()
         if owner is not None:  # holds the data folder, does not answer: starting or hung
             if args.json:
-                print(json.dumps({"running": True, "answering": False, "pid": owner.pid}))
+                pid = owner.daemon.pid if owner.daemon is not None else None
+                print(json.dumps({"running": True, "answering": False, "pid": pid}))
             else:
                 print(
                     f"an sfxmatch daemon ({owner.describe()}) holds {paths.daemon_dir()} but "
@@ -255,11 +257,11 @@ def _run_status(args: argparse.Namespace) -> int:
 
 def _run_stop(args: argparse.Namespace) -> int:
     """Stop our daemon: through its socket when it answers; else, only when it still holds
-    its data folder's lock, by SIGTERM to the very process recorded there (pid and start
-    time). A record left by a killed daemon never leads to a signal: its pid may be
-    another program's by now."""
-    import os
-
+    its data folder's lock, by SIGTERM to the very process recorded there by the daemon
+    itself (tagged as the daemon; pid, start time, host and PID namespace all checked; on
+    Linux through a pidfd, so the pid cannot change hands between check and signal). A
+    record left by a killed daemon never leads to a signal: its pid may be another
+    program's by now; nor does a lock held by anything else (another ``daemon stop``)."""
     from sfxmatch.client import DaemonError, find_daemon
     from sfxmatch.errors import ConfigError
     from sfxmatch.service import paths
@@ -286,15 +288,30 @@ def _run_stop(args: argparse.Namespace) -> int:
             note = f" (removed the record left by pid {stale.pid}, gone)" if stale else ""
             print(f"no sfxmatch daemon is running{note}")
             return 0
-        if owner.pid is None or not paths.same_process(owner.pid, owner.start_time):
+        daemon = owner.daemon
+        if daemon is None:
             print(
-                f"an sfxmatch daemon holds {paths.daemon_dir()} but its record ({owner.describe()})"
-                " names no running process; not signalling anything",
+                f"{paths.daemon_dir()} is locked by a process that is not a daemon (or one "
+                "still starting); not signalling anything",
                 file=sys.stderr,
             )
             return 1
-        target = (owner.pid, owner.start_time)
-        os.kill(owner.pid, signal.SIGTERM)  # ours (it holds the lock) but not answering
+        if not daemon.here:
+            print(
+                f"the sfxmatch daemon that holds {paths.daemon_dir()} is {daemon.describe()}; "
+                "stop it there (no signal sent from here)",
+                file=sys.stderr,
+            )
+            return 1
+        # Ours (it holds the lock) but not answering.
+        if not daemon.signal(signal.SIGTERM):
+            print(
+                f"an sfxmatch daemon holds {paths.daemon_dir()} but its record "
+                f"({daemon.describe()}) names no running process; not signalling anything",
+                file=sys.stderr,
+            )
+            return 1
+        target = (daemon.pid, daemon.start_time)
     deadline = time.monotonic() + args.timeout
     pid, start_time = target
     pause = threading.Event()

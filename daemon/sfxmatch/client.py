@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,12 +176,17 @@ class DaemonUnavailable(DaemonError):
     """No daemon answers at that address (or it is shutting down)."""
 
 
+class TokenRefused(DaemonError):
+    """The daemon answers but refuses the token this client sent (UNAUTHENTICATED)."""
+
+
 def _error(exc: grpc.RpcError) -> DaemonError:
     code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
     details = (exc.details() if hasattr(exc, "details") else "") or str(code)
     cls = {
         grpc.StatusCode.CANCELLED: Cancelled,
         grpc.StatusCode.UNAVAILABLE: DaemonUnavailable,
+        grpc.StatusCode.UNAUTHENTICATED: TokenRefused,
     }.get(code, DaemonError)
     return cls(code.name, details)
 
@@ -307,24 +313,42 @@ class Client:
     # -- daemon ------------------------------------------------------------------------
 
     def health(self, timeout: float = 2.0, service: str = "") -> bool:
-        """True when the daemon answers SERVING (no token needed)."""
+        """True when the daemon answers SERVING. The health service needs no token; the
+        client sends it all the same, so that its checks are not among those of programs
+        without it (which the daemon serves from smaller pools)."""
         try:
             reply = self._health.Check(
-                health_pb2.HealthCheckRequest(service=service), timeout=timeout
+                health_pb2.HealthCheckRequest(service=service),
+                metadata=self._metadata,
+                timeout=timeout,
             )
         except grpc.RpcError:
             return False
         return reply.status == health_pb2.HealthCheckResponse.SERVING
 
     def wait_ready(self, timeout: float = 30.0) -> bool:
-        """Block until the daemon reports SERVING (model loaded when it loads eagerly)."""
+        """Block until the daemon reports SERVING (model loaded when it loads eagerly), at
+        most ``timeout`` seconds. Watches the health status; where the daemon refuses the
+        Watch (all its streams taken, or a server without Watch), polls the health check."""
+        deadline = time.monotonic() + timeout
         request = health_pb2.HealthCheckRequest(service="")
         try:
-            for reply in self._health.Watch(request, timeout=timeout, wait_for_ready=True):
+            replies = self._health.Watch(
+                request, metadata=self._metadata, timeout=timeout, wait_for_ready=True
+            )
+            for reply in replies:
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
                     return True
-        except grpc.RpcError:
-            return False
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                return False
+        else:
+            return False  # the daemon ended the stream: it is stopping
+        pause = threading.Event()
+        while (left := deadline - time.monotonic()) > 0:
+            if self.health(timeout=min(2.0, left)):
+                return True
+            pause.wait(min(0.1, max(0.0, deadline - time.monotonic())))
         return False
 
     def version(self, timeout: float | None = None) -> DaemonStatus:
@@ -618,14 +642,17 @@ def find_daemon(data_dir: Path | None = None, *, timeout: float = 2.0) -> Client
     Looks at ``$SFXMATCH_DAEMON_ADDRESS``, then ``<data dir>/daemon/daemon.json`` (left by a
     running daemon; a dead pid there is ignored), then the default socket. A candidate
     counts only when its health check says SERVING and an authenticated ``Version`` call
-    succeeds with the token file's token, so a stale socket or a wrong token gives None,
-    never an error. The caller owns (and closes) the client.
+    succeeds with the token file's token, so a stale socket gives None. A daemon that
+    answers but refuses the token raises :class:`TokenRefused` saying so (running in
+    this process instead, beside a daemon on the same data, would be the wrong answer).
+    The caller owns (and closes) the client.
     """
     try:
         addresses = _addresses(data_dir)
         if not addresses:
             return None
-        token = paths.read_token(paths.token_path(data_dir))
+        token_file = paths.token_path(data_dir)
+        token = paths.read_token(token_file)
     except ConfigError:
         return None
     for address in addresses:
@@ -634,6 +661,14 @@ def find_daemon(data_dir: Path | None = None, *, timeout: float = 2.0) -> Client
             if client.health(timeout=timeout):
                 client.version(timeout=timeout)
                 return client
+        except TokenRefused:
+            client.close()
+            raise TokenRefused(
+                "UNAUTHENTICATED",
+                f"an sfxmatch daemon answers at {address} but refuses the token in "
+                f"{token_file}: that is not the running daemon's token file (point "
+                f"${paths.ENV_DAEMON_TOKEN_FILE} at the daemon's, or restart the daemon)",
+            ) from None
         except DaemonError:
             pass
         client.close()
@@ -654,5 +689,6 @@ __all__ = [
     "LibraryInfo",
     "LibraryStatus",
     "Progress",
+    "TokenRefused",
     "find_daemon",
 ]

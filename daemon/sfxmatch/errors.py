@@ -37,6 +37,24 @@ class LimitError(ConfigError):
     """A value over one of the documented bounds (how many overrides, how long a glob...)."""
 
 
+class NotFoundError(ConfigError):
+    """Something a request names does not exist: a library, a folder, a catalogue file."""
+
+
+class AccessDeniedError(ConfigError):
+    """A file or folder a request names that this process may not read (or write)."""
+
+
+class PreconditionError(SfxmatchError):
+    """A sound request that cannot be served yet: nothing to index, nothing indexed, the
+    library list unreadable. Says what to do first."""
+
+
+class BusyError(SfxmatchError):
+    """Another process is doing the same work on the same data now (indexing one model's
+    index): names it; try again when it is done."""
+
+
 class Cancelled(SfxmatchError):
     """The caller cancelled the work (nothing half-written is left behind)."""
 
@@ -63,7 +81,10 @@ STORAGE_FULL_ERRNOS = frozenset(
 )
 _SQLITE_FULL = 13
 # What storage engines without typed errors (Lance, Arrow: Rust errors surfaced as
-# RuntimeError/OSError/ValueError) put in their text for ENOSPC/EDQUOT/EFBIG.
+# RuntimeError/OSError/ValueError) put in their text for ENOSPC/EDQUOT/EFBIG. The one place
+# sfxmatch reads an error's text: those engines give nothing else to go by (no errno, no
+# class per cause). It is read only where a write failed, to raise StorageFullError there;
+# the text itself is logged, never sent to a client.
 _ENGINE_MARKS = (
     *(f"(os error {code})" for code in sorted(STORAGE_FULL_ERRNOS)),
     "No space left on device",

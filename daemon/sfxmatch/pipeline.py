@@ -9,6 +9,7 @@ and ends ``library_index`` early with what was committed kept.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -22,8 +23,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from sfxmatch.config import Settings
-from sfxmatch.errors import Cancelled, ConfigError
-from sfxmatch.files import storage_writes
+from sfxmatch.errors import (
+    AccessDeniedError,
+    Cancelled,
+    ConfigError,
+    NotFoundError,
+    PreconditionError,
+)
+from sfxmatch.files import exclusive, inside, real_paths, storage_writes
 from sfxmatch.library.indexer import (
     IndexProgress,
     IndexReport,
@@ -55,6 +62,9 @@ if TYPE_CHECKING:
     from sfxmatch.embed.encoder import Encoder
 
 Weights = Literal["checkpoint", "random"]
+# Seconds an index run (or a library removal) waits for another process updating the same
+# model's index (the daemon, a local `library index`) before it says which one it is.
+INDEX_LOCK_WAIT = 1.0
 
 
 ProgressFn = Callable[[Progress], None]
@@ -102,9 +112,7 @@ class Pipeline:
 
         self.settings = settings or Settings.from_env()
         # Folders never read nor answered from (the daemon's --exclude), as real paths.
-        self.excluded: tuple[str, ...] = tuple(
-            os.path.realpath(os.fspath(folder)) for folder in excluded
-        )
+        self.excluded: tuple[str, ...] = real_paths(excluded)
         # The registry's name; without one (argument or $SFXMATCH_MODEL), the default for the
         # device the model will run on.
         self.model = encoder.spec.name if encoder is not None else resolve_model_name(
@@ -186,6 +194,15 @@ class Pipeline:
                 self._state = IndexState(folder / "index.sqlite")
             return self._state
 
+    def _updating_index(self) -> contextlib.AbstractContextManager[None]:
+        """The index of this model (its SQLite state and vector store) changed by one
+        process at a time: ``<library dir>/<model key>/index.lock``, held for a whole run.
+        BusyError, naming the other process, when it stays taken."""
+        folder = self.settings.library_dir / self.model_key
+        return exclusive(
+            folder / "index.lock", f"the {self.model_key} index in {folder}", wait=INDEX_LOCK_WAIT
+        )
+
     def close(self) -> None:
         with self._lock:
             if self._store is not None:
@@ -214,13 +231,13 @@ class Pipeline:
         """Register a folder of sounds (nothing is read until ``library_index``)."""
         root = Path(os.path.abspath(os.fspath(path)))
         if not root.exists():
-            raise ConfigError(f"{root}: no such folder")
+            raise NotFoundError(f"{root}: no such folder")
         if not root.is_dir():
             raise ConfigError(f"{root}: is not a folder (add the folder that holds the sounds)")
         if not os.access(root, os.R_OK | os.X_OK):
-            raise ConfigError(f"{root}: permission denied")
+            raise AccessDeniedError(f"{root}: permission denied")
         if catalogue is not None and not Path(catalogue).is_file():
-            raise ConfigError(f"{catalogue}: catalogue file not found")
+            raise NotFoundError(f"{catalogue}: catalogue file not found")
         from sfxmatch.library.kinds import check_overrides
 
         check_overrides(kind_overrides)  # bounded, each glob valid, each kind known
@@ -240,7 +257,7 @@ class Pipeline:
         """Forget a library: its vectors, its index rows, its registration. Returns how many
         sounds were removed. The sound files themselves are never touched."""
         library = self.registry.get(name)
-        with self._index_lock:
+        with self._index_lock, self._updating_index():
             sounds = self.state.sounds(name)
             ids = [i for s in sounds for i in audio_ids(s.entry.sound_id, s.windows)]
             ids += sorted({label_id(library, s.label, s.kind) for s in sounds})
@@ -270,10 +287,12 @@ class Pipeline:
         """Bring the index of each named library (default: all) up to date."""
         libraries = [self.registry.get(n) for n in names] if names else self.registry.all()
         if not libraries:
-            raise ConfigError("no library to index: add one with `sfxmatch library add PATH`")
+            raise PreconditionError(
+                "no library to index: add one with `sfxmatch library add PATH`"
+            )
         tell = progress or _no_progress
         reports = []
-        with self._index_lock:
+        with self._index_lock, self._updating_index():
             for number, library in enumerate(libraries):
 
                 def relay(p: IndexProgress, number: int = number) -> None:
@@ -377,11 +396,7 @@ class Pipeline:
         """Whether ``path`` (links resolved) lies in one of the excluded folders."""
         if not self.excluded:
             return False
-        real = os.path.realpath(os.fspath(path))
-        return any(
-            real == folder or real.startswith(folder.rstrip(os.sep) + os.sep)
-            for folder in self.excluded
-        )
+        return inside(os.path.realpath(os.fspath(path)), self.excluded) is not None
 
     # -- suggest and render ----------------------------------------------------------------
 

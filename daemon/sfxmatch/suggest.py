@@ -29,7 +29,7 @@ import numpy as np
 
 from sfxmatch import media
 from sfxmatch.embed.encoder import SceneInput
-from sfxmatch.errors import ConfigError, MediaError
+from sfxmatch.errors import ConfigError, MediaError, NotFoundError, PreconditionError
 from sfxmatch.match.ambience import borrow_short_scenes, rerank_by_effects, search_ambience
 from sfxmatch.match.autosync import SyncParams, softmax_scores, sync_intervals
 from sfxmatch.match.scan import ScanPlan, coarse_step, fill, is_coarse, refine_gap
@@ -323,11 +323,14 @@ class Suggester:
 
     def _check_library(self) -> None:
         if not self.libraries:
-            raise ConfigError("no sound library yet: `sfxmatch library add PATH`, then index it")
+            raise PreconditionError(
+                "no sound library yet: `sfxmatch library add PATH`, then index it"
+            )
         known = {lib.name for lib in self.pipeline.libraries()}
         for name in self.libraries:
             if name not in known:
-                raise ConfigError(f"no library named {name!r} (known: {', '.join(sorted(known))})")
+                listed = ", ".join(sorted(known))
+                raise NotFoundError(f"no library named {name!r} (known: {listed})")
         # The index is per model: load the model first, so a missing checkpoint says how to
         # provide it rather than calling an index made with another model empty.
         self.pipeline.load_model()
@@ -340,7 +343,7 @@ class Suggester:
                 {key for name in self.libraries for key in self.pipeline.indexes_by_model(name)}
             )
             why = f" for {model} (it is indexed for {', '.join(others)})" if others else ""
-            raise ConfigError(
+            raise PreconditionError(
                 f"library {', '.join(self.libraries)} has no indexed sounds{why}: run "
                 "`sfxmatch library index` first"
             )

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -254,7 +253,7 @@ def parse_kind(value: str) -> Kind:
     """A kind from a user's spelling (``ambiance``, ``sfx``...); ConfigError otherwise."""
     kind = _KIND_ALIASES.get(value.strip().lower())
     if kind is None:
-        raise ConfigError(f"unknown sound kind {value!r}: use ambience, effect or music")
+        raise ConfigError(f"unknown sound kind {value[:40]!r}: use ambience, effect or music")
     return kind
 
 
@@ -262,78 +261,120 @@ MAX_GLOB_CHARS = 256  # a kind-override glob this long at most
 MAX_KIND_OVERRIDES = 100  # kind overrides per library at most
 
 
-@dataclass(frozen=True)
-class Glob:
-    """A compiled kind-override glob; matching takes time linear in the path's length.
+def _fold(ch: str) -> str:
+    """One character, case ignored (as a case-insensitive regular expression compares)."""
+    low = ch.lower()
+    return low if len(low) == 1 else ch
 
-    ``*`` is any run of characters inside one path component and ``?`` one character;
-    ``**`` as a whole component is any number of components (at the end: one or more,
-    i.e. everything inside a folder); ``**`` inside a component counts as ``*``. Each
-    component becomes a regular expression in which every ``*`` but the last is an atomic
-    lazy group: it takes the leftmost place where the text after it fits and never gives
-    it back. The leftmost place is always a right one (a ``*`` can absorb anything), so
-    there is no backtracking across stars, and a pattern such as ``*a*a*a...*b`` cannot
-    take exponential time on a long name (Python's ``re`` would hold the interpreter
-    while it does).
+
+class Glob:
+    """A compiled kind-override glob; matching takes time linear in the path's length,
+    whatever the glob.
+
+    ``*`` is any run of characters but ``/``, ``?`` one character but ``/``, ``**`` any run
+    of characters, ``/`` included, and ``**/`` any number of whole folders (none too):
+    ``Music/**.wav`` matches ``Music/Drones/low.wav``, ``Beds/**`` everything inside Beds,
+    ``**/x.wav`` an ``x.wav`` anywhere. Case is ignored.
+
+    The glob is an automaton (a state before each of its parts; a star loops on its state)
+    run over the path one character at a time, the set of states it is in held as the bits
+    of one integer: no backtracking, so a pattern such as ``*a*a*a...*b`` cannot take
+    exponential time on a long name (Python's ``re`` would, holding the interpreter while
+    it does). The step from a set of states on a character is cached (a few thousand at
+    most), so a glob run over many paths costs a dictionary look-up a character.
     """
 
-    pattern: str
-    scope: Literal["name", "relative", "absolute"]
-    parts: tuple[re.Pattern[str] | None, ...]  # None: a "**" component
+    _MAX_CACHED = 4096  # sets of states whose steps are kept
 
-    def match(self, rel_parts: Sequence[str], absolute_parts: Sequence[str] | None) -> bool:
+    def __init__(self, pattern: str, scope: Literal["name", "relative", "absolute"], glob: str):
+        self.pattern = pattern
+        self.scope = scope
+        consume: dict[str, int] = {}  # character -> states that step over it
+        any_but_slash = loop_any = loop_but_slash = eps1 = eps3 = 0
+        state, i = 0, 0
+        while i < len(glob):
+            bit = 1 << state
+            if glob.startswith("**/", i):
+                # (?:.*/)? : from an entry state, either on past it all, or into a loop on
+                # anything, then a "/" (a loop must not lead past the "/" unread).
+                eps1 |= bit | (bit << 1)
+                eps3 |= bit
+                loop_any |= bit << 1
+                consume["/"] = consume.get("/", 0) | (bit << 2)
+                state, i = state + 3, i + 3
+                continue
+            if glob.startswith("**", i):
+                loop_any |= bit
+                eps1 |= bit
+                i += 2
+            elif glob[i] == "*":
+                loop_but_slash |= bit
+                eps1 |= bit
+                i += 1
+            elif glob[i] == "?":
+                any_but_slash |= bit
+                i += 1
+            else:
+                ch = _fold(glob[i])
+                consume[ch] = consume.get(ch, 0) | bit
+                i += 1
+            state += 1
+        self._consume = consume
+        self._any_but_slash = any_but_slash
+        self._loop_any = loop_any
+        self._loop_but_slash = loop_but_slash
+        self._eps1 = eps1
+        self._eps3 = eps3
+        self._accept = 1 << state
+        self._start = self._closure(1)
+        self._steps: dict[int, dict[str, int]] = {}
+
+    def __repr__(self) -> str:
+        return f"Glob({self.pattern!r})"
+
+    def _closure(self, states: int) -> int:
+        """``states`` and every state reachable from them without reading a character."""
+        while True:
+            more = states | ((states & self._eps1) << 1) | ((states & self._eps3) << 3)
+            if more == states:
+                return states
+            states = more
+
+    def _step(self, states: int, ch: str) -> int:
+        moved = states & self._consume.get(ch, 0)
+        loops = states & self._loop_any
+        if ch != "/":
+            moved |= states & self._any_but_slash
+            loops |= states & self._loop_but_slash
+        return self._closure((moved << 1) | loops)
+
+    def fullmatch(self, text: str) -> bool:
+        """Whether the glob matches the whole of ``text``."""
+        states = self._start
+        steps = self._steps
+        for ch in text:
+            row = steps.get(states)
+            if row is None:
+                row = {}
+                if len(steps) < self._MAX_CACHED:
+                    steps[states] = row
+            following = row.get(ch)
+            if following is None:
+                following = row[ch] = self._step(states, _fold(ch))
+            if not following:
+                return False
+            states = following
+        return bool(states & self._accept)
+
+    def match(self, rel: str, absolute: str | None) -> bool:
+        """Against a file's path relative to its library root and its absolute path (both
+        with ``/``): a glob without ``/`` against each name in the relative path, one with
+        ``/`` against the relative path, one starting with ``/`` against the absolute one."""
         if self.scope == "name":
-            (part,) = self.parts
-            assert part is not None
-            return any(part.fullmatch(p) for p in rel_parts)
+            return any(self.fullmatch(part) for part in rel.split("/"))
         if self.scope == "absolute":
-            return absolute_parts is not None and _match_parts(self.parts, absolute_parts)
-        return _match_parts(self.parts, rel_parts)
-
-
-def _component_regex(component: str) -> re.Pattern[str]:
-    chunks = [
-        "".join("." if ch == "?" else re.escape(ch) for ch in chunk)
-        for chunk in re.sub(r"\*+", "*", component).split("*")
-    ]
-    if len(chunks) == 1:
-        body = chunks[0]
-    else:
-        body = chunks[0] + "".join(f"(?>.*?{c})" for c in chunks[1:-1]) + ".*" + chunks[-1]
-    return re.compile(body, re.IGNORECASE | re.DOTALL)
-
-
-def _match_parts(parts: tuple[re.Pattern[str] | None, ...], path: Sequence[str]) -> bool:
-    """Components against path components; ``None`` is ``**``. Runs of plain components
-    between ``**`` are placed leftmost (right for the same reason as inside a component)."""
-    groups: list[list[re.Pattern[str]]] = [[]]
-    for part in parts:
-        if part is None:
-            groups.append([])
-        else:
-            groups[-1].append(part)
-
-    def fits(group: list[re.Pattern[str]], start: int) -> bool:
-        return all(g.fullmatch(path[start + i]) for i, g in enumerate(group))
-
-    if len(groups) == 1:
-        return len(path) == len(parts) and fits(groups[0], 0)
-    first, *middle, last = groups
-    trailing = parts[-1] is None  # "x/**": one or more components inside x
-    if len(first) + sum(map(len, middle)) + len(last) + trailing > len(path):
-        return False
-    end = len(path) - len(last)
-    if not fits(first, 0) or not fits(last, end):
-        return False
-    position, limit = len(first), end - trailing
-    for group in middle:
-        for start in range(position, limit - len(group) + 1):
-            if fits(group, start):
-                position = start + len(group)
-                break
-        else:
-            return False
-    return True
+            return absolute is not None and self.fullmatch(absolute)
+        return self.fullmatch(rel)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -342,10 +383,10 @@ def compile_glob(pattern: str) -> Glob:
 
     A pattern with no ``/`` matches a file or folder name anywhere; one with ``/`` matches
     the path relative to the library root (``Beds/`` means ``Beds/**``), or the absolute
-    path when it starts with ``/``. Case is ignored."""
+    path when it starts with ``/``. See :class:`Glob` for the wildcards."""
     if len(pattern) > MAX_GLOB_CHARS:
         raise LimitError(
-            f"kind-override glob of {len(pattern)} characters: at most {MAX_GLOB_CHARS}"
+            f"kind-override glob of {len(pattern)} characters: at most {MAX_GLOB_CHARS} characters"
         )
     glob = pattern.replace("\\", "/").strip()
     if not glob:
@@ -355,10 +396,8 @@ def compile_glob(pattern: str) -> Glob:
     if glob.endswith("/"):
         glob += "**"
     if "/" not in glob:
-        return Glob(pattern, "name", (_component_regex(glob),))
-    scope: Literal["relative", "absolute"] = "absolute" if glob.startswith("/") else "relative"
-    components = tuple(None if c == "**" else _component_regex(c) for c in glob.split("/"))
-    return Glob(pattern, scope, components)
+        return Glob(pattern, "name", glob)
+    return Glob(pattern, "absolute" if glob.startswith("/") else "relative", glob)
 
 
 def check_overrides(rules: Sequence[tuple[str, str]]) -> tuple[tuple[str, Kind], ...]:
@@ -397,15 +436,14 @@ class KindOverrides:
     ) -> tuple[str, Kind] | None:
         """(pattern, kind) of the last rule matching the file, or None."""
         rel = os.fsencode(relpath).decode("utf-8", "replace").replace("\\", "/").strip("/")
-        parts = rel.split("/")
         absolute = (
-            os.fsencode(os.fspath(path)).decode("utf-8", "replace").replace("\\", "/").split("/")
+            os.fsencode(os.fspath(path)).decode("utf-8", "replace").replace("\\", "/")
             if path is not None
             else None
         )
         found = None
         for pattern, kind in self.rules:
-            if compile_glob(pattern).match(parts, absolute):
+            if compile_glob(pattern).match(rel, absolute):
                 found = (pattern, kind)
         return found
 

@@ -26,8 +26,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sfxmatch.errors import ConfigError, LimitError
-from sfxmatch.files import storage_writes, write_text_atomic
+from sfxmatch.errors import ConfigError, LimitError, NotFoundError, PreconditionError
+from sfxmatch.files import exclusive, storage_writes, write_text_atomic
 from sfxmatch.library.scan import FileEntry, LibraryRoot, ScanFault, Snapshot
 
 _NAME = re.compile(r"^[\w][\w .@+-]{0,63}$", re.UNICODE)
@@ -90,18 +90,29 @@ class LibraryConfig:
         )
 
 
+REGISTRY_LOCK_WAIT = 30.0  # seconds a change of the library list waits for another one
+
+
 class Registry:
-    """The registered libraries, in ``libraries.json``."""
+    """The registered libraries, in ``libraries.json``.
+
+    Reads see the whole old file or the whole new one (it is replaced atomically); each
+    change (read, modify, write) holds ``libraries.lock``, so changes from threads and
+    processes at once (the daemon's calls, a local CLI) all land."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.path = folder / "libraries.json"
+        self.lock_path = folder / "libraries.lock"
+
+    def _changing(self) -> contextlib.AbstractContextManager[None]:
+        return exclusive(self.lock_path, f"the library list {self.path}", wait=REGISTRY_LOCK_WAIT)
 
     def all(self) -> list[LibraryConfig]:
         try:
             size = self.path.stat().st_size
             if size > MAX_REGISTRY_BYTES:
-                raise ConfigError(
+                raise PreconditionError(
                     f"{self.path}: {size / 2**20:.0f} MB, more than any library list sfxmatch "
                     "writes; move it away and add the libraries again"
                 )
@@ -109,22 +120,31 @@ class Registry:
         except FileNotFoundError:
             return []
         except OSError as exc:
-            raise ConfigError(f"{self.path}: cannot be read ({exc.strerror or exc})") from None
+            raise PreconditionError(
+                f"{self.path}: the library list cannot be read ({exc.strerror or exc})"
+            ) from None
         try:
             data = json.loads(text)
             return [LibraryConfig.from_json(item) for item in data["libraries"]]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{self.path}: is not a valid library list ({exc})") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise PreconditionError(
+                f"{self.path}: is not a valid library list ({type(exc).__name__}); move it "
+                "away and add the libraries again"
+            ) from None
 
     def get(self, name: str) -> LibraryConfig:
         for library in self.all():
             if library.name == name:
                 return library
         known = ", ".join(lib.name for lib in self.all()) or "none yet"
-        raise ConfigError(f"no library named {name!r} (known: {known}); add one first")
+        raise NotFoundError(f"no library named {name!r} (known: {known}); add one first")
 
     def add(self, library: LibraryConfig) -> LibraryConfig:
         check_library_name(library.name)
+        with self._changing():
+            return self._add(library)
+
+    def _add(self, library: LibraryConfig) -> LibraryConfig:
         libraries = self.all()
         if len(libraries) >= MAX_LIBRARIES:
             raise LimitError(
@@ -142,8 +162,9 @@ class Registry:
         return library
 
     def remove(self, name: str) -> LibraryConfig:
-        library = self.get(name)
-        self._write([lib for lib in self.all() if lib.name != name])
+        with self._changing():
+            library = self.get(name)
+            self._write([lib for lib in self.all() if lib.name != name])
         return library
 
     def _write(self, libraries: Iterable[LibraryConfig]) -> None:

@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Literal
 
 from sfxmatch.errors import Cancelled, ConfigError
+from sfxmatch.files import inside, real_paths
 
 SNIFF_BYTES = 4096
 FULL_HASH_LIMIT = 1 << 20  # files up to this size are hashed whole
@@ -446,14 +447,6 @@ class _Found:
         )  # fmt: skip
 
 
-def _inside(real: str, folders: tuple[str, ...]) -> str | None:
-    """The excluded folder (a real path) that ``real`` lies in, or None."""
-    for folder in folders:
-        if real == folder or real.startswith(folder.rstrip(os.sep) + os.sep):
-            return folder
-    return None
-
-
 def _check_cancel(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         raise Cancelled("the library scan was cancelled")
@@ -492,7 +485,7 @@ class _Walker:
             self.block(root, "")
             return
         real_top = os.path.realpath(top)
-        if self.excluded and (where := _inside(real_top, self.excluded)) is not None:
+        if self.excluded and (where := inside(real_top, self.excluded)) is not None:
             self.fault(top, "excluded", f"library root is inside the excluded folder {where}")
             return
         key = (st.st_dev, st.st_ino)
@@ -543,7 +536,7 @@ class _Walker:
         if is_link and not self.follow_symlinks:
             return None
         real = os.path.realpath(path) if is_link else os.path.join(real_folder, entry.name)
-        if self.excluded and (where := _inside(real, self.excluded)) is not None:
+        if self.excluded and (where := inside(real, self.excluded)) is not None:
             how = f"links to {real}, " if is_link else ""
             self.fault(path, "excluded", f"{how}inside the excluded folder {where}")
             return None
@@ -663,7 +656,7 @@ def scan(
     walker = _Walker(
         follow_symlinks=follow_symlinks,
         skip_hidden=skip_hidden,
-        excluded=tuple(os.path.realpath(os.fspath(f)) for f in excluded),
+        excluded=real_paths(excluded),
         cancel=cancel,
     )
     scanned = {r.library_id for r in libraries}

@@ -1,11 +1,13 @@
 """Bearer-token authentication for every call except the standard health service.
 
-Health checks are exempt on purpose: service managers and ``daemon status`` probe readiness
-without the secret, and a health answer (SERVING or not) reveals nothing about the user's
-files. Everything else needs ``authorization: Bearer <token>`` metadata. The check reads
-only the call's headers: a call without a valid token is refused with UNAUTHENTICATED
-before its request message is read, before any thread or job is given to it, so callers
-without the token cannot hold anything by stalling (sending headers and never a message).
+Health checks are exempt on purpose: service managers probe readiness without the secret,
+and a health answer (SERVING or not) reveals nothing about the user's files. (The daemon
+gives health calls without the token smaller pools than those that carry it: sfxmatch's own
+client sends it on every call.) Everything else needs ``authorization: Bearer <token>``
+metadata. The check reads only the call's headers: a call without a valid token is refused
+with UNAUTHENTICATED before its request message is read, before any thread or job is given
+to it, so callers without the token cannot hold anything by stalling (sending headers and
+never a message).
 """
 
 from __future__ import annotations
@@ -45,15 +47,17 @@ class TokenAuth:
     def exempt(self, method: str) -> bool:
         return method.startswith(self._exempt)
 
-    def allowed(self, method: str, metadata: Iterable[tuple[str, Any]] | None) -> bool:
-        if self.exempt(method):
-            return True
+    def valid(self, metadata: Iterable[tuple[str, Any]] | None) -> bool:
+        """Whether ``metadata`` carries the token (whatever the method)."""
         for key, value in metadata or ():
             if key == "authorization":
                 given = value.encode() if isinstance(value, str) else bytes(value)
-                if hmac.compare_digest(given, self._expected):
-                    return True
-                break
+                return hmac.compare_digest(given, self._expected)
+        return False
+
+    def allowed(self, method: str, metadata: Iterable[tuple[str, Any]] | None) -> bool:
+        if self.exempt(method) or self.valid(metadata):
+            return True
         self._note_refusal(method)
         return False
 

@@ -8,8 +8,11 @@ Everything lives in ``<data dir>/daemon/`` (``$SFXMATCH_DATA_DIR`` or the per-us
   daemon per data folder: a second one cannot take the lock and says which daemon holds
   it. The kernel drops the lock when the process dies, however it dies, so "is a daemon
   running on this data folder" is asked of the lock, never of a pid that may have been
-  reused. The file holds the owner's pid and process start time, for messages and for
-  ``daemon stop``'s last resort (a signal, only to that very process);
+  reused. Whoever takes the lock empties the file; only the daemon then writes its record
+  there (``DaemonProcess``: tagged as the daemon, its pid, process start time, host name
+  and PID namespace), for messages and for ``daemon stop``'s last resort: a signal, only to
+  that very process, and only from the same host and PID namespace (a ``daemon stop``
+  tidying stale records holds the lock for a moment too, and writes no record);
 - ``token``: the shared secret every call carries (``authorization: Bearer <token>``),
   created 0600 at the daemon's first start and kept across restarts;
 - ``sfxmatch.sock``: the default Unix socket (chmod 0600 once bound);
@@ -28,13 +31,12 @@ Standard library only: the client imports this, and it must stay light.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import secrets
+import signal
 import socket
 import stat
-import sys
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -42,6 +44,7 @@ from pathlib import Path
 
 from sfxmatch.config import ENV_DATA_DIR, default_data_dir, env_path
 from sfxmatch.errors import ConfigError
+from sfxmatch.files import try_lock, unlock
 
 ENV_DAEMON_ADDRESS = "SFXMATCH_DAEMON_ADDRESS"  # a client connects here instead of daemon.json
 ENV_DAEMON_TOKEN_FILE = "SFXMATCH_DAEMON_TOKEN_FILE"
@@ -183,18 +186,67 @@ def socket_path_of(address: str) -> Path | None:
 
 
 def socket_listening(path: Path, timeout: float = 2.0) -> bool:
-    """Whether something accepts connections on the Unix socket ``path``."""
+    """Whether something may be listening on the Unix socket ``path``. Only a refused
+    connection (ECONNREFUSED: a socket file nobody listens on) or no file says no: a
+    listener too busy to accept (a full backlog, a timeout) or one this user may not
+    connect to counts as listening, so that its socket is never taken for a stale one."""
     if not hasattr(socket, "AF_UNIX"):
         return False
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.settimeout(timeout)
         probe.connect(os.fspath(path))
-    except OSError:
+    except (ConnectionRefusedError, FileNotFoundError):
         return False
+    except OSError:
+        return True
     finally:
         probe.close()
     return True
+
+
+SOCKET_LINK_PREFIX = "socket-folder-"
+
+
+def socket_bind_path(socket_path: Path, private_dir: Path) -> tuple[Path, Path | None]:
+    """Where to bind the socket ``socket_path``, and the link made for it (or None).
+
+    gRPC removes whatever socket file sits at the path it bound when its server stops,
+    even one another program put there since. A socket in the daemon's own private folder
+    is bound as it is (nobody else can write there); one elsewhere is bound through a link,
+    in the private folder, to its folder, and the daemon removes that link before stopping
+    its server: gRPC's removal then finds nothing, and the daemon removes its socket itself,
+    only if it is still the file it bound (``same_file``)."""
+    folder = Path(os.path.realpath(socket_path.parent))
+    if folder == Path(os.path.realpath(private_dir)):
+        return socket_path, None
+    link = private_dir / f"{SOCKET_LINK_PREFIX}{os.getpid()}"
+    through = link / socket_path.name
+    if len(os.fsencode(through)) > MAX_SOCKET_PATH:  # a long data folder: bound as given
+        return socket_path, None
+    with contextlib.suppress(FileNotFoundError):
+        link.unlink()
+    os.symlink(folder, link)
+    return through, link
+
+
+def same_file(path: Path, identity: tuple[int, int] | None) -> bool:
+    """Whether ``path`` (not followed if a link) is still the file ``identity`` (its device
+    and inode, from ``file_identity``) names."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return False
+    return identity is not None and (info.st_dev, info.st_ino) == identity
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """The device and inode of ``path`` (not followed if a link), or None."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def free_socket_path(path: Path, *, ours: bool) -> None:
@@ -228,6 +280,8 @@ def free_socket_path(path: Path, *, ours: bool) -> None:
             f"{path}: another program is listening on this socket; give another --socket "
             "path, or stop it (`sfxmatch daemon stop` if it is an sfxmatch daemon)"
         )
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        ours = False  # another user's, whatever a record of ours says
     if not ours:
         raise ConfigError(
             f"{path}: a socket nobody listens on, but not one an sfxmatch daemon of this data "
@@ -279,6 +333,105 @@ def same_process(pid: int, start_time: int | None) -> bool:
     return start_time is None or now is None or now == start_time
 
 
+def pid_namespace() -> int | None:
+    """This process's PID namespace (the inode of ``/proc/self/ns/pid``; None where there
+    is none): a pid means the same process only inside one namespace."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return None
+
+
+DAEMON_ROLE = "daemon"
+
+
+@dataclass(frozen=True)
+class DaemonProcess:
+    """A daemon process as it recorded itself: enough to tell it from any process that
+    later gets its pid, on this machine or another sharing the data folder."""
+
+    pid: int
+    start_time: int | None  # process_start_time, clock ticks since boot (None: unknown)
+    host: str
+    pid_ns: int | None  # pid_namespace (None: the platform has none)
+
+    @classmethod
+    def this_process(cls) -> DaemonProcess:
+        pid = os.getpid()
+        return cls(pid, process_start_time(pid), socket.gethostname(), pid_namespace())
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "role": DAEMON_ROLE,
+            "pid": self.pid,
+            "start_time": self.start_time,
+            "host": self.host,
+            "pid_ns": self.pid_ns,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> DaemonProcess | None:
+        """The record in ``data``; None unless it is a daemon's, whole."""
+        if not isinstance(data, dict) or data.get("role") != DAEMON_ROLE:
+            return None
+        try:
+            start, ns = data.get("start_time"), data.get("pid_ns")
+            return cls(
+                int(data["pid"]),
+                int(start) if start is not None else None,
+                str(data["host"]),
+                int(ns) if ns is not None else None,
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    @property
+    def here(self) -> bool:
+        """Whether its pid means a process of this machine and PID namespace."""
+        return self.host == socket.gethostname() and self.pid_ns == pid_namespace()
+
+    @property
+    def running(self) -> bool:
+        """Whether it still runs (False when it is not ``here``: that cannot be told)."""
+        return self.here and same_process(self.pid, self.start_time)
+
+    def describe(self) -> str:
+        if self.host != socket.gethostname():
+            return f"pid {self.pid} on {self.host}"
+        if self.pid_ns != pid_namespace():
+            return f"pid {self.pid} in another PID namespace (a container?)"
+        return f"pid {self.pid}"
+
+    def signal(self, signum: int) -> bool:
+        """Send ``signum`` to this very process; False, sending nothing, when it is not
+        ``here`` or no longer runs. On Linux the process is pinned by a pidfd before it is
+        checked, so the pid cannot pass to another process between the check and the
+        signal."""
+        if not self.here or self.pid <= 0:
+            return False
+        pidfd = None
+        if hasattr(os, "pidfd_open") and hasattr(signal, "pidfd_send_signal"):
+            try:
+                pidfd = os.pidfd_open(self.pid)
+            except ProcessLookupError:
+                return False
+            except OSError:  # a kernel without pidfds: check, then kill
+                pidfd = None
+        try:
+            if not same_process(self.pid, self.start_time):
+                return False
+            if pidfd is not None:
+                signal.pidfd_send_signal(pidfd, signum)
+            else:
+                os.kill(self.pid, signum)
+        except ProcessLookupError:
+            return False
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+        return True
+
+
 # --- records --------------------------------------------------------------------------
 
 
@@ -292,12 +445,16 @@ class DaemonInfo:
     started_at: float
     token_file: str
     start_time: int | None = None  # the process's start, in clock ticks (process_start_time)
+    host: str | None = None  # where it runs (None: not recorded, taken as this machine)
+    pid_ns: int | None = None  # its PID namespace (pid_namespace)
 
     def to_json(self) -> str:
         return json.dumps(
             {
                 "pid": self.pid,
                 "start_time": self.start_time,
+                "host": self.host,
+                "pid_ns": self.pid_ns,
                 "version": self.version,
                 "addresses": list(self.addresses),
                 "started_at": self.started_at,
@@ -308,8 +465,12 @@ class DaemonInfo:
 
     @property
     def alive(self) -> bool:
-        """Whether the recorded process still runs (not a process that reused its pid)."""
-        return same_process(self.pid, self.start_time)
+        """Whether the recorded process may still run: not when its pid names no process, or
+        another one (reused); a daemon of another host or PID namespace cannot be told dead."""
+        elsewhere = self.host is not None and (
+            self.host != socket.gethostname() or self.pid_ns != pid_namespace()
+        )
+        return elsewhere or same_process(self.pid, self.start_time)
 
     @property
     def sockets(self) -> tuple[Path, ...]:
@@ -339,7 +500,7 @@ def read_info(path: Path) -> DaemonInfo | None:
     """The info file's content, or None when there is none or it is unreadable."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        start = data.get("start_time")
+        start, host, ns = data.get("start_time"), data.get("host"), data.get("pid_ns")
         return DaemonInfo(
             pid=int(data["pid"]),
             version=str(data.get("version", "")),
@@ -347,6 +508,8 @@ def read_info(path: Path) -> DaemonInfo | None:
             started_at=float(data.get("started_at", 0.0)),
             token_file=str(data.get("token_file", "")),
             start_time=int(start) if start is not None else None,
+            host=str(host) if host is not None else None,
+            pid_ns=int(ns) if ns is not None else None,
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -361,56 +524,23 @@ def lock_path(data_dir: Path | None = None) -> Path:
 
 @dataclass(frozen=True)
 class LockOwner:
-    """Who holds a data folder's lock, as it wrote there (None where it could not be read)."""
+    """Who holds a data folder's lock: the daemon's record, or None when the holder wrote
+    none (not a daemon, such as a ``daemon stop`` tidying stale records; or a daemon in its
+    first milliseconds)."""
 
-    pid: int | None
-    start_time: int | None
+    daemon: DaemonProcess | None
 
     def describe(self) -> str:
-        return f"pid {self.pid}" if self.pid else "pid unknown"
-
-
-def _try_lock(fd: int, exclusive: bool) -> bool:
-    """Take the lock without waiting; False when another holds it."""
-    if sys.platform == "win32":  # pragma: no cover - no flock there
-        import msvcrt
-
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-    import fcntl
-
-    try:
-        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            return False
-        raise
-    return True
-
-
-def _unlock(fd: int) -> None:
-    if sys.platform == "win32":  # pragma: no cover
-        import msvcrt
-
-        with contextlib.suppress(OSError):
-            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-        return
-    import fcntl
-
-    with contextlib.suppress(OSError):
-        fcntl.flock(fd, fcntl.LOCK_UN)
+        if self.daemon is None:
+            return "a process that wrote no daemon record"
+        return self.daemon.describe()
 
 
 def _read_owner(path: Path) -> LockOwner:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        pid, start = data.get("pid"), data.get("start_time")
-        return LockOwner(int(pid) if pid else None, int(start) if start is not None else None)
-    except (OSError, ValueError, TypeError, AttributeError):
-        return LockOwner(None, None)
+        return LockOwner(DaemonProcess.from_dict(json.loads(path.read_text(encoding="utf-8"))))
+    except (OSError, ValueError):
+        return LockOwner(None)
 
 
 class DataFolderLock:
@@ -418,7 +548,9 @@ class DataFolderLock:
 
     ``acquire`` waits up to ``wait`` seconds (a ``daemon status`` probing the lock at that
     moment holds it for microseconds) and raises ConfigError naming the daemon that holds
-    it. The kernel releases it when the process ends, even by SIGKILL."""
+    it; it empties the file, and ``record_daemon`` (the daemon's own call, nobody else's)
+    writes the daemon's record there. The kernel releases the lock when the process ends,
+    even by SIGKILL."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -434,13 +566,16 @@ class DataFolderLock:
         pause = threading.Event()
         waited = 0.0
         try:
-            while not _try_lock(fd, exclusive=True):
+            while not try_lock(fd, exclusive=True):
                 if waited >= wait:
                     owner = _read_owner(self.path)
                     raise ConfigError(
                         f"{self.path.parent.parent}: this data folder is in use by another "
                         f"sfxmatch daemon ({owner.describe()}); stop it with "
                         "`sfxmatch daemon stop`, or give this one another data folder"
+                        if owner.daemon is not None
+                        else f"{self.path.parent.parent}: this data folder is locked by "
+                        f"another sfxmatch process ({owner.describe()}); try again"
                     )
                 pause.wait(0.05)
                 waited += 0.05
@@ -448,13 +583,20 @@ class DataFolderLock:
             os.close(fd)
             raise
         self._fd = fd
-        pid = os.getpid()
-        record = json.dumps({"pid": pid, "start_time": process_start_time(pid)})
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):  # a killed daemon's record is no one's now
             os.ftruncate(fd, 0)
-            os.lseek(fd, 0, os.SEEK_SET)
-            os.write(fd, record.encode("ascii"))
         return self
+
+    def record_daemon(self) -> DaemonProcess:
+        """Write this process's record as the daemon's (only the daemon calls this, while
+        it holds the lock)."""
+        if self._fd is None:
+            raise RuntimeError("record_daemon() needs the lock held")
+        record = DaemonProcess.this_process()
+        data = json.dumps(record.to_dict()).encode("utf-8")
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, data, 0)
+        return record
 
     def release(self) -> None:
         if self._fd is None:
@@ -462,7 +604,7 @@ class DataFolderLock:
         fd, self._fd = self._fd, None
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
-        _unlock(fd)
+        unlock(fd)
         os.close(fd)
 
     def __enter__(self) -> DataFolderLock:
@@ -483,8 +625,8 @@ def lock_owner(data_dir: Path | None = None) -> LockOwner | None:
     except OSError:
         return None
     try:
-        if _try_lock(fd, exclusive=False):
-            _unlock(fd)
+        if try_lock(fd, exclusive=False):
+            unlock(fd)
             return None
     finally:
         os.close(fd)
@@ -493,14 +635,21 @@ def lock_owner(data_dir: Path | None = None) -> LockOwner | None:
 
 def remove_stale_records(data_dir: Path | None = None) -> DaemonInfo | None:
     """Remove what a daemon of this data folder left when it was killed: ``daemon.json``
-    and the sockets it names that nobody listens on. Call only while holding the lock (no
-    daemon runs then). Returns the stale record, if there was one."""
+    and the sockets it names that nobody listens on and that this user owns. Call only
+    while holding the lock (no daemon runs then). A socket that cannot be removed (another
+    user's, in a shared folder) is left as it is. Returns the stale record, if any."""
     path = info_path(data_dir)
     info = read_info(path)
     if info is not None:
         for sock in info.sockets:
-            with contextlib.suppress(ConfigError):
+            with contextlib.suppress(ConfigError, OSError):
                 free_socket_path(sock, ours=True)
+    folder = daemon_dir(data_dir)
+    if folder.is_dir():
+        for link in folder.glob(f"{SOCKET_LINK_PREFIX}*"):
+            if link.is_symlink():  # socket_bind_path's, left by a killed daemon
+                with contextlib.suppress(OSError):
+                    link.unlink()
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     return info

@@ -17,10 +17,13 @@ health check and cheap calls always answer:
   ``refusal_delay`` (a tarpit: a connection that keeps opening calls without the token
   gets at most ``max_streams_per_connection`` refusals per delay, instead of thousands a
   second that would crowd the event loop; the jitter spreads the refusals of calls opened
-  together); past
-  ``max_delayed_refusals`` such calls at once, refusals go out at once.
+  together); past ``max_delayed_refusals`` such calls at once, refusals go out at once.
+  The health service needs no token, but calls to it without one share small pools
+  (``max_anonymous_reads`` being read, ``max_anonymous_watches`` watching); past them they
+  are refused the same way, after the tarpit.
 - The first (only) request message must arrive within ``first_message_timeout``; bytes that
-  do not decode as the method's request are INVALID_ARGUMENT.
+  do not decode as the method's request are INVALID_ARGUMENT, and so is a health request
+  (no token needed) over ``MAX_HEALTH_REQUEST`` bytes, before it is decoded.
 - Lanes: the health service and the in-memory calls (Version, the job table, Shutdown)
   answer on the event loop itself; LibraryStatus (it reads the index) runs on a small pool
   of its own; library calls (add, remove, search) and the preparation of jobs on another;
@@ -72,12 +75,16 @@ from sfxmatch.service import paths, translate
 from sfxmatch.service.auth import REFUSAL, TokenAuth
 from sfxmatch.service.jobs import DONE, Job, JobManager, JobState, QueueFull
 from sfxmatch.service.jobs import ShuttingDown as JobsClosed
-from sfxmatch.service.translate import PathPolicy, RequestError
+from sfxmatch.service.translate import PathPolicy, RequestError, check_grace
 
 SERVICE_NAME = "sfxmatch.v1.Sfxmatch"
 HEALTH_SERVICE = "grpc.health.v1.Health"
 API = "sfxmatch.v1"
-MAX_MESSAGE = 64 * 1024 * 1024
+MAX_MESSAGE = translate.MAX_MESSAGE
+# A health request carries a service name ("" or "sfxmatch.v1.Sfxmatch"); needing no token,
+# one that is longer is refused before it is decoded, and a name is echoed at most this long.
+MAX_HEALTH_REQUEST = 1024  # bytes
+MAX_ECHO = 80  # characters of a client's text put in a message
 log = logging.getLogger("sfxmatch.service")
 
 _DEADLINE_SLACK = 0.5  # seconds
@@ -120,7 +127,13 @@ class DaemonConfig:
     max_cheap_calls: int = 256  # cheap calls running or waiting; more: RESOURCE_EXHAUSTED
     work_threads: int = 2  # threads of the library lane
     max_work_calls: int = 16  # library calls running or waiting; more: RESOURCE_EXHAUSTED
-    max_watches: int = 64  # health Watch streams open at once
+    max_watches: int = 64  # health Watch streams with the token open at once
+    # Health calls need no token; without it they share smaller pools, so that programs
+    # without the token can neither hold every Watch nor make the daemon buffer many
+    # requests at once (a request is buffered whole, up to MAX_MESSAGE, before its length
+    # is known): Watch streams open at once, and calls whose request is being read.
+    max_anonymous_watches: int = 8
+    max_anonymous_reads: int = 4
     first_message_timeout: float = 5.0  # seconds from a call's headers to its message
     refusal_delay: float = 0.5  # seconds before a call without a valid token is refused
     max_delayed_refusals: int = 1024  # refusals waiting at once; more are sent at once
@@ -177,13 +190,6 @@ def _check_tcp(address: str, allow_remote: bool) -> str:
             "loopback or a Unix socket (--allow-remote overrides, at your own risk)"
         )
     return address
-
-
-def check_grace(grace: float) -> float:
-    """A grace period (seconds) a user gives: finite, 0..MAX_GRACE."""
-    if not 0 <= grace <= translate.MAX_GRACE:  # also refuses nan
-        raise ConfigError(f"grace must be within 0..{translate.MAX_GRACE:g} seconds, not {grace}")
-    return grace
 
 
 # --- logging --------------------------------------------------------------------------
@@ -288,8 +294,8 @@ class Servicer:
         )
 
     def Shutdown(self, request: pb.ShutdownRequest) -> pb.ShutdownReply:
-        grace = translate.check_grace(request.grace_seconds)
-        self.d.request_stop(self.d.config.grace if grace is None else grace)
+        grace = request.grace_seconds  # 0: the daemon's own
+        self.d.request_stop(self.d.config.grace if grace == 0 else check_grace(grace))
         return pb.ShutdownReply()
 
     # -- library -----------------------------------------------------------------------
@@ -300,7 +306,7 @@ class Servicer:
             self.d.policy.existing(request.catalogue, "catalogue") if request.catalogue else None
         )
         name = translate.check_text(request.name, "library name", required=False) or None
-        overrides = translate.check_overrides(request.kind_overrides)
+        overrides = [(o.glob, o.kind) for o in request.kind_overrides]  # checked by the facade
         library = self.pipeline.library_add(
             root, name, catalogue=catalogue, kind_overrides=overrides
         )
@@ -548,6 +554,12 @@ class _LaneLimit:
             self.active -= 1
 
 
+def _max_bytes(lane: Lane) -> int:
+    """How long a request of a method in ``lane`` may be (the health service needs no
+    token: its requests are refused undecoded past a kilobyte)."""
+    return MAX_HEALTH_REQUEST if lane == "health" else MAX_MESSAGE
+
+
 def _message_types() -> dict[str, tuple[str, Any, bool]]:
     """Full method name -> (short name, request class, server-streaming), from the protos."""
     out: dict[str, tuple[str, Any, bool]] = {}
@@ -576,6 +588,12 @@ class _Transport(grpc.GenericRpcHandler):
             "cheap": _LaneLimit("cheap", config.max_cheap_calls),
             "work": _LaneLimit("library", config.max_work_calls),
             "watch": _LaneLimit("health-watch", config.max_watches),
+            "anonymous-watch": _LaneLimit(
+                "health-watch (without the token)", config.max_anonymous_watches
+            ),
+            "anonymous-read": _LaneLimit(
+                "health (without the token)", config.max_anonymous_reads
+            ),
         }
         self.delayed_refusals = 0  # touched only on the event loop
         self.handlers: dict[str, grpc.RpcMethodHandler] = {}
@@ -601,17 +619,38 @@ class _Transport(grpc.GenericRpcHandler):
 
     # -- the steps every call takes ----------------------------------------------------
 
-    async def _admit(self, full: str, request_type: Any, context: Any) -> Any:
-        """Authorise from the headers, then read and decode the one request message."""
-        if not self.auth.allowed(full, context.invocation_metadata()):
-            config = self.d.config
-            if config.refusal_delay > 0 and self.delayed_refusals < config.max_delayed_refusals:
-                self.delayed_refusals += 1
-                try:  # jittered, so refusals of calls opened together do not come back as one
-                    await asyncio.sleep(config.refusal_delay * (1.0 + random.random()))
-                finally:
-                    self.delayed_refusals -= 1
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, REFUSAL)
+    async def _admit(
+        self, full: str, request_type: Any, context: Any, max_bytes: int = MAX_MESSAGE
+    ) -> Any:
+        """Authorise from the headers, then read and decode the one request message
+        (refused undecoded when it is longer than ``max_bytes``). A health call without the
+        token is read only while fewer than ``max_anonymous_reads`` such calls are."""
+        metadata = context.invocation_metadata()
+        if self.auth.exempt(full) and not self.auth.valid(metadata):
+            try:
+                with self.limits["anonymous-read"].enter():
+                    return await self._read(request_type, context, max_bytes)
+            except _Busy as exc:
+                await self._refuse(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        if not self.auth.allowed(full, metadata):
+            await self._refuse(context, grpc.StatusCode.UNAUTHENTICATED, REFUSAL)
+        return await self._read(request_type, context, max_bytes)
+
+    async def _refuse(self, context: Any, code: grpc.StatusCode, message: str) -> None:
+        """Refuse a call without the token after the tarpit's delay (see the module
+        docstring): one connection cannot churn thousands of refusals a second."""
+        config = self.d.config
+        if config.refusal_delay > 0 and self.delayed_refusals < config.max_delayed_refusals:
+            self.delayed_refusals += 1
+            try:  # jittered, so refusals of calls opened together do not come back as one
+                await asyncio.sleep(config.refusal_delay * (1.0 + random.random()))
+            finally:
+                self.delayed_refusals -= 1
+        await context.abort(code, message)
+
+    async def _read(self, request_type: Any, context: Any, max_bytes: int) -> Any:
+        """The call's one request message, decoded (INVALID_ARGUMENT when it is not one,
+        DEADLINE_EXCEEDED when it does not come in time)."""
         timeout = self.d.config.first_message_timeout
         try:
             async with asyncio.timeout(timeout):  # no task of its own, unlike wait_for
@@ -623,6 +662,12 @@ class _Transport(grpc.GenericRpcHandler):
             )
         if data is grpc.aio.EOF:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the call sent no request")
+        if len(data) > max_bytes:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"the request is {len(data)} bytes; a {request_type.DESCRIPTOR.name} is at most "
+                f"{max_bytes}",
+            )
         try:
             return request_type.FromString(data)
         except (DecodeError, ValueError, RecursionError):
@@ -657,7 +702,7 @@ class _Transport(grpc.GenericRpcHandler):
         lane = LANES[name]
 
         async def behaviour(_requests: Any, context: Any) -> Any:
-            request = await self._admit(full, request_type, context)
+            request = await self._admit(full, request_type, context, _max_bytes(lane))
             started = time.monotonic()
             if lane == "health":
                 return await self._check(name, request, context)
@@ -681,14 +726,15 @@ class _Transport(grpc.GenericRpcHandler):
             )
         status = self.d.health.get(request.service)
         if status is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {request.service!r}")
+            shown = request.service[:MAX_ECHO]
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {shown!r}")
         return health_pb2.HealthCheckResponse(status=status)
 
     # -- server streaming --------------------------------------------------------------
 
     def _streaming(self, full: str, name: str, request_type: Any) -> Callable[..., Any]:
         async def behaviour(_requests: Any, context: Any) -> AsyncIterator[Any]:
-            request = await self._admit(full, request_type, context)
+            request = await self._admit(full, request_type, context, _max_bytes(LANES[name]))
             if name == "Watch":
                 async for reply in self._watch(request, context):
                     yield reply
@@ -699,13 +745,16 @@ class _Transport(grpc.GenericRpcHandler):
         return behaviour
 
     async def _watch(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        with_token = self.auth.valid(context.invocation_metadata())
         try:
-            with self.limits["watch"].enter():
+            with self.limits["watch" if with_token else "anonymous-watch"].enter():
                 async with contextlib.aclosing(self.d.health.watch(request.service)) as changes:
                     async for status in changes:
                         yield health_pb2.HealthCheckResponse(status=status)
         except _Busy as exc:
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+            if with_token:
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+            await self._refuse(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
 
     async def _job_stream(self, name: str, request: Any, context: Any) -> AsyncIterator[Any]:
         """Run the method's work as a job and stream its events; the result comes last."""
@@ -816,6 +865,9 @@ class Daemon:
         self.addresses: list[str] = []
         self.tcp_port: int | None = None
         self.socket_path: Path | None = None
+        self._socket_identity: tuple[int, int] | None = None  # (device, inode) once bound
+        self._bind_at: Path | None = None  # the path gRPC binds (paths.socket_bind_path)
+        self._socket_link: Path | None = None
         self.started_at = 0.0
         self.model_id = ""
         self.model_error = ""
@@ -876,6 +928,7 @@ class Daemon:
         socket path is taken."""
         self.lock.acquire()
         try:
+            self.lock.record_daemon()
             self._start()
         except BaseException:
             self._shutdown_loop()
@@ -896,6 +949,7 @@ class Daemon:
             )
             ours = self.socket_path == paths.default_socket(self.settings.data_dir).absolute()
             paths.free_socket_path(self.socket_path, ours=ours)
+            self._bind_at, self._socket_link = paths.socket_bind_path(self.socket_path, self._dir)
         self._transport = _Transport(self, TokenAuth(token))
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(
@@ -906,18 +960,21 @@ class Daemon:
         self._server = bound.result(timeout=60)
         if self.socket_path is not None:
             os.chmod(self.socket_path, 0o600)
+            self._socket_identity = paths.file_identity(self.socket_path)
         self.started_at = time.time()
         if config.write_info:
-            pid = os.getpid()
+            me = paths.DaemonProcess.this_process()
             paths.write_info(
                 self.info_file,
                 paths.DaemonInfo(
-                    pid=pid,
+                    pid=me.pid,
                     version=__version__,
                     addresses=tuple(self.addresses),
                     started_at=self.started_at,
                     token_file=str(self.token_file),
-                    start_time=paths.process_start_time(pid),
+                    start_time=me.start_time,
+                    host=me.host,
+                    pid_ns=me.pid_ns,
                 ),
             )
         ready = config.load_model != "eager"
@@ -949,9 +1006,10 @@ class Daemon:
         server.add_generic_rpc_handlers((self._transport,))
         if self.socket_path is not None:
             address = paths.socket_address(self.socket_path)
+            bound = paths.socket_address(self._bind_at or self.socket_path)
             old = os.umask(0o177)  # the socket is born 0600
             try:
-                _bind(server, address, self.socket_path)
+                _bind(server, bound, self.socket_path)
             finally:
                 os.umask(old)
             self.addresses.append(address)
@@ -1005,7 +1063,10 @@ class Daemon:
                 if info is not None and info.pid == os.getpid():
                     with contextlib.suppress(FileNotFoundError):
                         self.info_file.unlink()
-            if self.socket_path is not None:
+            # Our socket only: not a file another program put there since.
+            if self.socket_path is not None and paths.same_file(
+                self.socket_path, self._socket_identity
+            ):
                 with contextlib.suppress(FileNotFoundError):
                     self.socket_path.unlink()
             log.info("daemon stopped")
@@ -1015,6 +1076,10 @@ class Daemon:
 
     def _shutdown_loop(self) -> None:
         """Stop the gRPC server (in-flight calls get 2 s), then its event loop and pools."""
+        if self._socket_link is not None:  # gRPC's removal of the bound path: nothing now
+            with contextlib.suppress(FileNotFoundError):
+                self._socket_link.unlink()
+            self._socket_link = None
         loop, thread = self._loop, self._loop_thread
         if loop is None or thread is None:
             return

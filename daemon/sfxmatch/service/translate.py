@@ -14,7 +14,6 @@ import dataclasses
 import json
 import math
 import os
-import re
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -25,14 +24,16 @@ import grpc
 from sfxmatch._generated.sfxmatch.v1 import sfxmatch_pb2 as pb
 from sfxmatch.errors import (
     STORAGE_FULL_ERRNOS,
+    AccessDeniedError,
+    BusyError,
     Cancelled,
     ConfigError,
-    LimitError,
     MediaError,
-    ModelError,
+    NotFoundError,
     SfxmatchError,
     StorageFullError,
 )
+from sfxmatch.files import inside, real_paths
 from sfxmatch.library.kinds import MAX_GLOB_CHARS, MAX_KIND_OVERRIDES
 from sfxmatch.library.registry import MAX_LIBRARIES
 from sfxmatch.service.jobs import Job, JobState
@@ -59,8 +60,8 @@ MAX_FRAME_SIZE = 16_384  # pixels of an edit's width or height
 MAX_SECONDS = 4 * 3600.0  # any time a client gives, and an edit's length (a mix of 4 h at
 # 48 kHz is 5.5 GB of samples in memory)
 MAX_MIX_SAMPLES = int(MAX_SECONDS * 48_000)  # an edit's length times the mix's sample rate
-MAX_JSON = 64 * 1024 * 1024  # bytes of suggestions_json
-MAX_JSON_DEPTH = 64  # nesting of suggestions_json (what sfxmatch writes is under 10)
+MAX_MESSAGE = 64 * 1024 * 1024  # bytes of a request message (gRPC refuses longer ones), so
+# of Render's suggestions_json too
 MAX_GRACE = 3600.0  # seconds a Shutdown may give running jobs
 KINDS = ("ambience", "effect", "music")
 FLAVOURS = ("generic", "resolve", "premiere")
@@ -99,26 +100,15 @@ def invalid(message: str) -> RequestError:
 
 # --- errors -> status codes -----------------------------------------------------------
 
-_NOT_FOUND_HINTS = ("no library named", "no such", "not found", "does not exist")
-_PRECONDITION_HINTS = (
-    "no library to index",
-    "no sound library",
-    "no indexed sounds",
-    "nothing indexed",
-    "not indexed",
-    "is empty",
-    "empty library",
-    "no sounds",
-    "checkpoint",
-)
-
 
 def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     """The gRPC status code and one-line message for an exception from the pipeline.
 
-    Mapped by class. An unexpected exception is INTERNAL with its class name only: its text
-    (a storage engine's, a library's) may carry source paths and says nothing a user can
-    act on; the daemon's log has it in full."""
+    Mapped by class, never by message text: sfxmatch's own errors (``sfxmatch.errors``)
+    say what to do and are sent as they are. Anything else is unexpected here (a bare
+    ValueError, KeyError... from deep inside, or a file the daemon itself needed): its text
+    may carry internal paths and says nothing a user can act on, so it is sent as its
+    class only; the daemon's log has it in full."""
     message = str(exc) or type(exc).__name__
     if isinstance(exc, RequestError):
         return exc.code, exc.message
@@ -126,32 +116,28 @@ def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.CANCELLED, message
     if isinstance(exc, StorageFullError):
         return grpc.StatusCode.RESOURCE_EXHAUSTED, message
-    if isinstance(exc, LimitError):
-        return grpc.StatusCode.INVALID_ARGUMENT, message
-    if isinstance(exc, ModelError):
-        return grpc.StatusCode.FAILED_PRECONDITION, message
+    if isinstance(exc, NotFoundError):
+        return grpc.StatusCode.NOT_FOUND, message
+    if isinstance(exc, AccessDeniedError):
+        return grpc.StatusCode.PERMISSION_DENIED, message
+    if isinstance(exc, BusyError):
+        return grpc.StatusCode.ABORTED, message
     if isinstance(exc, MediaError):
         exists = exc.path.exists()
         return (grpc.StatusCode.INVALID_ARGUMENT if exists else grpc.StatusCode.NOT_FOUND), message
-    if isinstance(exc, SfxmatchError):
-        lowered = message.lower()
-        if "permission denied" in lowered:
-            return grpc.StatusCode.PERMISSION_DENIED, message
-        if any(h in lowered for h in _NOT_FOUND_HINTS):
-            return grpc.StatusCode.NOT_FOUND, message
-        if any(h in lowered for h in _PRECONDITION_HINTS) or not isinstance(exc, ConfigError):
-            return grpc.StatusCode.FAILED_PRECONDITION, message
+    if isinstance(exc, ConfigError):  # LimitError too
         return grpc.StatusCode.INVALID_ARGUMENT, message
+    if isinstance(exc, SfxmatchError):  # PreconditionError, ModelError, StoreError...
+        return grpc.StatusCode.FAILED_PRECONDITION, message
     if isinstance(exc, OSError) and exc.errno in STORAGE_FULL_ERRNOS:
         return grpc.StatusCode.RESOURCE_EXHAUSTED, str(StorageFullError("a file"))
     if isinstance(exc, FileNotFoundError):
-        return grpc.StatusCode.NOT_FOUND, message
+        return grpc.StatusCode.NOT_FOUND, "a file the daemon needed is missing; its log names it"
     if isinstance(exc, PermissionError):
-        return grpc.StatusCode.PERMISSION_DENIED, message
-    if isinstance(exc, RecursionError):
-        return grpc.StatusCode.INVALID_ARGUMENT, "the request is nested too deeply to be read"
-    if isinstance(exc, ValueError | TypeError | KeyError | OverflowError):
-        return grpc.StatusCode.INVALID_ARGUMENT, message
+        return (
+            grpc.StatusCode.PERMISSION_DENIED,
+            "the daemon may not use a file it needed; its log names it",
+        )
     if isinstance(exc, MemoryError):
         return grpc.StatusCode.RESOURCE_EXHAUSTED, "out of memory"
     return (
@@ -173,11 +159,11 @@ def classify(exc: BaseException) -> tuple[str, str]:
 class PathPolicy:
     """What a client may name: absolute, existing, readable paths outside excluded folders."""
 
-    excluded: tuple[Path, ...] = ()
+    excluded: tuple[str, ...] = ()  # real paths
 
     @classmethod
     def from_folders(cls, folders: Iterable[str | os.PathLike[str]]) -> PathPolicy:
-        return cls(tuple(Path(os.path.realpath(os.fspath(f))) for f in folders))
+        return cls(real_paths(folders))
 
     def _basic(self, text: str, what: str) -> Path:
         if not text:
@@ -190,12 +176,12 @@ class PathPolicy:
             resolved = Path(os.path.realpath(text))
         except (OSError, ValueError) as exc:
             raise invalid(f"{text}: {what} cannot be resolved ({exc})") from None
-        for folder in self.excluded:
-            if resolved == folder or folder in resolved.parents:
-                raise RequestError(
-                    grpc.StatusCode.PERMISSION_DENIED,
-                    f"{text}: {what} is inside the excluded folder {folder}",
-                )
+        folder = inside(resolved, self.excluded)
+        if folder is not None:
+            raise RequestError(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"{text}: {what} is inside the excluded folder {folder}",
+            )
         return resolved
 
     def existing(self, text: str, what: str, *, folder: bool = False) -> str:
@@ -262,21 +248,12 @@ def check_range(value: float, what: str, low: float, high: float) -> float:
     return value
 
 
-def check_grace(seconds: float) -> float | None:
-    """Shutdown's grace: 0 means the daemon's default (None), else 0..MAX_GRACE seconds."""
-    if seconds == 0:
-        return None
-    return check_range(seconds, "grace_seconds", 0.0, MAX_GRACE)
-
-
-def check_overrides(overrides: Sequence[Any]) -> list[tuple[str, str]]:
-    """Kind overrides of LibraryAdd: counted before they are read (the facade checks each)."""
-    if len(overrides) > MAX_KIND_OVERRIDES:
-        raise invalid(f"{len(overrides)} kind overrides: at most {MAX_KIND_OVERRIDES}")
-    return [
-        (check_text(o.glob, "kind-override glob", limit=MAX_GLOB_CHARS), o.kind[:40])
-        for o in overrides
-    ]
+def check_grace(seconds: float) -> float:
+    """A grace period for running jobs at shutdown (the CLI's, the config's, Shutdown's):
+    0..MAX_GRACE seconds; ConfigError (INVALID_ARGUMENT) otherwise, nan and infinity too."""
+    if not 0 <= seconds <= MAX_GRACE:  # also refuses nan
+        raise ConfigError(f"grace must be within 0..{MAX_GRACE:g} seconds, not {seconds:g}")
+    return seconds
 
 
 def check_kind(kind: str) -> str | None:
@@ -518,35 +495,19 @@ def suggest_result_msg(s: Suggestions) -> pb.SuggestResult:
     )
 
 
-def json_too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether ``text``'s arrays and objects nest deeper than ``limit`` (brackets inside
-    strings do not count). Linear and in C: strings are cut out, the brackets summed up."""
-    import numpy as np
-
-    if text.count("[") + text.count("{") <= limit:
-        return False
-    bare = _JSON_STRING.sub("", text).encode("utf-8", "surrogatepass")
-    codes = np.frombuffer(bare, dtype=np.uint8)
-    steps = np.isin(codes, _OPENERS).astype(np.int32) - np.isin(codes, _CLOSERS)
-    return int(np.cumsum(steps).max(initial=0)) > limit
-
-
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_OPENERS = (ord("["), ord("{"))
-_CLOSERS = (ord("]"), ord("}"))
-
-
 def suggestions_from_json(text: str, policy: PathPolicy) -> Suggestions:
     if not text:
         raise invalid("suggestions_json is empty")
-    if len(text) > MAX_JSON:
-        raise invalid(f"suggestions_json is {len(text)} characters; at most {MAX_JSON}")
-    if json_too_deep(text):
-        raise invalid(f"suggestions_json nests deeper than {MAX_JSON_DEPTH} levels")
     try:
-        suggestions = from_dict(json.loads(text))
+        data = json.loads(text)
+    except RecursionError:  # the reader's own bound on nesting (Python's recursion limit)
+        raise invalid("suggestions_json nests too deeply to be suggestions") from None
+    except ValueError as exc:
+        raise invalid(f"suggestions_json is not JSON ({exc})") from None
+    try:
+        suggestions = from_dict(data)
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
-        raise invalid(f"suggestions_json is not valid suggestions ({exc})") from None
+        raise invalid(f"suggestions_json is not valid suggestions ({exc})"[:300]) from None
     if not math.isfinite(suggestions.edit.duration) or suggestions.edit.duration > MAX_SECONDS:
         raise invalid(f"the edit lasts {suggestions.edit.duration:g} s; at most {MAX_SECONDS:g} s")
     for clip in suggestions.edit.clips:
@@ -646,10 +607,12 @@ BOUNDS: dict[str, str] = {
     "an edit's length, any time in it": f"{MAX_SECONDS:g} s",
     "frame rate; frame size": f"1..{MAX_FPS} fps; {MAX_FRAME_SIZE} px a side",
     "top_k, vta_labels, max_effects": f"1..{MAX_TOP_K} (0..{MAX_TOP_K})",
-    "suggestions_json (Render)": f"{MAX_JSON // 2**20} MiB, nesting {MAX_JSON_DEPTH}",
+    "suggestions_json (Render)": "a request message's bound; nesting as deep as Python's "
+    "JSON reader goes (about 1000)",
     "mix length times sample rate": f"{MAX_SECONDS:g} s at 48 kHz",
     "Shutdown grace_seconds": f"0..{MAX_GRACE:g}",
     "numbers of Suggest options and Render": "finite, in the ranges of OPTION_RANGES (segment "
     f"{OPTION_RANGES['segment'][0]:g}..{OPTION_RANGES['segment'][1]:g} s), target_lufs -70..0",
-    "a request message": f"{MAX_JSON // 2**20} MiB (gRPC: RESOURCE_EXHAUSTED)",
+    "a request message": f"{MAX_MESSAGE // 2**20} MiB (gRPC: RESOURCE_EXHAUSTED); a health "
+    "request without the token 1 KiB",
 }

@@ -25,6 +25,7 @@ reopening.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -64,6 +65,7 @@ from sfxmatch.store.base import (
 from sfxmatch.store.exact import ExactStore, top_k_indices
 
 TABLE_NAME = "vectors"
+log = logging.getLogger("sfxmatch.store.lance")
 
 _WRITE_CHUNK = 50_000  # rows per commit: bounds memory; each chunk is one atomic version
 _ID_CHUNK = 1_000  # ids per IN (...) clause
@@ -487,7 +489,15 @@ class LanceStore(StoreLifecycle):
                 else:
                     self._table = self._db.create_table(table, schema=self._schema, exist_ok=True)
         except (OSError, ValueError, RuntimeError) as exc:
-            raise StoreError(f"{self._path}: cannot open the vector store ({exc})") from exc
+            # The engine's own text names its source files and internals: logged, not said.
+            log.warning(
+                "the vector store cannot be opened", extra={"path": str(self._path)}, exc_info=exc
+            )
+            raise StoreError(
+                f"{self._path}: cannot open the vector store (its files are damaged or "
+                f"unreadable: {type(exc).__name__}, the log has the details); move the folder "
+                "away and index the libraries again"
+            ) from exc
         stored = self._table.schema.field("vector").type
         if not pa.types.is_fixed_size_list(stored) or stored.list_size != dim:
             raise StoreError(
