@@ -58,3 +58,27 @@ def test_pe_av_sizes_on_disk_are_the_published_configs(name):
     unique = {id(p): p.numel() for p in model.parameters()}
     assert 4 * sum(unique.values()) == get_model(name).weights_bytes
     assert model.config.text_config.hidden_size == get_model(name).dim
+
+
+@pytest.mark.parametrize(
+    ("model", "random_weights", "says"),
+    [
+        ("imagebind-huge", False, "CC BY-NC-SA 4.0"),
+        ("imagebind-huge", True, "RANDOM weights"),
+        ("pe-av-tiny", False, "RANDOM weights"),
+        ("pe-av-small", False, None),
+    ],
+)
+def test_daemon_run_says_the_models_terms(model, random_weights, says, capsys):
+    """`daemon run` says what the CLI says: random weights, or a licence against commerce."""
+    import argparse
+
+    from sfxmatch.cli_daemon import _say_model_terms
+
+    _say_model_terms(argparse.Namespace(model=model, random_weights=random_weights))
+    said = capsys.readouterr().err
+    if says is None:
+        assert said == ""
+    else:
+        assert says in said
+        assert ("commercial" in said) == (says == "CC BY-NC-SA 4.0")

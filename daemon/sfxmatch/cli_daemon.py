@@ -156,9 +156,28 @@ def _run_daemon(args: argparse.Namespace) -> int:
         faulthandler.register(signal.SIGUSR1, all_threads=True)
     daemon = Daemon(config).handle_signals().start()
     print(f"sfxmatch daemon listening on {', '.join(daemon.addresses)}", file=sys.stderr)
+    _say_model_terms(args)
     daemon.serve_forever()
     _exit_past_lingering_threads(timeout=10.0)
     return 0
+
+
+def _say_model_terms(args: argparse.Namespace) -> None:
+    """The daemon's user must hear what the CLI's would: random weights, or a model whose
+    licence forbids commercial work. A model name that does not resolve is the model's
+    own error, said when it loads."""
+    from sfxmatch.cli_library import warn_about_model
+    from sfxmatch.config import Settings
+    from sfxmatch.embed.encoder import resolve_model_name
+    from sfxmatch.embed.registry import get_model
+    from sfxmatch.errors import SfxmatchError
+
+    try:
+        model = resolve_model_name(args.model, Settings.from_env())
+        random_only = get_model(model).random_only
+    except SfxmatchError:
+        return
+    warn_about_model(model, meaningless=bool(args.random_weights) or random_only)
 
 
 def _raise_open_files_limit() -> None:
