@@ -123,6 +123,52 @@ def noise_burst(
     return out
 
 
+@dataclass(frozen=True)
+class SyncSoundTruth:
+    """A sound effect as libraries ship them: ``lead`` seconds of room tone, then the event
+    (its first sample is ``onset``), ringing out under the room tone that goes on."""
+
+    samples: np.ndarray  # (channels, n) float32
+    sample_rate: int
+    onset: int  # sample index of the event's first sample: round(lead * sample_rate)
+    peak: int  # sample index of the loudest sample
+
+    @property
+    def onset_seconds(self) -> float:
+        return self.onset / self.sample_rate
+
+
+def sync_sound(
+    lead: float,
+    sample_rate: int,
+    *,
+    tail: float = 0.6,
+    room_tone_db: float = -50.0,
+    kind: Literal["knock", "burst"] = "knock",
+    amplitude: float = 0.8,
+    seed: int = 0,
+    channels: int = 1,
+) -> SyncSoundTruth:
+    """Room tone (Gaussian noise ``room_tone_db`` dBFS RMS, seeded) for ``lead`` seconds, then
+    an event that starts at full amplitude on sample ``round(lead * sample_rate)``: a knock (a
+    1.2 kHz cosine decaying over 60 ms) or a burst (noise decaying over 40 ms, its first
+    sample at ``amplitude``). The room tone runs under the event to the end (``tail`` s after
+    it)."""
+    onset = round(lead * sample_rate)
+    n = onset + round(tail * sample_rate)
+    rng = np.random.default_rng(seed)
+    out = rng.normal(0.0, 10 ** (room_tone_db / 20), n)
+    t = np.arange(n - onset) / sample_rate
+    if kind == "knock":
+        event = amplitude * np.cos(2 * np.pi * 1200.0 * t) * np.exp(-t / 0.06)
+    else:
+        event = rng.normal(0.0, amplitude / 3, n - onset) * np.exp(-t / 0.04)
+        event[0] = amplitude
+    out[onset:] += event
+    signal = np.tile(out.astype(np.float32), (channels, 1))
+    return SyncSoundTruth(signal, sample_rate, onset, int(np.argmax(np.abs(out))))
+
+
 # --------------------------------------------------------------------------- audio files
 
 
