@@ -37,6 +37,14 @@ class LimitError(ConfigError):
     """A value over one of the documented bounds (how many overrides, how long a glob...)."""
 
 
+class UnknownSoundError(ConfigError):
+    """A sound path that lies in no registered library (names the path)."""
+
+
+class NotIndexedError(SfxmatchError):
+    """A sound of a library that has not been indexed yet (says to index it)."""
+
+
 class Cancelled(SfxmatchError):
     """The caller cancelled the work (nothing half-written is left behind)."""
 

@@ -30,8 +30,10 @@ from sfxmatch.errors import (
     LimitError,
     MediaError,
     ModelError,
+    NotIndexedError,
     SfxmatchError,
     StorageFullError,
+    UnknownSoundError,
 )
 from sfxmatch.library.kinds import MAX_GLOB_CHARS, MAX_KIND_OVERRIDES
 from sfxmatch.library.registry import MAX_LIBRARIES
@@ -128,6 +130,10 @@ def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.RESOURCE_EXHAUSTED, message
     if isinstance(exc, LimitError):
         return grpc.StatusCode.INVALID_ARGUMENT, message
+    if isinstance(exc, UnknownSoundError):
+        return grpc.StatusCode.NOT_FOUND, message
+    if isinstance(exc, NotIndexedError):
+        return grpc.StatusCode.FAILED_PRECONDITION, message
     if isinstance(exc, ModelError):
         return grpc.StatusCode.FAILED_PRECONDITION, message
     if isinstance(exc, MediaError):
