@@ -69,6 +69,8 @@ _EMPTY = {
     "LibraryIndex": pb.LibraryIndexRequest(),
     "LibraryStatus": pb.LibraryStatusRequest(),
     "LibrarySearch": pb.LibrarySearchRequest(),
+    "LibrarySoundSync": pb.LibrarySoundSyncRequest(),
+    "LibrarySetSync": pb.LibrarySetSyncRequest(),
     "Suggest": pb.SuggestRequest(),
     "Render": pb.RenderRequest(),
     "GetJob": pb.GetJobRequest(),

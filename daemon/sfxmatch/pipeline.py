@@ -15,7 +15,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -76,6 +76,7 @@ class LibraryStatus:
     faults: tuple[RecordedFault, ...]
     last_run: RunRecord | None
     root_exists: bool
+    sync_sources: dict[str, int] = field(default_factory=dict)  # sounds per sync-point source
 
 
 def _slug(text: str) -> str:
@@ -316,6 +317,7 @@ class Pipeline:
                     faults=tuple(self.state.faults(library.name)),
                     last_run=self.state.last_run(library.name),
                     root_exists=Path(library.root).is_dir(),
+                    sync_sources=self.state.sync_counts(library.name),
                 )
             )
         return out

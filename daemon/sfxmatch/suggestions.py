@@ -16,7 +16,6 @@ from fractions import Fraction
 from types import UnionType
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from sfxmatch.match.spot import DEFAULT_PREROLL_FRAMES, Spot
 from sfxmatch.store.base import Kind
 
 AMBIENCE_TRACK = "Ambience"
@@ -123,6 +122,34 @@ class Keyframe:
     time: float
     gain_db: float
     pan: float
+
+
+DEFAULT_PREROLL_FRAMES = 2
+"""Whole frames of an effect kept before its sync point (``SuggestOptions.preroll_frames``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Spot:
+    """Where one sound's clip sits when it is chosen for an effect interval, by the sync rule
+    (:func:`sfxmatch.match.spot.spot_effect`): seconds of record time (on the frame grid) and
+    of the file (to the sample)."""
+
+    sound_id: str
+    record_start: float
+    duration: float
+    source_start: float
+    sync_point: float  # seconds into the file: lands at record_start + sync - source_start
+
+    def __post_init__(self) -> None:
+        for name in ("record_start", "duration", "source_start", "sync_point"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"spot {name} must be a time >= 0, not {value!r}")
+
+    @property
+    def event_time(self) -> float:
+        """Record seconds where the sound's sync point sounds."""
+        return self.record_start + self.sync_point - self.source_start
 
 
 @dataclass(frozen=True, slots=True)

@@ -470,14 +470,20 @@ class IndexState:
 
     def sync_counts(self, library: str) -> dict[str, int]:
         """Sounds per sync-point source (override, catalogue, file, sidecar, detector,
-        start) of one library."""
-        sounds = self.sounds(library)
-        overrides = self.overrides(s.entry.sound_id for s in sounds)
-        counts: dict[str, int] = {}
-        for s in sounds:
-            source = s.sync_point(overrides.get(s.entry.sound_id)).source
-            counts[source] = counts.get(source, 0) + 1
-        return counts
+        start) of one library: :meth:`IndexedSound.sync_point`'s precedence, in SQL."""
+        fits = "(s.duration <= 0 OR {0} < s.duration)"
+        rows = self._db.execute(
+            "SELECT CASE "
+            f"WHEN o.sound_id IS NOT NULL AND {fits.format('o.time')} THEN 'override' "
+            f"WHEN s.marked IS NOT NULL AND s.marked_source != '' AND {fits.format('s.marked')} "
+            "THEN s.marked_source "
+            f"WHEN s.onset IS NOT NULL AND {fits.format('s.onset')} THEN 'detector' "
+            "ELSE 'start' END AS source, COUNT(*) FROM sounds s LEFT JOIN sync_overrides o "
+            "ON o.sound_id = s.sound_id AND o.content_hash = s.content_hash "
+            "WHERE s.library = ? GROUP BY source",
+            (library,),
+        )
+        return {str(k): int(n) for k, n in rows}
 
     def count(self, library: str | None) -> dict[str, int]:
         """Sounds per kind of one library (None: of every library)."""

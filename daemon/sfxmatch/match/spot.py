@@ -22,34 +22,11 @@ Ambience beds are not spotted (they loop from their first sample).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from fractions import Fraction
 
-DEFAULT_PREROLL_FRAMES = 2
+from sfxmatch.suggestions import DEFAULT_PREROLL_FRAMES, Spot
+
 _EPS = 1e-9
-
-
-@dataclass(frozen=True, slots=True)
-class Spot:
-    """Where one sound's clip sits when it is chosen for an effect interval: seconds of
-    record time (on the frame grid) and of the file (to the sample)."""
-
-    sound_id: str
-    record_start: float
-    duration: float
-    source_start: float
-    sync_point: float  # seconds into the file: lands at record_start + sync - source_start
-
-    def __post_init__(self) -> None:
-        for name in ("record_start", "duration", "source_start", "sync_point"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"spot {name} must be a time >= 0, not {value!r}")
-
-    @property
-    def event_time(self) -> float:
-        """Record seconds where the sound's sync point sounds."""
-        return self.record_start + self.sync_point - self.source_start
 
 
 def spot_effect(
