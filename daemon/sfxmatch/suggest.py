@@ -60,7 +60,8 @@ if TYPE_CHECKING:
 SCENE_FRAME_RATE = 4.0  # about this many frames a second embed a scene (full scans)
 SEGMENT_BATCH = 16
 LOCATE_FRAMES = 8  # segments per placed effect located on screen (keyframes between them)
-EFFECT_FADE_IN = 0.004  # seconds: no click, and a click's onset stays where it was placed
+EFFECT_FADE_IN = 0.004  # seconds, at most the pre-roll: the cut into the lead-in never
+# clicks, and the event's attack (at the sync point) is never faded
 EFFECT_FADE_OUT = 0.03
 PLOT_TRACES = 8  # labels whose traces are kept for the plot
 
@@ -836,7 +837,8 @@ class Suggester:
                     track=sfx_track(number + 1), kind="effect", sound_id=sound.sound_id,
                     path=sound.path, label=effect.label, record_start=start, duration=length,
                     source_start=spot.source_start, source_duration=sound.duration,
-                    fade_in=min(EFFECT_FADE_IN, length / 4),
+                    # Over the pre-roll only: the event's own attack is never faded.
+                    fade_in=min(EFFECT_FADE_IN, lead, length / 4),
                     fade_out=min(EFFECT_FADE_OUT, length / 4),
                     scene_index=effect.scene_index, score=effect.confidence,
                     automation=keyframes, alternatives=effect.candidates[1:],
