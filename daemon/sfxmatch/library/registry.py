@@ -409,16 +409,16 @@ class IndexState:
 
     # -- sync points ---------------------------------------------------------------------
 
-    def set_override(self, sound: IndexedSound, time: float | None) -> None:
+    def set_override(self, sound: IndexedSound, seconds: float | None) -> None:
         """Set (or, with None, remove) the user's sync point of ``sound``; it holds while
         the file's content stays the same."""
         with self.transaction() as db:
             db.execute("DELETE FROM sync_overrides WHERE sound_id = ?", (sound.entry.sound_id,))
-            if time is not None:
+            if seconds is not None:
                 db.execute(
                     "INSERT INTO sync_overrides (sound_id, library, content_hash, time, set_at) "
                     "VALUES (?, ?, ?, ?, ?)",
-                    (sound.entry.sound_id, sound.library, sound.entry.content_hash, time,
+                    (sound.entry.sound_id, sound.library, sound.entry.content_hash, seconds,
                      time.time()),
                 )  # fmt: skip
 

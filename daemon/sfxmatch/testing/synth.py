@@ -169,6 +169,51 @@ def sync_sound(
     return SyncSoundTruth(signal, sample_rate, onset, int(np.argmax(np.abs(out))))
 
 
+def make_bwf_file(
+    path: str | os.PathLike[str],
+    signal: np.ndarray,
+    sample_rate: int,
+    *,
+    cues: Sequence[tuple[int, str]] = (),
+    ixml: str | None = None,
+    time_reference: int = 0,
+    description: str = "",
+) -> Path:
+    """A Broadcast WAV (16-bit PCM) as recorders and library tools write it: ``bext`` (its
+    TimeReference in samples since midnight), ``data``, then a ``cue `` chunk with one point
+    per ``(sample frame, label)`` (labels in ``LIST``/``adtl``/``labl``; "" for none) and an
+    optional ``iXML`` chunk."""
+    import struct
+
+    x = np.atleast_2d(np.asarray(signal, dtype=np.float64))
+    channels = x.shape[0]
+    pcm = np.clip(np.rint(x.T * 32767.0), -32768, 32767).astype("<i2").tobytes()
+
+    def chunk(cid: bytes, body: bytes) -> bytes:
+        return cid + struct.pack("<I", len(body)) + body + (b"\0" if len(body) % 2 else b"")
+
+    fmt = struct.pack(
+        "<HHIIHH", 1, channels, sample_rate, sample_rate * 2 * channels, 2 * channels, 16
+    )
+    bext = description.encode()[:256].ljust(256, b"\0") + b"\0" * (32 + 32 + 10 + 8)
+    bext += struct.pack("<II", time_reference & 0xFFFFFFFF, time_reference >> 32)
+    bext += struct.pack("<H", 1) + b"\0" * (64 + 10 + 180)
+    body = chunk(b"fmt ", fmt) + chunk(b"bext", bext) + chunk(b"data", pcm)
+    if cues:
+        points = struct.pack("<I", len(cues))
+        labels = b"adtl"
+        for ident, (frame, label) in enumerate(cues, start=1):
+            points += struct.pack("<II4sIII", ident, frame, b"data", 0, 0, frame)
+            if label:
+                labels += chunk(b"labl", struct.pack("<I", ident) + label.encode() + b"\0")
+        body += chunk(b"cue ", points) + chunk(b"LIST", labels)
+    if ixml is not None:
+        body += chunk(b"iXML", ixml.encode())
+    out = Path(path)
+    out.write_bytes(b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WAVE" + body)
+    return out
+
+
 # --------------------------------------------------------------------------- audio files
 
 
