@@ -5,9 +5,13 @@ One run per library (:func:`index_library`):
 1. ``scan`` against the committed snapshot: only added, changed and moved files cost work;
    a sound whose sidecar text changed (or every sound, when the catalogue changed) is
    re-labelled without re-embedding its audio.
-2. A reader thread decodes each file at its own rate, makes it mono at the model's rate the
-   way the model's reference loader does (``Encoder.prepare_audio``) and reads its metadata
-   while the main thread embeds the previous batch.
+2. A reader thread decodes each file at its own rate, finds its sync point there (the onset
+   of its main event and its peak, :mod:`sfxmatch.match.onset`, to the sample), makes it mono
+   at the model's rate the way the model's reference loader does (``Encoder.prepare_audio``)
+   and reads its metadata (with any sync point the catalogue, the file or its sidecar
+   declares) while the main thread embeds the previous batch. Sounds indexed before sync
+   points existed (no onset stored) are decoded once more for it, without embedding and
+   without touching the store (``IndexReport.analysed``).
 3. Per batch: embed new labels (text tower), decide each sound's kind, embed the audio
    (the whole sound; long ambience also as windows of the model's window length), upsert
    the vectors, then
@@ -101,6 +105,7 @@ class IndexReport:
     cancelled: bool = False
     indexed: int = 0  # sounds in the index after the run
     analysed: int = 0  # unchanged sounds given their sync points (indexed before them)
+    sync_seconds: float = 0.0  # the onset detector's part of decode_seconds
 
     def summary(self) -> dict[str, object]:
         counts = {k: v for k, v in self.__dict__.items() if k not in ("faults", "library")}
@@ -126,6 +131,7 @@ class _Work:
 class _Timer:
     decode: float = 0.0
     model: float = 0.0
+    sync: float = 0.0  # the onset detector's part of ``decode``
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -215,7 +221,10 @@ def _read(item: _Work, catalogue: Catalogue | None, timer: _Timer, encoder: Enco
             if not np.isfinite(audio.samples).all():
                 raise MediaError(path, "decodes to non-finite samples")
             if item.analyse:  # at the file's own rate: the sync point to its sample
+                began = time.perf_counter()
                 item.onset = detect_onset(audio.samples[0], audio.sample_rate)
+                with timer.lock:
+                    timer.sync += time.perf_counter() - began
         if not item.relabel_only:
             rate = encoder.spec.audio_rate
             samples = encoder.prepare_audio(audio.samples[0], audio.sample_rate)
@@ -716,6 +725,7 @@ def _index_scanned(
         cancelled=cancelled,
         indexed=indexed,
         analysed=analysed,
+        sync_seconds=timer.sync,
     )
     summary = report.summary() | {"catalogue": cat_sig}
     state.add_run(RunRecord(library.name, wall_started, time.time(), summary))

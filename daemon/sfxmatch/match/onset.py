@@ -110,10 +110,12 @@ def high_pass(x: np.ndarray, sample_rate: int) -> np.ndarray:
     """``x`` minus the mean of its last ``HIGH_PASS_SECONDS`` (itself included): causal, so
     the output of an attack starts on the attack's first sample."""
     m = max(1, round(HIGH_PASS_SECONDS * sample_rate))
-    total = np.cumsum(np.concatenate(([0.0], x)))
-    start = np.maximum(np.arange(1, x.size + 1) - m, 0)
-    mean = (total[1:] - total[start]) / m  # silence before the first sample
-    return x - mean
+    trailing = np.cumsum(x)  # silence before the first sample
+    if x.size > m:
+        trailing[m:] -= trailing[:-m].copy()
+    trailing *= -1.0 / m
+    trailing += x
+    return trailing
 
 
 def onset_sample(y: np.ndarray, sample_rate: int) -> int:
