@@ -826,7 +826,7 @@ class Suggester:
                 number = len(track_ends) - 1
             track_ends[number] = start + length
             # Keyframes count from the interval's onset; the clip starts its pre-roll earlier.
-            lead = spot.event_time - start
+            lead = max(0.0, spot.event_time - start)  # float noise can make 0 a hair negative
             keyframes = tuple(
                 Keyframe(k.time + lead, k.gain_db, k.pan)
                 for k in effect.automation

@@ -688,4 +688,5 @@ BOUNDS: dict[str, str] = {
     "numbers of Suggest options and Render": "finite, in the ranges of OPTION_RANGES (segment "
     f"{OPTION_RANGES['segment'][0]:g}..{OPTION_RANGES['segment'][1]:g} s), target_lufs -70..0",
     "a request message": f"{MAX_JSON // 2**20} MiB (gRPC: RESOURCE_EXHAUSTED)",
+    "a sync point (LibrarySetSync)": f"0..{MAX_SECONDS:g} s, and before the end of the sound",
 }
