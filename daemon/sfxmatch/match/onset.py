@@ -92,15 +92,17 @@ def detect_onset(samples: np.ndarray, sample_rate: int) -> Onset:
     float) and its peak, in seconds. A silent or empty sound has both at 0."""
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, not {sample_rate}")
-    x = np.asarray(samples, dtype=np.float64)
+    x = np.asarray(samples, dtype=np.float32)
     if x.ndim == 2:
-        x = x.mean(axis=0)
+        x = x.mean(axis=0, dtype=np.float32)
     x = x[: int(ANALYSED_SECONDS * sample_rate)]
-    if x.size == 0 or not np.isfinite(x).all():
+    if x.size == 0:
         return Onset(0.0, 0.0)
-    magnitude = np.abs(x)
-    peak = int(np.argmax(magnitude))
-    if magnitude[peak] == 0.0:
+    high, low = int(np.argmax(x)), int(np.argmin(x))
+    peak = high if abs(float(x[high])) >= abs(float(x[low])) else low
+    if not math.isfinite(float(x[peak])) or not np.isfinite(x.sum(dtype=np.float64)):
+        return Onset(0.0, 0.0)
+    if x[peak] == 0.0:
         return Onset(0.0, 0.0)
     at = onset_sample(high_pass(x, sample_rate), sample_rate)
     return Onset(at / sample_rate, peak / sample_rate)
@@ -110,21 +112,23 @@ def high_pass(x: np.ndarray, sample_rate: int) -> np.ndarray:
     """``x`` minus the mean of its last ``HIGH_PASS_SECONDS`` (itself included): causal, so
     the output of an attack starts on the attack's first sample."""
     m = max(1, round(HIGH_PASS_SECONDS * sample_rate))
-    trailing = np.cumsum(x)  # silence before the first sample
+    trailing = np.cumsum(x, dtype=np.float64)  # silence before the first sample
     if x.size > m:
         trailing[m:] -= trailing[:-m].copy()
     trailing *= -1.0 / m
-    trailing += x
-    return trailing
+    return (trailing + x).astype(np.float32)
 
 
 def onset_sample(y: np.ndarray, sample_rate: int) -> int:
     """The sync point of (high-passed) ``y``, as a sample index (see the module notes)."""
     h = max(1, round(FRAME_SECONDS * sample_rate))
     n_frames = -(-y.size // h)
-    padded = np.zeros(n_frames * h)
-    padded[: y.size] = y
-    power = (padded.reshape(n_frames, h) ** 2).mean(axis=1)
+    whole = y.size // h
+    squares = np.square(y, dtype=np.float64)
+    power = np.empty(n_frames)
+    power[:whole] = squares[: whole * h].reshape(whole, h).mean(axis=1)
+    if n_frames > whole:  # the last, partial frame as if padded with silence
+        power[whole] = squares[whole * h :].sum() / h
     level = 10 * np.log10(power + _TINY)
     loudest = float(level.max())
     main = _main_event(level, loudest, max(1, round(SUSTAIN_SECONDS / FRAME_SECONDS)))
