@@ -10,13 +10,17 @@ starts on the frame nearest its ``record_start`` and ends on the frame nearest i
 (half a frame at most either way, never shorter than one frame). The source in point is
 chosen so the *sound itself* stays where the pipeline put it: it is the frame nearest to
 ``source_start + (snapped_start - record_start)``, so a click inside the sound lands within
-half a frame of its intended record time. Sub-frame (audio-sample) positions are not
-written into the timing, although OTIO could hold them at rate 48000: Resolve, Premiere
-and FCP7 XML all lay clips on a frame grid, and a file whose times are not on that grid
-says nothing certain about where an editor will put them. The exact float seconds ride
-along in each clip's ``sfxmatch`` metadata for tools that can use them. What the file says
-is exact: a renderer that follows its frame times reproduces them to the sample
-(``tests/test_timeline_render_check.py``).
+half a frame of its intended record time. Clip positions and lengths are never written
+off the frame grid (Resolve, Premiere and FCP7 XML all lay clips on one). The source in
+point of an effect (the sync rule, :mod:`sfxmatch.match.spot`, puts its sync point on a
+frame by trimming its lead-in through the in point) is exact where the format can say it:
+the generic ``.otio`` states it in samples at the file's own rate, and FCP7 XML adds
+Premiere's ``pproTicksIn``/``pproTicksOut`` (254016000000 ticks a second) beside the frames
+of ``<in>``/``<out>``; the Resolve and Premiere flavours of ``.otio``, shaped for importers
+that read frames, keep the nearest frame. Loop passes of beds stay on frames. The exact
+seconds ride along in each clip's ``sfxmatch`` metadata (``source_in``). What a file says
+is exact: a renderer that follows its times reproduces them to the sample
+(``tests/test_timeline_render_check.py``, ``tests/test_sync_e2e.py``).
 
 A looping placement longer than its file becomes one clip per pass through the file, where
 :func:`sfxmatch.suggestions.loop_passes` puts it, the rule the mixer renders by: pass k
