@@ -322,6 +322,9 @@ class IndexState:
     def _migrate(self) -> None:
         """Bring an index written by an older sfxmatch to ``SCHEMA_VERSION``: columns are
         added (existing rows keep everything they had), nothing is dropped or rewritten."""
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()  # type: ignore[misc]
+        if int(version) >= SCHEMA_VERSION:
+            return
         with self.transaction() as db:
             have = {row[1] for row in db.execute("PRAGMA table_info(sounds)")}
             for name, kind in _SYNC_COLUMNS.items():
