@@ -63,7 +63,6 @@ def test_a_sound_that_swells_out_of_silence_starts_where_it_leaves_it() -> None:
     """A low hum that starts quietly after silence and swells for a second (a moo): it
     starts where it starts, not where it gets loud."""
     rate = 22050
-    start = round(0.25 * rate)
     t = np.arange(round(1.5 * rate)) / rate
     envelope = 0.01 * (1 + 99 * np.clip(t - 0.25, 0, 1.0)) * (t >= 0.25)
     hum = (envelope * np.sin(2 * np.pi * 110 * t)).astype(np.float32)

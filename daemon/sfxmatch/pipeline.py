@@ -110,8 +110,8 @@ class Pipeline:
         )
         # The registry's name; without one (argument or $SFXMATCH_MODEL), the default for the
         # device the model will run on.
-        self.model = (
-            encoder.spec.name if encoder is not None else resolve_model_name(model, self.settings)
+        self.model = encoder.spec.name if encoder is not None else resolve_model_name(
+            model, self.settings
         )
         self.spec = get_model(self.model)
         if weights is None:
