@@ -185,6 +185,16 @@ class TimelineItem:
     def GetLeftOffset(self) -> int:
         return self.left
 
+    def GetSourceStartFrame(self) -> int:
+        """The first frame of the media the item plays (Resolve 19.0.2+)."""
+        return self.left
+
+    def GetSourceStartTime(self) -> float:
+        """The same in seconds of the media, at its own frame rate."""
+        if self.media is None:
+            return 0.0
+        return float(self.left / rate_of(self.media.fps)[0])
+
     def GetRightOffset(self) -> int:
         total = self.media.frames if self.media else self.end - self.start
         return max(0, total - self.left - (self.end - self.start))

@@ -129,9 +129,7 @@ def test_checkpoint_weights_load_and_are_named_by_hash(tiny, tmp_path):
     )
     # The digest is remembered: a second load hashes nothing (same id, digests.json reused).
     assert (tmp_path / "cache" / "models" / "digests.json").exists()
-    assert (
-        load_encoder(TINY, path, device="cpu", progress=None).model_id == loaded.model_id
-    )
+    assert load_encoder(TINY, path, device="cpu", progress=None).model_id == loaded.model_id
 
 
 def test_cached_encoder_over_the_model_matches_it(tiny, tmp_path):
@@ -201,9 +199,7 @@ def test_compiled_encoder_pads_partial_batches(tiny):
     ],
 )
 def test_choose_placement(device, dtype, cuda, bf16, mps, expected):
-    chosen = choose_placement(
-        device, dtype, cuda_available=cuda, cuda_bf16=bf16, mps_available=mps
-    )
+    chosen = choose_placement(device, dtype, cuda_available=cuda, cuda_bf16=bf16, mps_available=mps)
     assert chosen == expected
 
 

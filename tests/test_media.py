@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import struct
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -281,15 +282,28 @@ def test_audio_lengths_and_pitch_after_resampling(
     audio_only_files: dict[str, tuple[Path, synth.AudioFileTruth]],
 ) -> None:
     for path, truth in audio_only_files.values():
+        # FFmpeg ends the Ogg Vorbis streams of its own libvorbis encoder a first packet's
+        # worth of samples (128 or 256) early: it times the stream from that packet, which
+        # decodes to nothing, and trims the last one to the final granule by those times.
+        # We decode what its command line does (tests/test_media_decode_start.py), with the
+        # sound's start where it is.
+        n = _cli_length(path) if truth.codec == "libvorbis" else truth.n_samples
+        assert truth.n_samples - 256 <= n <= truth.n_samples, path
         for rate in (16000, 48000):
             audio = media.load_audio(path, sample_rate=rate)
             assert audio.samples.dtype == np.float32, path
-            assert audio.samples.shape == (1, round(truth.duration * rate)), (path, rate)
+            assert audio.samples.shape == (1, round(n * rate / truth.sample_rate)), (path, rate)
             assert abs(_peak_hz(audio.samples[0], rate) - 440.0) <= 1.0, (path, rate)
             assert np.abs(audio.samples).max() == pytest.approx(0.5, abs=0.05), path
         native = media.load_audio(path, channels="keep")
         assert native.sample_rate == truth.sample_rate
-        assert native.samples.shape == (truth.channels, truth.n_samples), path
+        assert native.samples.shape == (truth.channels, n), path
+
+
+def _cli_length(path: Path) -> int:
+    """Samples per channel that FFmpeg's command line decodes from ``path``."""
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-ac", "1", "-f", "f32le", "-"]
+    return len(subprocess.run(cmd, capture_output=True, check=True).stdout) // 4
 
 
 def test_resampling_keeps_clicks_in_place(tmp_path: Path) -> None:

@@ -69,6 +69,8 @@ _EMPTY = {
     "LibraryIndex": pb.LibraryIndexRequest(),
     "LibraryStatus": pb.LibraryStatusRequest(),
     "LibrarySearch": pb.LibrarySearchRequest(),
+    "LibrarySoundSync": pb.LibrarySoundSyncRequest(),
+    "LibrarySetSync": pb.LibrarySetSyncRequest(),
     "Suggest": pb.SuggestRequest(),
     "Render": pb.RenderRequest(),
     "GetJob": pb.GetJobRequest(),
@@ -156,6 +158,37 @@ def test_library_round_trip(client: Client, sound_library: Path, service_root: P
     with pytest.raises(DaemonError) as gone:
         client.library_status(name)
     assert gone.value.code == "NOT_FOUND" and name in gone.value.message
+
+
+def test_sync_point_of_a_sound_and_its_override(
+    client: Client, indexed: str, sound_library: Path, service_root: Path
+) -> None:
+    path = sound_library / "DOORWood_door slam 002.wav"
+    found = client.sound_sync(path)
+    assert found.library == indexed and found.source == "detector" and found.detected is not None
+    assert found.duration == pytest.approx(1.0)
+    hits = client.library_search("door slam", library=indexed, top_k=10)
+    mine = next(h for h in hits if h.path == str(path))
+    assert mine.sync_source == "detector" and mine.sync_point == pytest.approx(found.sync_point)
+    (status,) = client.library_status(indexed)
+    assert sum(status.sync_sources.values()) == 10
+    try:
+        set_ = client.library_set_sync(path, 0.25)
+        assert (set_.sync_point, set_.source) == (0.25, "override")
+        assert client.sound_sync(path).sync_point == 0.25
+        mine = next(h for h in client.library_search("door slam", library=indexed, top_k=10)
+                    if h.path == str(path))  # fmt: skip
+        assert (mine.sync_point, mine.sync_source) == (0.25, "override")
+        for seconds, code in ((5.0, "INVALID_ARGUMENT"), (-1.0, "INVALID_ARGUMENT")):
+            with pytest.raises(DaemonError) as refused:
+                client.library_set_sync(path, seconds)
+            assert refused.value.code == code
+        with pytest.raises(DaemonError) as outside:
+            client.sound_sync(service_root / "d.sock")  # exists, in no library
+        assert outside.value.code == "NOT_FOUND"
+    finally:
+        cleared = client.library_set_sync(path, None)
+    assert cleared.source == "detector"
 
 
 def test_progress_callbacks_and_job_table(client: Client, indexed: str) -> None:

@@ -312,9 +312,11 @@ def _anonymous_check(target: str, service: str, timeout: float = 10) -> grpc.Rpc
     options = (("grpc.use_local_subchannel_pool", 1), ("grpc.max_send_message_length", 1 << 26))
     with grpc.insecure_channel(target, options=options) as channel:
         try:
-            return health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=service), timeout=timeout
-            ).status
+            return (
+                health_pb2_grpc.HealthStub(channel)
+                .Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+                .status
+            )
         except grpc.RpcError as error:
             return error
 

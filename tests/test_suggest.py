@@ -333,7 +333,12 @@ def test_edit_of_two_videos_with_a_gap(env: SuggestEnv) -> None:
     # Clip two lasts 37.5 frames at 25 fps: nothing may reach past the last whole frame.
     assert max(p.record_end for p in s.placements) <= s.edit.duration
     assert not [sc for sc in s.scenes if 1.5 + 1e-6 < sc.start < 2.0 - 1e-6], "none in the gap"
-    assert not [p for p in s.placements if p.kind == "effect" and 1.5 < p.record_start < 2.0]
+    # No effect's event lands in the gap; an effect on clip two's first frame keeps its
+    # pre-roll (at most preroll_frames) over the black before it.
+    effects = [p for p in s.placements if p.kind == "effect"]
+    assert not [p for p in effects if 1.5 < p.event_time < 2.0 - 1e-9]
+    preroll = SuggestOptions().preroll_frames / 25
+    assert not [p for p in effects if 1.5 < p.record_start < 2.0 - preroll - 1e-9]
     assert any(sc.start == pytest.approx(2.0) for sc in s.scenes)
 
 

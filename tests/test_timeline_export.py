@@ -22,7 +22,7 @@ from sfxmatch.suggestions import (
     Suggestions,
 )
 from sfxmatch.timeline import to_otio, write_timeline
-from sfxmatch.timeline.export import snap
+from sfxmatch.timeline.export import exact_source_in, snap
 from sfxmatch.timeline.flavours import url_to_path
 from sfxmatch.timeline.timecode import FrameRate, seconds_to_frames, timecode_to_frames
 
@@ -90,13 +90,20 @@ def make_suggestions(fps: Fraction = Fraction(25), start_tc: str = "01:00:00:00"
     return Suggestions(edit, scenes, placements, "test-model")
 
 
-def expected_spans(s: Suggestions) -> dict[str, list[tuple[int, int, int]]]:
-    """(record start, duration, source start) in frames per track, from our snapping rule."""
+def expected_spans(
+    s: Suggestions, exact: bool = False
+) -> dict[str, list[tuple[int, int, int | float]]]:
+    """(record start, duration, source start) in frames per track, from our snapping rule;
+    with ``exact`` an audio clip's source start is in samples of 48 kHz (the generic .otio
+    keeps the in point to the sample)."""
     rate = FrameRate(s.edit.fps, ";" in s.edit.start_timecode)
-    out: dict[str, list[tuple[int, int, int]]] = {}
+    out: dict[str, list[tuple[int, int, int | float]]] = {}
     for p in s.placements:
         span = snap(p.record_start, p.duration, p.source_start, rate)
-        out.setdefault(p.track, []).append((span.start, span.duration, span.source_start))
+        source: int | float = span.source_start
+        if exact and not p.loop:
+            source = round(exact_source_in(span, p.record_start, p.source_start, rate) * 48000)
+        out.setdefault(p.track, []).append((span.start, span.duration, source))
     for c in s.edit.clips:
         span = snap(c.record_start, c.duration, c.source_in, rate)
         out.setdefault("video", []).append((span.start, span.duration, span.source_start))
@@ -115,9 +122,12 @@ def read_spans(tl: otio.schema.Timeline, fps: float) -> dict[str, list[tuple[int
             origin = clip.media_reference.available_range.start_time
             start = rec.start_time.value_rescaled_to(fps)
             dur = src.duration.value_rescaled_to(fps)
-            source = (src.start_time - origin).value_rescaled_to(fps)
+            if src.start_time.rate == 48000:  # an exact in point, in samples
+                source = (src.start_time - origin.rescaled_to(48000)).value
+            else:
+                source = (src.start_time - origin).value_rescaled_to(fps)
             for v in (start, dur, source):
-                assert abs(v - round(v)) < 1e-6, "every time is on the frame grid"
+                assert abs(v - round(v)) < 1e-6, "every time is on the frame or sample grid"
             out.setdefault(key, []).append((round(start), round(dur), round(source)))
     return {k: sorted(v) for k, v in out.items()}
 
@@ -135,7 +145,10 @@ def test_export_reads_back_with_identical_placements(
     assert tl.global_start_time.rate == pytest.approx(fr)
     rate = FrameRate(fps, ";" in tc)
     assert round(tl.global_start_time.value) == timecode_to_frames(tc, rate)
-    expected = expected_spans(s)
+    # Record starts and lengths are whole frames; .otio keeps audio in points to the sample,
+    # FCP7 XML in frames (and Premiere's ticks, tested in test_sync_e2e).
+    expected = expected_spans(s, exact=suffix == ".otio")
+    expected["video"] = expected_spans(s)["video"]
     got = read_spans(tl, fr)
     if suffix == ".xml":
         # FCP7 XML has no audio track names: tracks come back in order

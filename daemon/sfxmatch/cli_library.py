@@ -108,8 +108,26 @@ def add_library(subparsers: argparse._SubParsersAction) -> None:
 
     status = commands.add_parser("status", help="what is indexed, and what could not be")
     status.add_argument("name", nargs="?", help="one library (default: all)")
+    status.add_argument(
+        "--sounds", action="store_true", help="list every sound with its sync point and peak"
+    )
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=_run_status)
+
+    sync = commands.add_parser(
+        "sync",
+        help="show or set a sound's sync point (where its own event is)",
+        description="A sound is placed so that its sync point lands on the picture's event. "
+        "It comes from the catalogue, the file's own markers (BWF cue, iXML sync point, AIFF "
+        "marker), a `sync = 0.37` line in its .txt sidecar, or the onset detector. Give "
+        "SECONDS (0.37, 370ms, 0:00.370) to set it yourself: that wins over all of them "
+        "while the file stays the same.",
+    )
+    sync.add_argument("path", type=Path, help="a sound inside a registered library")
+    sync.add_argument("seconds", nargs="?", help="the sync point, seconds into the sound")
+    sync.add_argument("--clear", action="store_true", help="remove your sync point")
+    sync.add_argument("--json", action="store_true", help="print JSON")
+    sync.set_defaults(handler=_run_sync, needs_model=False)
 
     search = commands.add_parser("search", help="find sounds by a text description")
     search.add_argument("text", help='what it sounds like, e.g. "rain on a tin roof"')
@@ -123,7 +141,7 @@ def add_library(subparsers: argparse._SubParsersAction) -> None:
     remove.add_argument("name", help="library name")
     remove.set_defaults(handler=_run_remove)
 
-    for sub in (add, index, status, search, remove):
+    for sub in (add, index, status, search, remove, sync):
         add_model_options(sub)
 
 
@@ -239,6 +257,8 @@ def _print_reports(args: argparse.Namespace, reports: list[Any]) -> int:
             f"{r.moved} moved, {r.deleted} deleted, {r.relabelled} relabelled, {r.failed} failed) "
             f"in {r.seconds:.1f} s"
         )
+        if getattr(r, "analysed", 0):
+            print(f"  {r.analysed} sound(s) indexed before sync points now have them")
         if r.faults:
             print(f"  {len(r.faults)} problem(s): see `sfxmatch library status {r.library}`")
     return 0
@@ -254,6 +274,28 @@ def _report_json(r: Any) -> dict[str, Any]:
     return data
 
 
+def _sound_json(sound: Any, point: Any) -> dict[str, Any]:
+    from sfxmatch.library.registry import display_path
+
+    return {
+        "path": display_path(sound.entry.path),
+        "sound_id": sound.entry.sound_id,
+        "kind": sound.kind,
+        "label": sound.label,
+        "duration": sound.duration,
+        "sync_point": point.time,
+        "sync_source": point.source,
+        "sync_detail": point.detail,
+        "peak": point.peak,
+        "detected": sound.onset,
+    }
+
+
+def _sound_line(sound: Any, point: Any) -> str:
+    peak = f"  peak {point.peak:.3f} s" if point.peak is not None else ""
+    return f"    {sound.entry.display_path}: sync {point.describe()}{peak}"
+
+
 def _run_status(args: argparse.Namespace) -> int:
     with pipeline_from_args(args) as pipeline:
         statuses = pipeline.library_status(args.name)
@@ -263,6 +305,11 @@ def _run_status(args: argparse.Namespace) -> int:
             if s.sounds == 0
         }
         model = pipeline.model
+        sounds = (
+            {s.library.name: pipeline.library_sounds(s.library.name) for s in statuses}
+            if args.sounds
+            else {}
+        )
     if args.json:
         out = [
             {
@@ -275,6 +322,12 @@ def _run_status(args: argparse.Namespace) -> int:
                 "faults": [{"path": f.path, "kind": f.kind, "reason": f.reason} for f in s.faults],
                 "model": model,
                 "indexed_with_other_models": elsewhere.get(s.library.name, {}),
+                "sync_sources": s.sync_sources,
+                **(
+                    {"sounds_list": [_sound_json(a, b) for a, b in sounds[s.library.name]]}
+                    if args.sounds
+                    else {}
+                ),
             }
             for s in statuses
         ]
@@ -294,9 +347,23 @@ def _run_status(args: argparse.Namespace) -> int:
                 f"  indexed for other models ({listed}): `sfxmatch library index "
                 f"{s.library.name}` indexes it for {model}"
             )
+        if s.sync_sources:
+            order = ("override", "catalogue", "file", "sidecar", "detector", "start")
+            words = {
+                "override": "set by you",
+                "catalogue": "from the catalogue",
+                "file": "marked in the file",
+                "sidecar": "from sidecar texts",
+                "detector": "found in the audio",
+                "start": "not analysed yet (index again)",
+            }
+            parts = [f"{s.sync_sources[k]} {words[k]}" for k in order if s.sync_sources.get(k)]
+            print(f"  sync points: {', '.join(parts)}")
         if s.last_run:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.last_run.finished))
             print(f"  last indexed {when}")
+        for sound, point in sounds.get(s.library.name, []):
+            print(_sound_line(sound, point))
         if s.faults:
             print(f"  {len(s.faults)} file(s) skipped:")
             for f in s.faults:
@@ -316,7 +383,34 @@ def _run_search(args: argparse.Namespace) -> int:
     if not found:
         print("no match (is the library indexed? `sfxmatch library status`)")
     for rank, c in enumerate(found, 1):
-        print(f"{rank:>3}. {c.score:+.3f}  {c.kind:<8}  {c.label}  ({c.path})")
+        sync = f"sync {c.sync_point:.3f} s ({c.sync_source})"
+        print(f"{rank:>3}. {c.score:+.3f}  {c.kind:<8}  {c.label}  {sync}  ({c.path})")
+    return 0
+
+
+def _run_sync(args: argparse.Namespace) -> int:
+    from sfxmatch.errors import ConfigError
+    from sfxmatch.library.syncpoints import BadTime, parse_time
+
+    if args.clear and args.seconds is not None:
+        raise ConfigError("give SECONDS to set the sync point or --clear to remove it, not both")
+    seconds: float | None = None
+    if args.seconds is not None:
+        try:
+            seconds = parse_time(args.seconds)
+        except BadTime as exc:
+            raise ConfigError(str(exc)) from None
+    with pipeline_from_args(args) as pipeline:
+        if args.clear or seconds is not None:
+            sound, point = pipeline.library_set_sync(args.path, seconds)
+        else:
+            sound, point = pipeline.sound_sync(args.path)
+    if args.json:
+        print(json.dumps(_sound_json(sound, point), indent=2, ensure_ascii=False))
+        return 0
+    peak = f", peak at {point.peak:.3f} s" if point.peak is not None else ""
+    detected = f"; the detector found {sound.onset:.3f} s" if sound.onset is not None else ""
+    print(f"{args.path}: sync point {point.describe()}{peak}{detected}")
     return 0
 
 

@@ -84,6 +84,11 @@ def add_suggest(subparsers: argparse._SubParsersAction) -> None:
         "--temperature", type=float,
         help="softmax temperature of label scores (default: the model's own)",
     )  # fmt: skip
+    tuning.add_argument(
+        "--preroll-frames", type=int, default=2, metavar="N",
+        help="frames of an effect kept before its sync point (default 2); its earlier lead-in "
+        "is trimmed through the clip's source in point",
+    )  # fmt: skip
     add_mode_options(parser)
     add_model_options(parser)
     parser.set_defaults(handler=run_suggest)
@@ -123,6 +128,7 @@ def _options(args: argparse.Namespace) -> SuggestOptions:
             scan=args.scan,
             coarse_step=args.coarse_step,
             temperature=args.temperature,
+            preroll_frames=args.preroll_frames,
         )
     except ValueError as exc:
         from sfxmatch.errors import ConfigError
@@ -295,7 +301,12 @@ def _print_summary(s: Suggestions) -> None:
         print(f"  scene {scene.index}: {scene.start:7.2f}-{scene.end:7.2f} s  bed: {bed}{borrowed}")
         for e in scene.effects:
             sound = e.candidates[0].label if e.candidates else "-"
-            print(f"    {e.start:7.2f}-{e.end:7.2f} s  {e.label} ({e.confidence:.2f}) -> {sound}")
+            sync = ""
+            if e.candidates and e.spots and e.spots[0].sound_id == e.candidates[0].sound_id:
+                c = e.candidates[0]
+                sync = f", its event at {c.sync_point:.3f} s into it ({c.sync_source})"
+            span = f"{e.start:7.2f}-{e.end:7.2f} s"
+            print(f"    {span}  {e.label} ({e.confidence:.2f}) -> {sound}{sync}")
 
 
 def run_tune(args: argparse.Namespace) -> int:

@@ -31,7 +31,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,7 @@ class IndexReport:
     seconds: float
     cancelled: bool
     indexed: int
+    analysed: int = 0
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,22 @@ class LibraryStatus:
     root_exists: bool
     last_indexed_at: float | None
     last_run: dict[str, Any] | None
+    sync_sources: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SoundSync:
+    """One sound's sync point as the daemon reports it (``LibrarySoundSync``)."""
+
+    path: str
+    library: str
+    sound_id: str
+    duration: float
+    sync_point: float
+    source: str
+    detail: str
+    peak: float | None
+    detected: float | None
 
 
 @dataclass(frozen=True)
@@ -220,6 +237,7 @@ def _report(m: pb.IndexReport) -> IndexReport:
         seconds=m.seconds,
         cancelled=m.cancelled,
         indexed=m.indexed,
+        analysed=m.analysed,
     )
 
 
@@ -251,6 +269,23 @@ def _candidate(m: pb.Candidate) -> Candidate:
         kind=m.kind,  # type: ignore[arg-type]
         duration=m.duration,
         ucs_category=m.ucs_category,
+        sync_point=m.sync_point,
+        sync_source=m.sync_source,
+        peak=m.peak if m.HasField("peak") else None,
+    )
+
+
+def _sound_sync(m: pb.SoundSync) -> SoundSync:
+    return SoundSync(
+        path=m.path,
+        library=m.library,
+        sound_id=m.sound_id,
+        duration=m.duration,
+        sync_point=m.sync_point,
+        source=m.source,
+        detail=m.detail,
+        peak=m.peak if m.HasField("peak") else None,
+        detected=m.detected if m.HasField("detected") else None,
     )
 
 
@@ -407,9 +442,22 @@ class Client:
                 root_exists=s.root_exists,
                 last_indexed_at=s.last_indexed_at or None,
                 last_run=json.loads(s.last_run_json) if s.last_run_json else None,
+                sync_sources={c.source: c.sounds for c in s.sync_sources},
             )
             for s in reply.libraries
         ]
+
+    def sound_sync(self, path: str | os.PathLike[str]) -> SoundSync:
+        """A sound's sync point (what it is placed by, and where that comes from)."""
+        request = pb.LibrarySoundSyncRequest(path=_absolute(path))
+        return _sound_sync(self._call(self._stub.LibrarySoundSync, request))
+
+    def library_set_sync(self, path: str | os.PathLike[str], seconds: float | None) -> SoundSync:
+        """Set the user's sync point of a sound (seconds into it), or remove it (None)."""
+        request = pb.LibrarySetSyncRequest(path=_absolute(path))
+        if seconds is not None:
+            request.seconds = seconds
+        return _sound_sync(self._call(self._stub.LibrarySetSync, request))
 
     def library_search(
         self,

@@ -55,6 +55,14 @@ class BusyError(SfxmatchError):
     index): names it; try again when it is done."""
 
 
+class UnknownSoundError(NotFoundError):
+    """A sound path that lies in no registered library (names the path)."""
+
+
+class NotIndexedError(PreconditionError):
+    """A sound of a library that has not been indexed yet (says to index it)."""
+
+
 class Cancelled(SfxmatchError):
     """The caller cancelled the work (nothing half-written is left behind)."""
 

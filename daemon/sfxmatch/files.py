@@ -147,7 +147,6 @@ def exclusive(path: str | os.PathLike[str], what: str, *, wait: float) -> Iterat
         os.close(fd)
 
 
-
 # --- folders inside folders -------------------------------------------------------------
 
 

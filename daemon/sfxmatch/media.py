@@ -10,6 +10,14 @@ CONTRACT (types and signatures are fixed):
   (float sources can exceed it; nothing is clipped on reading).
 - Times are seconds from the start of the file: the earliest start of its audio/video streams
   (negative starts, such as encoder priming, count as 0). Frames and audio share that origin.
+- A file with no picture starts where its sound starts: its first decoded sample is sample 0,
+  whatever timestamp the demuxer gives it, as the reference decoders (FFmpeg's command line,
+  libsndfile, libvorbisfile) have it. FFmpeg's libraries time some Ogg Vorbis streams from a
+  first packet that decodes to nothing (minetest's ``doors_glass_door_open.ogg``: its first
+  frame at 256 samples); padding that with silence shifted every event of the file late.
+  Encoder priming is dropped as FFmpeg does (Opus pre-skip, an MP3's LAME/Xing encoder delay,
+  an MP4's edit list or ``iTunSMPB`` priming), and the end is where FFmpeg's command line ends
+  it, except that an MP4's stated length (edit list, ``iTunSMPB``) drops AAC's padding too.
 
 Truncated files: when the container itself proves it (an index pointing past the end of the
 file, a header promising more frames than the data holds) the file is refused as soon as it
@@ -1003,7 +1011,8 @@ def load_audio(
     """Decode audio stream number ``stream`` (0 = first audio stream) as float32.
 
     sample_rate None keeps the file's rate. Raises MediaError when there is no audio stream.
-    ``start`` and ``duration`` are seconds from the start of the file; the result has exactly
+    ``start`` and ``duration`` are seconds from the start of the file (for a file without
+    pictures, from its first decoded sample: module notes); the result has exactly
     ``round(duration * rate)`` samples when the file covers the window (fewer when the file
     ends first, none when it ends before ``start``).
     """
@@ -1052,27 +1061,40 @@ def _load(
         raise MediaError(path, "its audio stream has no sample rate")
     # Everything below counts output samples from the file origin: sample j is at j / rate.
     first = round(start * rate)
-    stop: int | None = first + round(duration * rate) if duration is not None else None
-    trusted = container.format.name in _TRUSTED_DURATION
-    stated = _stated_end(container, stream)
-    if trusted and stated is not None:
-        # The container's end trims encoder padding (AAC decodes whole 1024-sample frames).
-        stated_stop = round(stated * rate)
-        stop = stated_stop if stop is None else min(stop, stated_stop)
-    if stop is not None and stop <= first:
-        n_channels = _out_channels(mode, stream.codec_context.layout.nb_channels)
-        return Audio(np.zeros((n_channels, 0), dtype=np.float32), rate)
-    origin = _origin(container)
+    wanted: int | None = first + round(duration * rate) if duration is not None else None
+    container_origin = origin = _origin(container)
+    # An audio file's sample 0 is its first decoded sample, the sound's own start, whatever
+    # timestamp the demuxer gives it (module notes): ``head_at`` is that frame's time.
+    audio_only = not _video_streams(container)
+    head_at: Fraction | None = Fraction(0) if audio_only else None
+    tagged = _itunes_length(container, stream) if audio_only else None
     seek_to: Fraction | None = None
     if start > 1 and stream.time_base:
+        if head_at is not None:
+            origin = _first_frame_time(path, stream.index, container_origin) - head_at
         # A second early: lands before ``start`` even where seeking is approximate (mp3).
         seek_to = Fraction(start) - 1 + origin
-    decoded = _resampled(path, container, stream, rate, mode, origin, seek_to, first)
+    decoded = _resampled(path, container, stream, rate, mode, origin, seek_to, first, head_at)
     if decoded is None:  # the seek landed after ``start``: decode from the beginning
         container.seek(0)
         stream.codec_context.flush_buffers()
-        decoded = _resampled(path, container, stream, rate, mode, origin, None, first)
+        decoded = _resampled(path, container, stream, rate, mode, origin, None, first, head_at)
     assert decoded is not None
+    if seek_to is None and head_at is not None and decoded.head_time is not None:
+        origin = decoded.head_time - head_at
+    stop = wanted
+    stated = _stated_end(container, stream)
+    if container.format.name in _TRUSTED_DURATION and stated is not None:
+        # The container's end trims encoder padding (AAC decodes whole 1024-sample frames).
+        stated_stop = round((stated + container_origin - origin) * rate)
+        stop = stated_stop if stop is None else min(stop, stated_stop)
+    if tagged is not None:  # the sound's own length: the encoder's padding goes
+        tagged_stop = round(tagged * rate)
+        stop = tagged_stop if stop is None else min(stop, tagged_stop)
+    if stop is not None and stop <= first:
+        decoded.close()
+        n_channels = _out_channels(mode, stream.codec_context.layout.nb_channels)
+        return Audio(np.zeros((n_channels, 0), dtype=np.float32), rate)
     begin, chunks, at_eof = decoded.begin, [], True
     pos = begin
     for chunk in decoded.chunks:
@@ -1091,7 +1113,8 @@ def _load(
     data = data[:, first - begin : None if stop is None else stop - begin]
     if at_eof:
         reached = Fraction(first + data.shape[1], rate)
-        early = _ends_early(path, container, stream, reached) if stop is not None else None
+        shift = origin - container_origin  # the sound's start on the container's clock
+        early = _ends_early(path, container, stream, reached + shift) if stop is not None else None
         if early is not None:
             raise early
         if decoded.source.read_error:
@@ -1101,6 +1124,47 @@ def _load(
                 f"{decoded.source.read_error}",
             )
     return Audio(_remix(data, mode), rate)
+
+
+def _first_frame_time(path: Path, index: int, fallback: Fraction) -> Fraction:
+    """Seconds (on the container's clock) of the first frame the decoder gives for stream
+    ``index``: a second reader, so the caller's stays where it is."""
+    container = _open(path)
+    try:
+        stream = container.streams[index]
+        tb = stream.time_base
+        for frame in _Frames(container, stream):
+            if frame.pts is not None and tb:
+                return Fraction(frame.pts) * tb
+            break
+        return fallback
+    finally:
+        container.close()
+
+
+_SMPB = re.compile(
+    r"^\s*([0-9A-Fa-f]{8})\s+([0-9A-Fa-f]{8})\s+([0-9A-Fa-f]{8})\s+([0-9A-Fa-f]{16})"
+)
+
+
+def _itunes_length(
+    container: av.container.InputContainer, stream: av.AudioStream
+) -> Fraction | None:
+    """The length in seconds of the original sound that an MP4's ``iTunSMPB`` tag states.
+
+    iTunes and Apple's encoders write ``iTunSMPB`` as hex words: a zero, the encoder delay
+    (priming, usually 2112 samples for AAC), the padding at the end and the number of
+    samples of the original sound. FFmpeg drops the priming itself (the stream then starts
+    after it) but decodes the padding as if it were sound; Apple's decoder stops at the
+    stated length, and so do we."""
+    if not container.format.name.startswith("mov,mp4"):
+        return None
+    match = _SMPB.match(container.metadata.get("iTunSMPB") or stream.metadata.get("iTunSMPB") or "")
+    rate = stream.codec_context.sample_rate
+    if match is None or not rate:
+        return None
+    length = int(match.group(4), 16)
+    return Fraction(length, rate) if length > 0 else None
 
 
 def _out_channels(mode: ChannelMode, n: int) -> int:
@@ -1125,6 +1189,7 @@ class _Resampled:
     channels: int
     chunks: Iterator[np.ndarray]
     source: _Frames  # knows whether reading stopped on an error
+    head_time: Fraction | None = None  # the first frame's time on the container's clock
 
     def close(self) -> None:
         close = getattr(self.chunks, "close", None)
@@ -1141,11 +1206,14 @@ def _resampled(
     origin: Fraction,
     seek_to: Fraction | None,
     first: int,
+    head_at: Fraction | None = None,
 ) -> _Resampled | None:
     """Decode (after seeking to ``seek_to`` s) and resample to planar float32 at ``rate``.
 
     Returns None when a seek landed after output sample ``first``. The resampler keeps the
-    time of its first input sample, so output sample i is at begin + i exactly."""
+    time of its first input sample, so output sample i is at begin + i exactly. Without a
+    seek, ``head_at`` (when given) is the time of the first decoded frame, whatever its
+    timestamp says: an audio file starts where its sound starts."""
     tb = stream.time_base
     if seek_to is not None:
         container.seek(int(seek_to / tb), stream=stream, backward=True)
@@ -1155,8 +1223,11 @@ def _resampled(
     if head is None:
         n = _out_channels(mode, stream.codec_context.layout.nb_channels)
         return _Resampled(first, n, iter(()), source)
-    if head.pts is not None and tb:
-        begin = round((head.pts * tb - origin) * rate)
+    head_time = Fraction(head.pts) * tb if head.pts is not None and tb else None
+    if seek_to is None and head_at is not None:
+        begin = round(head_at * rate)
+    elif head_time is not None:
+        begin = round((head_time - origin) * rate)
     elif seek_to is None:
         begin = 0
     else:
@@ -1179,7 +1250,8 @@ def _resampled(
             for out in resampler.resample(None):  # flush: the filter holds the tail back
                 yield out.to_ndarray()
 
-    return _Resampled(begin, 2 if layout == "stereo" else n_in, chunks(), source)
+    channels = 2 if layout == "stereo" else n_in
+    return _Resampled(begin, channels, chunks(), source, head_time)
 
 
 def _chain(head: av.AudioFrame, rest: Iterator[av.AudioFrame]) -> Iterator[av.AudioFrame]:

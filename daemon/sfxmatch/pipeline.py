@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -28,7 +28,9 @@ from sfxmatch.errors import (
     Cancelled,
     ConfigError,
     NotFoundError,
+    NotIndexedError,
     PreconditionError,
+    UnknownSoundError,
 )
 from sfxmatch.files import exclusive, inside, real_paths, storage_writes
 from sfxmatch.library.indexer import (
@@ -39,6 +41,7 @@ from sfxmatch.library.indexer import (
     label_id,
 )
 from sfxmatch.library.registry import (
+    IndexedSound,
     IndexState,
     LibraryConfig,
     RecordedFault,
@@ -47,6 +50,7 @@ from sfxmatch.library.registry import (
     check_library_name,
     decode_path,
 )
+from sfxmatch.library.syncpoints import SyncPoint
 from sfxmatch.progress import Progress
 from sfxmatch.store.base import KINDS, Filter, Hit, Kind, VectorStore
 from sfxmatch.suggestions import (
@@ -84,6 +88,7 @@ class LibraryStatus:
     faults: tuple[RecordedFault, ...]
     last_run: RunRecord | None
     root_exists: bool
+    sync_sources: dict[str, int] = field(default_factory=dict)  # sounds per sync-point source
 
 
 def _slug(text: str) -> str:
@@ -115,8 +120,8 @@ class Pipeline:
         self.excluded: tuple[str, ...] = real_paths(excluded)
         # The registry's name; without one (argument or $SFXMATCH_MODEL), the default for the
         # device the model will run on.
-        self.model = encoder.spec.name if encoder is not None else resolve_model_name(
-            model, self.settings
+        self.model = (
+            encoder.spec.name if encoder is not None else resolve_model_name(model, self.settings)
         )
         self.spec = get_model(self.model)
         if weights is None:
@@ -129,6 +134,7 @@ class Pipeline:
         self._store_backend = store_backend
         self._store_options = dict(store_options or {})
         self._state: IndexState | None = None
+        self._sync_cache: dict[tuple[str, int, int], SyncPoint] = {}
         self._lock = threading.RLock()
         self._index_lock = threading.Lock()
         self.registry = Registry(self.settings.library_dir)
@@ -287,9 +293,7 @@ class Pipeline:
         """Bring the index of each named library (default: all) up to date."""
         libraries = [self.registry.get(n) for n in names] if names else self.registry.all()
         if not libraries:
-            raise PreconditionError(
-                "no library to index: add one with `sfxmatch library add PATH`"
-            )
+            raise PreconditionError("no library to index: add one with `sfxmatch library add PATH`")
         tell = progress or _no_progress
         reports = []
         with self._index_lock, self._updating_index():
@@ -332,6 +336,7 @@ class Pipeline:
                     faults=tuple(self.state.faults(library.name)),
                     last_run=self.state.last_run(library.name),
                     root_exists=Path(library.root).is_dir(),
+                    sync_sources=self.state.sync_counts(library.name),
                 )
             )
         return out
@@ -390,7 +395,93 @@ class Pipeline:
         hits = self.store.query(vector, top_k=min(4 * top_k + 8, 1000), filter=flt)
         if self.excluded:  # indexed before the folder was excluded, or by another process
             hits = [h for h in hits if not self.is_excluded(decode_path(h.meta.path))]
-        return candidates_from_hits(hits, top_k)
+        return self.with_sync_points(candidates_from_hits(hits, top_k))
+
+    # -- sync points ---------------------------------------------------------------------
+
+    def with_sync_points(self, candidates: Sequence[Candidate]) -> list[Candidate]:
+        """The candidates with their sound's sync point and peak (``library.syncpoints``).
+
+        A sound indexed before sync points existed (its next index run analyses it) gets
+        one found now, from its audio and its own markers, remembered for this process."""
+        from dataclasses import replace
+
+        points = self.state.sync_points(c.sound_id for c in candidates)
+        out = []
+        for c in candidates:
+            point = points.get(c.sound_id)
+            if point is None or point.source == "start":
+                point = self._sync_on_demand(c.path, point)
+            out.append(replace(c, sync_point=point.time, sync_source=point.source, peak=point.peak))
+        return out
+
+    def _sync_on_demand(self, path: str, stored: SyncPoint | None) -> SyncPoint:
+        from sfxmatch.library.syncpoints import choose
+
+        try:
+            st = os.stat(path)
+        except OSError:
+            return stored or choose()
+        key = (path, st.st_size, st.st_mtime_ns)
+        with self._lock:
+            hit = self._sync_cache.get(key)
+        if hit is None:
+            hit = analyse_sync(path)
+            with self._lock:
+                if len(self._sync_cache) > 4096:
+                    self._sync_cache.clear()
+                self._sync_cache[key] = hit
+        return hit
+
+    def sound_at(self, path: str | os.PathLike[str]) -> IndexedSound:
+        """The indexed sound of a file (a path inside a registered library).
+
+        UnknownSoundError when no library holds the path, NotIndexedError when the library
+        has not indexed it (yet)."""
+        given = os.fspath(path)
+        for library in self.registry.all():
+            relpath = _inside(given, library.root)
+            if relpath is None:
+                continue
+            sound = self.state.sound_at(library.name, relpath)
+            if sound is None:
+                raise NotIndexedError(
+                    f"{path}: in library {library.name!r} but not indexed yet; run "
+                    f"`sfxmatch library index {library.name}` first"
+                )
+            return sound
+        raise UnknownSoundError(f"{path}: not in any registered library (`sfxmatch library add`)")
+
+    def sound_sync(self, path: str | os.PathLike[str]) -> tuple[IndexedSound, SyncPoint]:
+        """A sound of a library and the sync point it is placed by."""
+        sound = self.sound_at(path)
+        return sound, self.state.sync_points([sound.entry.sound_id])[sound.entry.sound_id]
+
+    def library_set_sync(
+        self, path: str | os.PathLike[str], seconds: float | None
+    ) -> tuple[IndexedSound, SyncPoint]:
+        """Set the user's sync point of one sound (seconds into the file), or with None go
+        back to what the catalogue, the file or the detector says. It wins over all of
+        them while the file's content stays the same. Returns the sound and its sync point
+        now."""
+        sound = self.sound_at(path)
+        if seconds is not None:
+            if not (isinstance(seconds, int | float) and math.isfinite(seconds) and seconds >= 0):
+                raise ConfigError(f"a sync point is 0 or more seconds, not {seconds!r}")
+            if sound.duration > 0 and seconds >= sound.duration:
+                raise ConfigError(
+                    f"{path}: {seconds:.3f} s is past the end of the sound "
+                    f"({sound.duration:.3f} s long)"
+                )
+        self.state.set_override(sound, None if seconds is None else float(seconds))
+        return self.sound_sync(path)
+
+    def library_sounds(self, name: str) -> list[tuple[IndexedSound, SyncPoint]]:
+        """Every indexed sound of a library with its sync point, by path."""
+        self.registry.get(name)
+        sounds = self.state.sounds(name)
+        overrides = self.state.overrides(s.entry.sound_id for s in sounds)
+        return [(s, s.sync_point(overrides.get(s.entry.sound_id))) for s in sounds]
 
     def is_excluded(self, path: str | os.PathLike[str]) -> bool:
         """Whether ``path`` (links resolved) lies in one of the excluded folders."""
@@ -536,6 +627,41 @@ def check_render_request(request: RenderRequest, edit: Edit | None = None) -> No
                 f"--mux puts the mix under the whole of {Path(clips[0].path).name}: it needs "
                 f"the video from its start, not a clip from {clips[0].source_in:.3f} s"
             )
+
+
+def _inside(path: str, root: str) -> str | None:
+    """``path`` relative to the library ``root`` ("/"-separated), as given or with links
+    resolved; None when it is not inside."""
+    for p, r in (
+        (os.path.abspath(path), os.path.abspath(root)),
+        (os.path.realpath(path), os.path.realpath(root)),
+    ):
+        if p != r and p.startswith(r.rstrip(os.sep) + os.sep):
+            return os.path.relpath(p, r).replace(os.sep, "/")
+    return None
+
+
+def analyse_sync(path: str) -> SyncPoint:
+    """A sound's sync point found now (not from the index): its own markers or sidecar
+    line, else the onset detector on its audio; ``start`` when it cannot be decoded."""
+    from sfxmatch import media
+    from sfxmatch.errors import MediaError
+    from sfxmatch.library.metadata import read_embedded, read_sidecar_sync
+    from sfxmatch.library.syncpoints import choose
+    from sfxmatch.match.onset import detect_onset
+
+    try:
+        audio = media.load_audio(path)
+    except (MediaError, ConfigError):
+        return choose()
+    found = detect_onset(audio.samples, audio.sample_rate)
+    return choose(
+        file=read_embedded(path).mark,
+        sidecar=read_sidecar_sync(path),
+        detected=found.time,
+        peak=found.peak,
+        duration=audio.duration,
+    )
 
 
 def candidates_from_hits(hits: Sequence[Hit], top_k: int) -> list[Candidate]:

@@ -34,6 +34,7 @@ from sfxmatch.match.ambience import borrow_short_scenes, rerank_by_effects, sear
 from sfxmatch.match.autosync import SyncParams, softmax_scores, sync_intervals
 from sfxmatch.match.scan import ScanPlan, coarse_step, fill, is_coarse, refine_gap
 from sfxmatch.match.spatial import Location, horizontal_position, pan_gain_keyframes
+from sfxmatch.match.spot import spot_effect
 from sfxmatch.scenes import SceneSplitter
 from sfxmatch.store.base import Filter
 from sfxmatch.suggestions import (
@@ -63,7 +64,8 @@ SEGMENT_BATCH = 16
 # the emitter is found at the effect's first and last segment and pans in a line between.
 LOCATE_FRAMES = 8
 LOCATE_FRAMES_CPU = 2
-EFFECT_FADE_IN = 0.004  # seconds: no click, and a click's onset stays where it was placed
+EFFECT_FADE_IN = 0.004  # seconds, at most the pre-roll: the cut into the lead-in never
+# clicks, and the event's attack (at the sync point) is never faded
 EFFECT_FADE_OUT = 0.03
 PLOT_TRACES = 8  # labels whose traces are kept for the plot
 
@@ -305,6 +307,7 @@ class Suggester:
             with self._timed("locate"):
                 scenes = self._locate(scenes, edit, effect_labels, effect_vectors)
         with self._timed("place"):
+            scenes = self._spot(scenes, edit)
             placements = self._place(scenes, edit)
         kept_traces = self._traces(traces, scenes)
         settings = tuple(
@@ -753,6 +756,32 @@ class Suggester:
         keep = {id(e) for e in ranked[: self.options.max_effects]}
         return [replace(s, effects=tuple(e for e in s.effects if id(e) in keep)) for s in scenes]
 
+    def _spot(self, scenes: list[SceneSuggestion], edit: Edit) -> list[SceneSuggestion]:
+        """Every effect candidate's clip by the sync rule (match.spot): its sync point on the
+        interval's onset frame."""
+        from dataclasses import replace
+
+        fps = Fraction(edit.fps)
+        end_frame = math.floor(edit.duration * fps + 1e-6)
+        out = []
+        for scene in scenes:
+            effects = []
+            for effect in scene.effects:
+                onset = round(Fraction(effect.start) * fps) if effect.start > 0 else 0
+                play = None if self.options.ring_out else max(effect.end - effect.start, 1 / fps)
+                spots = [
+                    spot_effect(
+                        sound_id=c.sound_id, onset_frame=onset, fps=fps,
+                        sync_point=c.sync_point, sound_duration=c.duration, end_frame=end_frame,
+                        preroll_frames=self.options.preroll_frames,
+                        play=None if play is None else float(play),
+                    )
+                    for c in effect.candidates
+                ]  # fmt: skip
+                effects.append(replace(effect, spots=tuple(s for s in spots if s is not None)))
+            out.append(replace(scene, effects=tuple(effects)))
+        return out
+
     def _place(self, scenes: list[SceneSuggestion], edit: Edit) -> list[Placement]:
         fps = edit.fps
         # The last whole frame: an edit whose clips are off the grid must not gain half a
@@ -795,29 +824,34 @@ class Suggester:
         )
         for effect in effects:
             sound = effect.candidates[0]
-            start = snap(effect.start, fps)
-            interval = max(effect.end - effect.start, 1.0 / float(fps))
-            length = sound.duration if self.options.ring_out else min(sound.duration, interval)
-            length = min(length, end_of_edit - start)
-            length = snap(length, fps) or min(sound.duration, end_of_edit - start)
-            if length <= 0:
+            spot = next((s for s in effect.spots if s.sound_id == sound.sound_id), None)
+            if spot is None:  # nothing of it fits before the end of the edit
                 continue
+            start, length = spot.record_start, spot.duration
             number = next((i for i, t in enumerate(track_ends) if t <= start + 1e-9), None)
             if number is None:
                 track_ends.append(0.0)
                 number = len(track_ends) - 1
             track_ends[number] = start + length
-            keyframes = tuple(k for k in effect.automation if k.time < length)
+            # Keyframes count from the interval's onset; the clip starts its pre-roll earlier.
+            lead = max(0.0, spot.event_time - start)  # float noise can make 0 a hair negative
+            keyframes = tuple(
+                Keyframe(k.time + lead, k.gain_db, k.pan)
+                for k in effect.automation
+                if k.time + lead < length
+            )
             placements.append(
                 Placement(
                     track=sfx_track(number + 1), kind="effect", sound_id=sound.sound_id,
                     path=sound.path, label=effect.label, record_start=start, duration=length,
-                    source_start=0.0, source_duration=sound.duration,
-                    fade_in=min(EFFECT_FADE_IN, length / 4),
+                    source_start=spot.source_start, source_duration=sound.duration,
+                    # Over the pre-roll only: the event's own attack is never faded.
+                    fade_in=min(EFFECT_FADE_IN, lead, length / 4),
                     fade_out=min(EFFECT_FADE_OUT, length / 4),
                     scene_index=effect.scene_index, score=effect.confidence,
                     automation=keyframes, alternatives=effect.candidates[1:],
                     gain_db=0.0, pan=keyframes[0].pan if keyframes else 0.0,
+                    sync_point=spot.sync_point,
                 )
             )  # fmt: skip
         return placements

@@ -97,6 +97,9 @@ class Candidate:
     kind: Kind
     duration: float
     ucs_category: str = ""
+    sync_point: float = 0.0  # seconds into the file: where its own event is (sync points)
+    sync_source: str = ""  # override, catalogue, file, sidecar, detector or start
+    peak: float | None = None  # seconds into the file of its loudest sample, when known
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +124,34 @@ class Keyframe:
     pan: float
 
 
+DEFAULT_PREROLL_FRAMES = 2
+"""Whole frames of an effect kept before its sync point (``SuggestOptions.preroll_frames``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Spot:
+    """Where one sound's clip sits when it is chosen for an effect interval, by the sync rule
+    (:func:`sfxmatch.match.spot.spot_effect`): seconds of record time (on the frame grid) and
+    of the file (to the sample)."""
+
+    sound_id: str
+    record_start: float
+    duration: float
+    source_start: float
+    sync_point: float  # seconds into the file: lands at record_start + sync - source_start
+
+    def __post_init__(self) -> None:
+        for name in ("record_start", "duration", "source_start", "sync_point"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"spot {name} must be a time >= 0, not {value!r}")
+
+    @property
+    def event_time(self) -> float:
+        """Record seconds where the sound's sync point sounds."""
+        return self.record_start + self.sync_point - self.source_start
+
+
 @dataclass(frozen=True, slots=True)
 class EffectSuggestion:
     """A synced interval where ``label`` is strongly and stably on screen, and its sounds."""
@@ -134,6 +165,9 @@ class EffectSuggestion:
     rule: SyncRule = "report"
     trace: Trace | None = None  # the label's similarity over the interval's scene
     automation: tuple[Keyframe, ...] = ()  # pan/gain following the emitter on screen
+    # Where each candidate's clip goes if it is chosen (the sync rule, match.spot), in the
+    # order of ``candidates``: what the Resolve script places when the user picks another.
+    spots: tuple[Spot, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +214,9 @@ class Placement:
     automation: tuple[Keyframe, ...] = ()
     alternatives: tuple[Candidate, ...] = ()
     loop_crossfade: float = LOOP_CROSSFADE  # seconds between loop passes (see loop_passes)
+    # Seconds into the file of the sound's own event (effects, placed by match.spot): it
+    # sounds at record_start + sync_point - source_start. None for beds.
+    sync_point: float | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -206,6 +243,13 @@ class Placement:
     @property
     def record_end(self) -> float:
         return self.record_start + self.duration
+
+    @property
+    def event_time(self) -> float | None:
+        """Record seconds where the sound's sync point sounds (None for beds)."""
+        if self.sync_point is None:
+            return None
+        return self.record_start + self.sync_point - self.source_start
 
 
 # --- where the passes of a looped sound sit --------------------------------------------------
@@ -442,6 +486,9 @@ class SuggestOptions:
     max_gap: float = 0.2  # merge intervals of one label closer than this (seconds)
     min_effect: float = 0.3  # drop intervals shorter than this (seconds)
     ring_out: bool = True  # let an effect play past its interval (up to its own length)
+    # Whole frames of an effect kept before its sync point (the attack's breath); earlier
+    # lead-in is trimmed through the clip's source in-point (match.spot).
+    preroll_frames: int = DEFAULT_PREROLL_FRAMES
     max_effects: int = 64  # strongest intervals kept over the whole edit
     spatial: bool = True  # pan and gain follow the emitter on screen
     # Coarse-to-fine: embed every coarse_step-th segment, then only the segments between two
@@ -459,6 +506,8 @@ class SuggestOptions:
             raise ValueError(f"scan must be auto, full or coarse, not {self.scan!r}")
         if not 1 <= self.coarse_step <= 100:
             raise ValueError(f"coarse_step must be 1 to 100 segments, not {self.coarse_step}")
+        if not 0 <= self.preroll_frames <= 100:
+            raise ValueError(f"preroll_frames must be 0 to 100 frames, not {self.preroll_frames}")
         if self.rule not in ("report", "threshold", "hysteresis"):
             raise ValueError(f"rule must be report, threshold or hysteresis, not {self.rule!r}")
         if not (self.segment > 0 and (self.temperature is None or self.temperature > 0)):

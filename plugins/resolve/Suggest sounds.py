@@ -345,6 +345,7 @@ def build_slots(data):
                 scene["end"],
                 "ambience",
                 scene.get("ambience") or [],
+                [],
             )
         ]
         for number, effect in enumerate(scene.get("effects") or []):
@@ -356,9 +357,10 @@ def build_slots(data):
                     effect["end"],
                     effect.get("label", ""),
                     effect.get("candidates") or [],
+                    effect.get("spots") or [],
                 )
             )
-        for key, kind, start, end, label, candidates in rows:
+        for key, kind, start, end, label, candidates, spots in rows:
             candidates = list(candidates)[:MAX_CANDIDATES_SHOWN]
             if not candidates:
                 continue
@@ -370,6 +372,7 @@ def build_slots(data):
                 "end": float(end),
                 "label": label,
                 "candidates": candidates,
+                "spots": list(spots),
             }
             placed = {p["sound_id"] for p in _slot_placements(slot, placements)}
             slot["default"] = [c["sound_id"] in placed for c in candidates]
@@ -436,9 +439,12 @@ def clips_for_choice(slot, candidate, placements):
     """The clips (dicts in seconds) that put ``candidate`` into ``slot``.
 
     The pipeline's own placements are used when it placed this sound here (they carry its
-    track and source offset); otherwise the slot is filled from the file's start. A looping
-    placement, and an ambience longer than its file, become one clip per loop pass where
-    the mix plays it (:func:`loop_clips`).
+    track and source offset). Another effect candidate goes where the client's sync rule put
+    it (the slot's ``spots``: its sync point on the interval's onset frame, the pre-roll
+    before it, the source in point trimmed): this script never computes a sync point
+    itself. Otherwise the slot is filled from the file's start. A looping placement, and an
+    ambience longer than its file, become one clip per loop pass where the mix plays it
+    (:func:`loop_clips`).
     """
     own = _slot_placements(slot, placements, candidate["sound_id"])
     if own:
@@ -468,6 +474,23 @@ def clips_for_choice(slot, candidate, placements):
                     }
                 )
         return clips
+    for spot in slot.get("spots") or []:
+        if spot.get("sound_id") == candidate["sound_id"]:
+            start, duration = float(spot["record_start"]), float(spot["duration"])
+            return [
+                {
+                    "track": _default_track(slot["kind"]),
+                    "kind": slot["kind"],
+                    "path": candidate["path"],
+                    "label": candidate.get("label", ""),
+                    "sound_id": candidate["sound_id"],
+                    "record_start": start,
+                    "record_end": start + duration,
+                    "duration": duration,
+                    "source_start": float(spot["source_start"]),
+                    "score": candidate.get("score", 0.0),
+                }
+            ]
     length = float(candidate.get("duration") or 0.0)
     total = slot["end"] - slot["start"]
     if slot["kind"] == "ambience" and length > 0:

@@ -5,9 +5,13 @@ One run per library (:func:`index_library`):
 1. ``scan`` against the committed snapshot: only added, changed and moved files cost work;
    a sound whose sidecar text changed (or every sound, when the catalogue changed) is
    re-labelled without re-embedding its audio.
-2. A reader thread decodes each file at its own rate, makes it mono at the model's rate the
-   way the model's reference loader does (``Encoder.prepare_audio``) and reads its metadata
-   while the main thread embeds the previous batch.
+2. A reader thread decodes each file at its own rate, finds its sync point there (the onset
+   of its main event and its peak, :mod:`sfxmatch.match.onset`, to the sample), makes it mono
+   at the model's rate the way the model's reference loader does (``Encoder.prepare_audio``)
+   and reads its metadata (with any sync point the catalogue, the file or its sidecar
+   declares) while the main thread embeds the previous batch. Sounds indexed before sync
+   points existed (no onset stored) are decoded once more for it, without embedding and
+   without touching the store (``IndexReport.analysed``).
 3. Per batch: embed new labels (text tower), decide each sound's kind, embed the audio
    (the whole sound; long ambience also as windows of the model's window length), upsert
    the vectors, then
@@ -37,7 +41,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -63,6 +67,7 @@ from sfxmatch.library.registry import (
     encode_path,
 )
 from sfxmatch.library.scan import FileEntry, ScanFault, ScanResult, scan
+from sfxmatch.match.onset import Onset, detect_onset
 from sfxmatch.progress import IndexProgress
 from sfxmatch.store.base import Record, SoundMeta, VectorStore
 
@@ -99,6 +104,8 @@ class IndexReport:
     model_seconds: float  # text and audio embedding
     cancelled: bool = False
     indexed: int = 0  # sounds in the index after the run
+    analysed: int = 0  # unchanged sounds given their sync points (indexed before them)
+    sync_seconds: float = 0.0  # the onset detector's part of decode_seconds
 
     def summary(self) -> dict[str, object]:
         counts = {k: v for k, v in self.__dict__.items() if k not in ("faults", "library")}
@@ -108,12 +115,15 @@ class IndexReport:
 @dataclass
 class _Work:
     entry: FileEntry
-    relabel_only: bool
+    relabel_only: bool  # same audio: label and kind again, vectors kept
+    sync_only: bool = False  # same audio and label: only its sync point is found
+    analyse: bool = True  # decode the audio to find its sync point (onset and peak)
     label: SoundLabel | None = None
-    audio: np.ndarray | None = None  # 16 kHz mono
+    audio: np.ndarray | None = None  # mono at the model's rate
     duration: float = 0.0
     seamless: bool | None = None
     sidecar: str = ""
+    onset: Onset | None = None
     fault: ScanFault | None = None
 
 
@@ -121,6 +131,7 @@ class _Work:
 class _Timer:
     decode: float = 0.0
     model: float = 0.0
+    sync: float = 0.0  # the onset detector's part of ``decode``
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -171,6 +182,16 @@ def label_id(library: LibraryConfig, label: str, kind: str) -> str:
     return f"t:{library.library_id}:{digest}"
 
 
+def _marks(label: SoundLabel) -> dict[str, Any]:
+    """The sync point a label's sources declare, as IndexedSound fields."""
+    mark = label.sync
+    return {
+        "marked": mark.time if mark else None,
+        "marked_source": label.sync_source if mark else "",
+        "marked_detail": mark.detail if mark else "",
+    }
+
+
 def _kill_point(name: str, counter: dict[str, int] = {}) -> None:  # noqa: B006
     """Crash tests only: SIGKILL this process at the n-th pass of a named point."""
     spec = os.environ.get(KILL_ENV)
@@ -193,12 +214,18 @@ def _read(item: _Work, catalogue: Catalogue | None, timer: _Timer, encoder: Enco
         item.label = describe_sound(
             path, relpath=item.entry.relpath, fmt=item.entry.format, catalogue=catalogue
         )
-        if not item.relabel_only:
+        if not item.relabel_only or item.analyse:
             audio = media.load_audio(path, channels="mono")
             if audio.samples.shape[-1] == 0:
                 raise MediaError(path, "holds no audio samples")
             if not np.isfinite(audio.samples).all():
                 raise MediaError(path, "decodes to non-finite samples")
+            if item.analyse:  # at the file's own rate: the sync point to its sample
+                began = time.perf_counter()
+                item.onset = detect_onset(audio.samples[0], audio.sample_rate)
+                with timer.lock:
+                    timer.sync += time.perf_counter() - began
+        if not item.relabel_only:
             rate = encoder.spec.audio_rate
             samples = encoder.prepare_audio(audio.samples[0], audio.sample_rate)
             item.audio = samples
@@ -310,6 +337,12 @@ class _Batcher:
         """Embed, upsert and commit one batch of successfully read items."""
         if not items:
             return []
+        analysed = [self._analysed(it) for it in items if it.sync_only]
+        items = [it for it in items if not it.sync_only]
+        if not items:
+            with self.state.transaction() as db:
+                IndexState.put_sounds(db, analysed)
+            return analysed
         texts = [it.label.text for it in items]  # type: ignore[union-attr]
         by_text = self.label_vectors(texts)
         shots: list[ZeroShot] = zero_shot_kinds(
@@ -341,6 +374,7 @@ class _Batcher:
                 loop_hint=label.loop_hint,
                 min_margin=self.min_margin,
             )
+            onset = item.onset
             sound = IndexedSound(
                 entry=entry,
                 library=self.library.name,
@@ -355,6 +389,9 @@ class _Batcher:
                 windows=0,
                 sidecar=item.sidecar,
                 problems=label.problems,
+                onset=onset.time if onset else (old.onset if old and item.relabel_only else None),
+                peak=onset.peak if onset else (old.peak if old and item.relabel_only else None),
+                **_marks(label),
             )
             meta = self._meta(sound)
             if item.relabel_only and old is not None:
@@ -395,9 +432,22 @@ class _Batcher:
         if stale:
             self.store.delete(stale)
         with self.state.transaction() as db:
-            IndexState.put_sounds(db, sounds)
+            IndexState.put_sounds(db, sounds + analysed)
         _kill_point("committed")
-        return sounds
+        return sounds + analysed
+
+    def _analysed(self, item: _Work) -> IndexedSound:
+        """A sound indexed before sync points, with its sync point now: label, kind and
+        vectors stay as they are (the store is not touched)."""
+        old = self.state.sound(item.entry.sound_id)
+        assert old is not None and item.label is not None and item.onset is not None
+        return replace(
+            old,
+            entry=item.entry,
+            onset=item.onset.time,
+            peak=item.onset.peak,
+            **_marks(item.label),
+        )
 
     def _meta(self, sound: IndexedSound) -> SoundMeta:
         return SoundMeta(
@@ -486,8 +536,12 @@ def index_library(
     batch_files: int | None = None,
     zero_shot_min_margin: float = 0.0,
     excluded: Sequence[str | os.PathLike[str]] = (),
+    analyse_sync: bool = True,
 ) -> IndexReport:
     """Bring the index of ``library`` up to date. See the module docstring for guarantees.
+
+    ``analyse_sync`` False leaves the onset detector out (benchmarks compare the two; the
+    sounds then have no detected sync point until a run with it).
 
     ``cancel`` is checked while scanning (every few entries), while comparing and between
     files: what was committed stays, the rest is done by the next run, and a run cancelled
@@ -517,7 +571,7 @@ def index_library(
         _kill_point("scanned")
         return _index_scanned(
             library, result, encoder, store, state, timer, tell, cancel, batch_files,
-            zero_shot_min_margin, started, wall_started,
+            zero_shot_min_margin, started, wall_started, analyse_sync,
         )  # fmt: skip
     except Cancelled:
         report = IndexReport(
@@ -544,6 +598,7 @@ def _index_scanned(
     zero_shot_min_margin: float,
     started: float,
     wall_started: float,
+    analyse_sync: bool = True,
 ) -> IndexReport:
     """The rest of ``index_library`` once the scan is done (``Cancelled`` when cancelled
     before the first commit)."""
@@ -592,13 +647,32 @@ def _index_scanned(
         with state.transaction() as db:
             IndexState.put_sounds(db, [replace(known[e.sound_id], entry=e) for e in touched])
 
-    work = [] if cancelled else [_Work(e, relabel_only=False) for e in result.to_process]
+    work = (
+        []
+        if cancelled
+        else [_Work(e, relabel_only=False, analyse=analyse_sync) for e in result.to_process]
+    )
     queued = {w.entry.sound_id for w in work}
     if not cancelled:
-        work += [_Work(e, relabel_only=True) for e in relabel if e.sound_id not in queued]
+        for e in relabel:
+            if e.sound_id not in queued:
+                # A sound indexed before sync points is analysed while it is relabelled.
+                never = known.get(e.sound_id) is None or known[e.sound_id].onset is None
+                work.append(_Work(e, relabel_only=True, analyse=analyse_sync and never))
+                queued.add(e.sound_id)
+    if not cancelled and analyse_sync:
+        # Sounds indexed before sync points: their audio is decoded once more to find them
+        # (no embedding, the store untouched).
+        work += [
+            _Work(e, relabel_only=True, sync_only=True)
+            for e in result.unchanged
+            if e.sound_id in known and known[e.sound_id].onset is None
+            and e.sound_id not in queued
+        ]  # fmt: skip
     total = len(work)
     done = failed = 0
-    relabelled = sum(1 for w in work if w.relabel_only)
+    relabelled = sum(1 for w in work if w.relabel_only and not w.sync_only)
+    analysed = sum(1 for w in work if w.sync_only)
     stop = threading.Event()
     batch: list[_Work] = []
     tell(IndexProgress(library.name, "index", 0, total, result.summary()))
@@ -650,6 +724,8 @@ def _index_scanned(
         model_seconds=timer.model,
         cancelled=cancelled,
         indexed=indexed,
+        analysed=analysed,
+        sync_seconds=timer.sync,
     )
     summary = report.summary() | {"catalogue": cat_sig}
     state.add_run(RunRecord(library.name, wall_started, time.time(), summary))

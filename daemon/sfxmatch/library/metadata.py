@@ -38,6 +38,14 @@ from typing import Any, Literal
 import regex
 
 from sfxmatch.errors import ConfigError
+from sfxmatch.library.syncpoints import (
+    SYNC_HEADERS,
+    Mark,
+    catalogue_value,
+    file_mark,
+    is_sync_line,
+    sidecar_mark,
+)
 from sfxmatch.library.ucs import UcsCategory, UcsName, lookup_cat_id, lookup_names, parse_ucs_name
 
 LabelSource = Literal["catalogue", "embedded", "sidecar", "ucs_name", "filename"]
@@ -192,6 +200,7 @@ class EmbeddedTags:
     ucs_where: str | None = None
     loop: bool = False
     problem: str | None = None  # why tags could not be read, when they could not
+    mark: Mark | None = None  # the sync point the file marks (cue, iXML, AIFF marker)
 
     def best_label(self, name_stem: str = "") -> tuple[str, str] | None:
         """(label, where) from descriptions, FX names, then descriptive titles."""
@@ -217,6 +226,7 @@ class _TagBag:
     cat_ids: list[tuple[str, str]] = field(default_factory=list)
     cat_names: list[tuple[str, str, str]] = field(default_factory=list)  # (cat, sub, where)
     loop: bool = False
+    mark: Mark | None = None
 
     def add(self, kind: str, value: object, where: str) -> None:
         text = _as_text(value)
@@ -248,7 +258,7 @@ class _TagBag:
                     break
         return EmbeddedTags(
             tuple(self.descriptions), tuple(self.fx_names), tuple(self.titles),
-            tuple(dict.fromkeys(self.keywords)), ucs, ucs_where, self.loop, problem,
+            tuple(dict.fromkeys(self.keywords)), ucs, ucs_where, self.loop, problem, self.mark,
         )  # fmt: skip
 
 
@@ -301,6 +311,7 @@ def _iff_chunks(f: io.BufferedReader) -> dict[bytes, list[bytes]]:
     file_size = os.fstat(f.fileno()).st_size
     wanted = {b"bext", b"iXML", b"LIST", b"smpl", b"acid", b"id3 ", b"ID3 ", b"ds64"}
     wanted |= {b"NAME", b"ANNO", b"COMT", b"ID3 "}
+    wanted |= {b"fmt ", b"cue ", b"COMM", b"MARK"}  # sync points: rate and markers
     chunks: dict[bytes, list[bytes]] = {}
     pos, big_data = 12, None
     for _ in range(10_000):
@@ -384,6 +395,7 @@ def _read_iff(bag: _TagBag, f: io.BufferedReader) -> bool:
     for raw in chunks.get(b"acid", []):
         if len(raw) >= 4 and not struct.unpack("<I", raw[:4])[0] & 1:
             bag.loop = True  # ACID flags bit 0 = one-shot
+    bag.mark = file_mark(chunks, little_endian=b"COMM" not in chunks)
     return bool(chunks.get(b"id3 ") or chunks.get(b"ID3 "))
 
 
@@ -461,11 +473,26 @@ def read_sidecar_text(path: str | os.PathLike[str]) -> tuple[str, str] | None:
         except OSError:
             continue
         for line in _decode(raw).splitlines():
-            if line.strip() and not _KEY_VALUE_LINE.match(line):
+            if line.strip() and not _KEY_VALUE_LINE.match(line) and not is_sync_line(line):
                 text = clean_text(line)
                 if is_descriptive(text):
                     return text, os.path.basename(candidate)
                 break
+    return None
+
+
+def read_sidecar_sync(path: str | os.PathLike[str]) -> Mark | None:
+    """A ``sync = 0.37`` line in ``name.txt`` or ``name.ext.txt`` beside a sound."""
+    path = os.fspath(path)
+    for candidate in (os.path.splitext(path)[0] + ".txt", path + ".txt"):
+        try:
+            with open(candidate, "rb") as f:
+                raw = f.read(4096)
+        except OSError:
+            continue
+        mark = sidecar_mark(_decode(raw), os.path.basename(candidate))
+        if mark is not None:
+            return mark
     return None
 
 
@@ -486,6 +513,7 @@ class CatalogueEntry:
     text: str
     ucs: UcsCategory | None
     origin: str  # "sounds.csv line 12"
+    sync: float | None = None  # seconds: the catalogue's sync point for the sound
 
 
 def _key(path: str) -> str:
@@ -523,7 +551,8 @@ class Catalogue:
         if old is not None:  # several rows for one file (AudioSet strong labels): merge
             texts = dict.fromkeys([*old.text.split(", "), *entry.text.split(", ")])
             text = ", ".join(t for t in texts if t)
-            entry = CatalogueEntry(text, old.ucs or entry.ucs, old.origin)
+            sync = old.sync if old.sync is not None else entry.sync
+            entry = CatalogueEntry(text, old.ucs or entry.ucs, old.origin, sync)
         self._by_path[key] = entry
         name = key.rsplit("/", 1)[-1]
         # A name shared by two different files is ambiguous: only its full path finds it.
@@ -682,6 +711,7 @@ def load_catalogue(
         return col
 
     file_col = pick(_FILE_HEADERS, ("file", "path", "ytid", "segment"))
+    sync_col = pick(SYNC_HEADERS, ("sync",))
     catid_col = pick(("catid", "ucscatid"))
     sub_col = pick(("subcategory", "ucssubcategory"))
     text_col = pick(_TEXT_HEADERS, ("desc", "caption", "label", "title", "class"))
@@ -689,15 +719,16 @@ def load_catalogue(
     if file_col is None and text_col is None and len(header) >= 2:
         rows = [(kept[0][0], header), *rows]  # no header: the first row is data
         file_col, text_col, cat_col, sub_col, catid_col = 0, len(header) - 1, None, None, None
-    if file_col is None or text_col is None:
+        sync_col = None
+    if file_col is None or (text_col is None and sync_col is None):
         raise ConfigError(f"catalogue {path}: no file and description columns in {header}")
     ontology = dict(ontology) if ontology is not None else None
     audioset = _fold(header[file_col]) in ("ytid", "segmentid", "youtubeid")
     entries: list[tuple[str, CatalogueEntry]] = []
     for number, row in rows:
-        if len(row) <= max(file_col, text_col):
+        if len(row) <= file_col or (text_col is not None and len(row) <= text_col):
             continue
-        value = row[text_col].strip()
+        value = row[text_col].strip() if text_col is not None else ""
         if _MIDS_ONLY.match(value):
             audioset = True
             if ontology is None:
@@ -705,7 +736,10 @@ def load_catalogue(
             names = [ontology.get(mid) for mid in _MID.findall(value)]
             value = ", ".join(n for n in names if n)
         label = clean_text(value)
-        if not label:
+        sync = None
+        if sync_col is not None and sync_col < len(row):
+            sync = catalogue_value(row[sync_col], header[sync_col])
+        if not label and sync is None:
             continue
         ucs = None
         if catid_col is not None and catid_col < len(row) and row[catid_col].strip():
@@ -713,7 +747,8 @@ def load_catalogue(
         if ucs is None and cat_col is not None and cat_col < len(row) and row[cat_col].strip():
             sub = row[sub_col] if sub_col is not None and sub_col < len(row) else None
             ucs = lookup_names(row[cat_col], sub)
-        entries.append((row[file_col], CatalogueEntry(label, ucs, f"{path.name} line {number}")))
+        origin = f"{path.name} line {number}"
+        entries.append((row[file_col], CatalogueEntry(label, ucs, origin, sync)))
     return Catalogue(entries, audioset=audioset)
 
 
@@ -732,6 +767,8 @@ class SoundLabel:
     loop_hint: bool = False  # the name, smpl loops or ACID flags say it is made to loop
     keywords: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()  # metadata that could not be read (the label still stands)
+    sync: Mark | None = None  # a sync point the catalogue, the file or its sidecar declares
+    sync_source: str = ""  # "catalogue", "file" or "sidecar" (syncpoints.choose's order)
 
 
 def describe_sound(
@@ -749,9 +786,12 @@ def describe_sound(
     ucs_found: list[tuple[UcsCategory, LabelSource]] = []
     problems: list[str] = []
 
+    marks: list[tuple[Mark, str]] = []
     if catalogue is not None:
         entry = catalogue.lookup(relpath if relpath is not None else name, path)
-        if entry is not None:
+        if entry is not None and entry.sync is not None:
+            marks.append((Mark(entry.sync, entry.origin), "catalogue"))
+        if entry is not None and entry.text:
             candidates.append((entry.text, "catalogue", entry.origin))
             if entry.ucs is not None:
                 ucs_found.append((entry.ucs, "catalogue"))
@@ -765,6 +805,11 @@ def describe_sound(
             candidates.append((best[0], "embedded", best[1]))
         if tags.ucs is not None:
             ucs_found.append((tags.ucs, "embedded"))
+        if tags.mark is not None:
+            marks.append((tags.mark, "file"))
+    sidecar_sync = read_sidecar_sync(path)
+    if sidecar_sync is not None:
+        marks.append((sidecar_sync, "sidecar"))
     sidecar = read_sidecar_text(path)
     if sidecar is not None:
         candidates.append((sidecar[0], "sidecar", sidecar[1]))
@@ -780,4 +825,5 @@ def describe_sound(
     return SoundLabel(
         text=text, source=source, detail=detail, ucs=ucs, ucs_source=ucs_source,
         loop_hint=tags.loop or by_name.loop, keywords=tags.keywords, problems=tuple(problems),
+        sync=marks[0][0] if marks else None, sync_source=marks[0][1] if marks else "",
     )  # fmt: skip

@@ -29,6 +29,7 @@ from pathlib import Path
 from sfxmatch.errors import ConfigError, LimitError, NotFoundError, PreconditionError
 from sfxmatch.files import exclusive, storage_writes, write_text_atomic
 from sfxmatch.library.scan import FileEntry, LibraryRoot, ScanFault, Snapshot
+from sfxmatch.library.syncpoints import Mark, SyncPoint, choose
 
 _NAME = re.compile(r"^[\w][\w .@+-]{0,63}$", re.UNICODE)
 MAX_LIBRARIES = 200  # registered libraries at most
@@ -192,6 +193,27 @@ class IndexedSound:
     windows: int  # extra window vectors beyond the whole-sound vector
     sidecar: str  # signature of the sidecar texts when labelled (a change re-labels)
     problems: tuple[str, ...] = ()
+    # Sync point (seconds into the sound): the detector's onset of the main event and the
+    # peak (None: not analysed yet, a sound indexed before sync points), and what the
+    # catalogue, the file or its sidecar declares (source "" when nothing does).
+    onset: float | None = None
+    peak: float | None = None
+    marked: float | None = None
+    marked_source: str = ""
+    marked_detail: str = ""
+
+    def sync_point(self, override: float | None = None) -> SyncPoint:
+        """The sync point this sound is placed by (:func:`syncpoints.choose`)."""
+        mark = Mark(self.marked, self.marked_detail) if self.marked is not None else None
+        return choose(
+            override=override,
+            catalogue=mark if self.marked_source == "catalogue" else None,
+            file=mark if self.marked_source == "file" else None,
+            sidecar=mark if self.marked_source == "sidecar" else None,
+            detected=self.onset,
+            peak=self.peak,
+            duration=self.duration,
+        )
 
 
 @dataclass(frozen=True)
@@ -232,9 +254,18 @@ CREATE TABLE IF NOT EXISTS sounds (
     duration REAL NOT NULL,
     windows INTEGER NOT NULL,
     sidecar TEXT NOT NULL,
-    problems TEXT NOT NULL
+    problems TEXT NOT NULL,
+    onset REAL,
+    peak REAL,
+    marked REAL,
+    marked_source TEXT NOT NULL DEFAULT '',
+    marked_detail TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS sounds_library ON sounds(library);
+CREATE TABLE IF NOT EXISTS sync_overrides (
+    sound_id TEXT PRIMARY KEY, library TEXT NOT NULL, content_hash TEXT NOT NULL,
+    time REAL NOT NULL, set_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS faults (
     library TEXT NOT NULL, path TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL,
     at REAL NOT NULL
@@ -249,7 +280,19 @@ _COLUMNS = [
     *("sound_id", "library", "library_id", "root", "relpath", "size", "mtime_ns"),
     *("content_hash", "format", "label", "label_source", "label_detail", "ucs_category"),
     *("kind", "kind_source", "kind_reason", "duration", "windows", "sidecar", "problems"),
+    *("onset", "peak", "marked", "marked_source", "marked_detail"),
 ]
+SCHEMA_VERSION = 2
+"""1: sounds without sync points; 2: the sync columns and ``sync_overrides`` (rows of a
+version 1 index have NULL ``onset``: the next index run analyses their audio, and until then
+suggest finds their sync points on demand)."""
+_SYNC_COLUMNS = {
+    "onset": "REAL",
+    "peak": "REAL",
+    "marked": "REAL",
+    "marked_source": "TEXT NOT NULL DEFAULT ''",
+    "marked_detail": "TEXT NOT NULL DEFAULT ''",
+}
 
 
 def display_path(raw: str | bytes | os.PathLike[str]) -> str:
@@ -295,6 +338,20 @@ class IndexState:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring an index written by an older sfxmatch to ``SCHEMA_VERSION``: columns are
+        added (existing rows keep everything they had), nothing is dropped or rewritten."""
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()  # type: ignore[misc]
+        if int(version) >= SCHEMA_VERSION:
+            return
+        with self.transaction() as db:
+            have = {row[1] for row in db.execute("PRAGMA table_info(sounds)")}
+            for name, kind in _SYNC_COLUMNS.items():
+                if name not in have:
+                    db.execute(f"ALTER TABLE sounds ADD COLUMN {name} {kind}")
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _storage(self) -> contextlib.AbstractContextManager[None]:
         return storage_writes("the sound index", self.path.parent)
@@ -370,7 +427,87 @@ class IndexState:
 
     @staticmethod
     def drop_sounds(db: sqlite3.Connection, sound_ids: Iterable[str]) -> None:
-        db.executemany("DELETE FROM sounds WHERE sound_id = ?", [(i,) for i in sound_ids])
+        ids = [(i,) for i in sound_ids]
+        db.executemany("DELETE FROM sounds WHERE sound_id = ?", ids)
+        db.executemany("DELETE FROM sync_overrides WHERE sound_id = ?", ids)
+
+    # -- sync points ---------------------------------------------------------------------
+
+    def set_override(self, sound: IndexedSound, seconds: float | None) -> None:
+        """Set (or, with None, remove) the user's sync point of ``sound``; it holds while
+        the file's content stays the same."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM sync_overrides WHERE sound_id = ?", (sound.entry.sound_id,))
+            if seconds is not None:
+                db.execute(
+                    "INSERT INTO sync_overrides (sound_id, library, content_hash, time, set_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (sound.entry.sound_id, sound.library, sound.entry.content_hash, seconds,
+                     time.time()),
+                )  # fmt: skip
+
+    def overrides(self, sound_ids: Iterable[str] | None = None) -> dict[str, float]:
+        """Sound id -> the user's sync point, for sounds whose content is what it was when
+        it was set (a changed file's override no longer applies)."""
+        sql = (
+            "SELECT o.sound_id, o.time FROM sync_overrides o JOIN sounds s "
+            "ON s.sound_id = o.sound_id AND s.content_hash = o.content_hash"
+        )
+        if sound_ids is None:
+            return dict(self._db.execute(sql).fetchall())
+        ids = list(dict.fromkeys(sound_ids))
+        out: dict[str, float] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self._db.execute(
+                f"{sql} WHERE o.sound_id IN ({', '.join('?' * len(chunk))})", chunk
+            )
+            out.update(dict(rows.fetchall()))
+        return out
+
+    def sound_at(self, library: str, relpath: str) -> IndexedSound | None:
+        """The sound of ``library`` at ``relpath`` (relative to its root), if indexed."""
+        row = self._db.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM sounds WHERE library = ? AND relpath = ?",
+            (library, os.fsencode(relpath)),
+        ).fetchone()
+        return _sound(row) if row else None  # type: ignore[arg-type]
+
+    def sounds_by_id(self, sound_ids: Iterable[str]) -> dict[str, IndexedSound]:
+        ids = list(dict.fromkeys(sound_ids))
+        out: dict[str, IndexedSound] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self._db.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM sounds "
+                f"WHERE sound_id IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            )
+            out.update((str(row[0]), _sound(row)) for row in rows)
+        return out
+
+    def sync_points(self, sound_ids: Iterable[str]) -> dict[str, SyncPoint]:
+        """Sound id -> its sync point, for the ids that are indexed."""
+        sounds = self.sounds_by_id(sound_ids)
+        overrides = self.overrides(sounds)
+        return {sid: s.sync_point(overrides.get(sid)) for sid, s in sounds.items()}
+
+    def sync_counts(self, library: str) -> dict[str, int]:
+        """Sounds per sync-point source (override, catalogue, file, sidecar, detector,
+        start) of one library: :meth:`IndexedSound.sync_point`'s precedence, in SQL."""
+        fits = "(s.duration <= 0 OR {0} < s.duration)"
+        rows = self._db.execute(
+            "SELECT CASE "
+            f"WHEN o.sound_id IS NOT NULL AND {fits.format('o.time')} THEN 'override' "
+            f"WHEN s.marked IS NOT NULL AND s.marked_source != '' AND {fits.format('s.marked')} "
+            "THEN s.marked_source "
+            f"WHEN s.onset IS NOT NULL AND {fits.format('s.onset')} THEN 'detector' "
+            "ELSE 'start' END AS source, COUNT(*) FROM sounds s LEFT JOIN sync_overrides o "
+            "ON o.sound_id = s.sound_id AND o.content_hash = s.content_hash "
+            "WHERE s.library = ? GROUP BY source",
+            (library,),
+        )
+        return {str(k): int(n) for k, n in rows}
 
     def count(self, library: str | None) -> dict[str, int]:
         """Sounds per kind of one library (None: of every library)."""
@@ -430,7 +567,7 @@ class IndexState:
 
     def forget_library(self, library: str) -> None:
         with self.transaction() as db:
-            for table in ("sounds", "faults", "runs"):
+            for table in ("sounds", "faults", "runs", "sync_overrides"):
                 db.execute(f"DELETE FROM {table} WHERE library = ?", (library,))
 
 
@@ -471,13 +608,15 @@ def _row(s: IndexedSound) -> tuple[object, ...]:
         e.sound_id, s.library, e.library_id, os.fsencode(e.root), e.relpath_bytes, e.size,
         e.mtime_ns, e.content_hash, e.format, s.label, s.label_source, s.label_detail,
         s.ucs_category, s.kind, s.kind_source, s.kind_reason, s.duration, s.windows, s.sidecar,
-        json.dumps(list(s.problems)),
+        json.dumps(list(s.problems)), s.onset, s.peak, s.marked, s.marked_source,
+        s.marked_detail,
     )  # fmt: skip
 
 
 def _sound(row: tuple[object, ...]) -> IndexedSound:
     (sid, library, library_id, root, relpath, size, mtime, digest, fmt, label, lsrc, ldet,
-     ucs, kind, ksrc, kreason, duration, windows, sidecar, problems) = row  # fmt: skip
+     ucs, kind, ksrc, kreason, duration, windows, sidecar, problems, onset, peak, marked,
+     msrc, mdet) = row  # fmt: skip
     entry = FileEntry(
         str(sid), str(library_id), Path(os.fsdecode(root)), os.fsdecode(relpath),  # type: ignore[arg-type]
         int(size), int(mtime), str(digest), str(fmt),  # type: ignore[arg-type]
@@ -485,5 +624,10 @@ def _sound(row: tuple[object, ...]) -> IndexedSound:
     return IndexedSound(
         entry, str(library), str(label), str(lsrc), str(ldet), str(ucs), str(kind), str(ksrc),
         str(kreason), float(duration), int(windows), str(sidecar),  # type: ignore[arg-type]
-        tuple(json.loads(str(problems))),
+        tuple(json.loads(str(problems))), _real(onset), _real(peak), _real(marked),
+        str(msrc or ""), str(mdet or ""),
     )  # fmt: skip
+
+
+def _real(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]

@@ -101,6 +101,8 @@ LANES: dict[str, Lane] = {
     "LibraryAdd": "work",
     "LibraryRemove": "work",
     "LibrarySearch": "work",
+    "LibrarySoundSync": "cheap",
+    "LibrarySetSync": "work",
     "LibraryIndex": "job",
     "Suggest": "job",
     "Render": "job",
@@ -338,6 +340,19 @@ class Servicer:
             top_k=top_k,  # type: ignore[arg-type]
         )
         return pb.LibrarySearchReply(candidates=[translate.candidate_msg(c) for c in found])
+
+    def LibrarySoundSync(self, request: pb.LibrarySoundSyncRequest) -> pb.SoundSync:
+        path = self.d.policy.existing(request.path, "sound")
+        sound, point = self.pipeline.sound_sync(path)
+        return translate.sound_sync_msg(sound, point)
+
+    def LibrarySetSync(self, request: pb.LibrarySetSyncRequest) -> pb.SoundSync:
+        path = self.d.policy.existing(request.path, "sound")
+        seconds = (
+            translate.check_sync_seconds(request.seconds) if request.HasField("seconds") else None
+        )
+        sound, point = self.pipeline.library_set_sync(path, seconds)
+        return translate.sound_sync_msg(sound, point)
 
     def LibraryIndex(self, request: pb.LibraryIndexRequest) -> JobPlan:
         def prepare() -> tuple[str, Callable[[Job], Any]]:
@@ -591,9 +606,7 @@ class _Transport(grpc.GenericRpcHandler):
             "anonymous-watch": _LaneLimit(
                 "health-watch (without the token)", config.max_anonymous_watches
             ),
-            "anonymous-read": _LaneLimit(
-                "health (without the token)", config.max_anonymous_reads
-            ),
+            "anonymous-read": _LaneLimit("health (without the token)", config.max_anonymous_reads),
         }
         self.delayed_refusals = 0  # touched only on the event loop
         self.handlers: dict[str, grpc.RpcMethodHandler] = {}

@@ -82,6 +82,7 @@ OPTION_RANGES: dict[str, tuple[float, float]] = {
     "max_gap": (0.0, MAX_SECONDS),
     "min_effect": (0.0, MAX_SECONDS),
     "coarse_step": (1, 100),
+    "preroll_frames": (0, 100),
 }
 
 
@@ -307,6 +308,7 @@ def report_msg(report: Any) -> pb.IndexReport:
         seconds=report.seconds,
         cancelled=report.cancelled,
         indexed=report.indexed,
+        analysed=getattr(report, "analysed", 0),
     )
 
 
@@ -320,6 +322,10 @@ def status_msg(status: Any) -> pb.LibraryStatus:
         root_exists=status.root_exists,
         last_indexed_at=last.finished if last else 0.0,
         last_run_json=json.dumps(last.summary, default=str) if last else "",
+        sync_sources=[
+            pb.SyncCount(source=k, sounds=n)
+            for k, n in sorted(getattr(status, "sync_sources", {}).items())
+        ],
     )
 
 
@@ -332,7 +338,31 @@ def candidate_msg(c: Candidate) -> pb.Candidate:
         kind=c.kind,
         duration=c.duration,
         ucs_category=c.ucs_category,
+        sync_point=c.sync_point,
+        sync_source=c.sync_source,
+        peak=c.peak,
     )
+
+
+def sound_sync_msg(sound: Any, point: Any) -> pb.SoundSync:
+    """A sound of the index (``IndexedSound``) and its sync point (``SyncPoint``)."""
+    return pb.SoundSync(
+        path=os.fsencode(sound.entry.path).decode("utf-8", "replace"),
+        library=sound.library,
+        sound_id=sound.entry.sound_id,
+        duration=sound.duration,
+        sync_point=point.time,
+        source=point.source,
+        detail=point.detail,
+        peak=point.peak,
+        detected=sound.onset,
+    )
+
+
+def check_sync_seconds(seconds: float) -> float:
+    """A sync point a client sends: finite, 0 or more, within the longest edit time."""
+    _finite(seconds, "sync point")
+    return check_range(seconds, "sync point", 0.0, MAX_SECONDS)
 
 
 def file_progress_msg(p: Any) -> pb.FileProgress:
@@ -615,4 +645,5 @@ BOUNDS: dict[str, str] = {
     f"{OPTION_RANGES['segment'][0]:g}..{OPTION_RANGES['segment'][1]:g} s), target_lufs -70..0",
     "a request message": f"{MAX_MESSAGE // 2**20} MiB (gRPC: RESOURCE_EXHAUSTED); a health "
     "request without the token 1 KiB",
+    "a sync point (LibrarySetSync)": f"0..{MAX_SECONDS:g} s, and before the end of the sound",
 }

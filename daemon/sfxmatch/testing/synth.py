@@ -123,6 +123,97 @@ def noise_burst(
     return out
 
 
+@dataclass(frozen=True)
+class SyncSoundTruth:
+    """A sound effect as libraries ship them: ``lead`` seconds of room tone, then the event
+    (its first sample is ``onset``), ringing out under the room tone that goes on."""
+
+    samples: np.ndarray  # (channels, n) float32
+    sample_rate: int
+    onset: int  # sample index of the event's first sample: round(lead * sample_rate)
+    peak: int  # sample index of the loudest sample
+
+    @property
+    def onset_seconds(self) -> float:
+        return self.onset / self.sample_rate
+
+
+def sync_sound(
+    lead: float,
+    sample_rate: int,
+    *,
+    tail: float = 0.6,
+    room_tone_db: float = -50.0,
+    kind: Literal["knock", "burst"] = "knock",
+    amplitude: float = 0.8,
+    seed: int = 0,
+    channels: int = 1,
+) -> SyncSoundTruth:
+    """Room tone (Gaussian noise ``room_tone_db`` dBFS RMS, seeded) for ``lead`` seconds, then
+    an event that starts at full amplitude on sample ``round(lead * sample_rate)``: a knock (a
+    1.2 kHz cosine decaying over 60 ms) or a burst (noise decaying over 40 ms, its first
+    sample at ``amplitude``). The room tone runs under the event to the end (``tail`` s after
+    it)."""
+    onset = round(lead * sample_rate)
+    n = onset + round(tail * sample_rate)
+    rng = np.random.default_rng(seed)
+    out = rng.normal(0.0, 10 ** (room_tone_db / 20), n)
+    t = np.arange(n - onset) / sample_rate
+    if kind == "knock":
+        event = amplitude * np.cos(2 * np.pi * 1200.0 * t) * np.exp(-t / 0.06)
+    else:
+        event = rng.normal(0.0, amplitude / 3, n - onset) * np.exp(-t / 0.04)
+        event[0] = amplitude
+    out[onset:] += event
+    signal = np.tile(out.astype(np.float32), (channels, 1))
+    return SyncSoundTruth(signal, sample_rate, onset, int(np.argmax(np.abs(out))))
+
+
+def make_bwf_file(
+    path: str | os.PathLike[str],
+    signal: np.ndarray,
+    sample_rate: int,
+    *,
+    cues: Sequence[tuple[int, str]] = (),
+    ixml: str | None = None,
+    time_reference: int = 0,
+    description: str = "",
+) -> Path:
+    """A Broadcast WAV (16-bit PCM) as recorders and library tools write it: ``bext`` (its
+    TimeReference in samples since midnight), ``data``, then a ``cue `` chunk with one point
+    per ``(sample frame, label)`` (labels in ``LIST``/``adtl``/``labl``; "" for none) and an
+    optional ``iXML`` chunk."""
+    import struct
+
+    x = np.atleast_2d(np.asarray(signal, dtype=np.float64))
+    channels = x.shape[0]
+    pcm = np.clip(np.rint(x.T * 32767.0), -32768, 32767).astype("<i2").tobytes()
+
+    def chunk(cid: bytes, body: bytes) -> bytes:
+        return cid + struct.pack("<I", len(body)) + body + (b"\0" if len(body) % 2 else b"")
+
+    fmt = struct.pack(
+        "<HHIIHH", 1, channels, sample_rate, sample_rate * 2 * channels, 2 * channels, 16
+    )
+    bext = description.encode()[:256].ljust(256, b"\0") + b"\0" * (32 + 32 + 10 + 8)
+    bext += struct.pack("<II", time_reference & 0xFFFFFFFF, time_reference >> 32)
+    bext += struct.pack("<H", 1) + b"\0" * (64 + 10 + 180)
+    body = chunk(b"fmt ", fmt) + chunk(b"bext", bext) + chunk(b"data", pcm)
+    if cues:
+        points = struct.pack("<I", len(cues))
+        labels = b"adtl"
+        for ident, (frame, label) in enumerate(cues, start=1):
+            points += struct.pack("<II4sIII", ident, frame, b"data", 0, 0, frame)
+            if label:
+                labels += chunk(b"labl", struct.pack("<I", ident) + label.encode() + b"\0")
+        body += chunk(b"cue ", points) + chunk(b"LIST", labels)
+    if ixml is not None:
+        body += chunk(b"iXML", ixml.encode())
+    out = Path(path)
+    out.write_bytes(b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WAVE" + body)
+    return out
+
+
 # --------------------------------------------------------------------------- audio files
 
 

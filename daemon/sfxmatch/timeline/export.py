@@ -10,13 +10,17 @@ starts on the frame nearest its ``record_start`` and ends on the frame nearest i
 (half a frame at most either way, never shorter than one frame). The source in point is
 chosen so the *sound itself* stays where the pipeline put it: it is the frame nearest to
 ``source_start + (snapped_start - record_start)``, so a click inside the sound lands within
-half a frame of its intended record time. Sub-frame (audio-sample) positions are not
-written into the timing, although OTIO could hold them at rate 48000: Resolve, Premiere
-and FCP7 XML all lay clips on a frame grid, and a file whose times are not on that grid
-says nothing certain about where an editor will put them. The exact float seconds ride
-along in each clip's ``sfxmatch`` metadata for tools that can use them. What the file says
-is exact: a renderer that follows its frame times reproduces them to the sample
-(``tests/test_timeline_render_check.py``).
+half a frame of its intended record time. Clip positions and lengths are never written
+off the frame grid (Resolve, Premiere and FCP7 XML all lay clips on one). The source in
+point of an effect (the sync rule, :mod:`sfxmatch.match.spot`, puts its sync point on a
+frame by trimming its lead-in through the in point) is exact where the format can say it:
+the generic ``.otio`` states it in samples at the file's own rate, and FCP7 XML adds
+Premiere's ``pproTicksIn``/``pproTicksOut`` (254016000000 ticks a second) beside the frames
+of ``<in>``/``<out>``; the Resolve and Premiere flavours of ``.otio``, shaped for importers
+that read frames, keep the nearest frame. Loop passes of beds stay on frames. The exact
+seconds ride along in each clip's ``sfxmatch`` metadata (``source_in``). What a file says
+is exact: a renderer that follows its times reproduces them to the sample
+(``tests/test_timeline_render_check.py``, ``tests/test_sync_e2e.py``).
 
 A looping placement longer than its file becomes one clip per pass through the file, where
 :func:`sfxmatch.suggestions.loop_passes` puts it, the rule the mixer renders by: pass k
@@ -167,6 +171,16 @@ def _snapped(
     shift = Fraction(start) / rate.fps - Fraction(record_start)
     source = max(0, seconds_to_frames(Fraction(source_start) + shift, rate))
     return FrameSpan(start, max(1, end - start), source)
+
+
+def exact_source_in(
+    span: FrameSpan, record_start: float, source_start: float, rate: FrameRate
+) -> Fraction:
+    """Seconds into the file at the first frame of ``span``, not rounded to a frame: the
+    sound stays exactly where the pipeline put it (``source_start`` at ``record_start``),
+    whatever the snap of the clip's start to the grid moved."""
+    shift = Fraction(span.start) / rate.fps - Fraction(record_start)
+    return max(Fraction(0), Fraction(source_start) + shift)
 
 
 def pass_spans(p: Placement, passes: tuple[LoopPass, ...], rate: FrameRate) -> list[FrameSpan]:
@@ -426,12 +440,27 @@ def _audio_track(
             )
             ref.name = fl.basename(p.path)
             ref.metadata[NAMESPACE] = {"sample_rate": sample_rate, "channels": channels}
+            exact = exact_source_in(span, cut_in, ps.clip_source_start, rate)
+            if flavour == "generic" and not p.loop:
+                # The in point to the sample, at the file's own rate (the clip's place and
+                # length stay whole frames): the sync point lands on its frame exactly.
+                # (Loop passes stay on frames, as beds always have: their dissolves need
+                # the media either side of each cut counted in frames.)
+                in_samples = round(origin / rate.fps * sample_rate) + round(exact * sample_rate)
+                source_range = otio.opentime.TimeRange(
+                    otio.opentime.RationalTime(float(in_samples), float(sample_rate)),
+                    _rt(span.duration, rate),
+                )
+            else:
+                source_range = _range(origin + span.source_start, span.duration, fps)
             clip = otio.schema.Clip(
                 name=p.label or fl.basename(p.path),
                 media_reference=ref,
-                source_range=_range(origin + span.source_start, span.duration, fps),
+                source_range=source_range,
             )
             clip.metadata[NAMESPACE] = _placement_metadata(p, ps, len(passes))
+            clip.metadata[NAMESPACE]["source_in"] = float(exact)  # seconds, not snapped
+            clip.metadata[NAMESPACE]["source_in_frame"] = origin + span.source_start
             if flavour == "resolve":
                 clip.metadata[fl.RESOLVE] = fl.resolve_clip_metadata(channels)
                 into = cut_in - p.record_start  # where this clip starts, in the placement
@@ -491,6 +520,7 @@ def _placement_metadata(p: Placement, ps: LoopPass, n_passes: int) -> dict[str, 
             "duration": p.duration,
             "source_start": p.source_start,
             "loop_crossfade": p.loop_crossfade,
+            "sync_point": p.sync_point,
         },
         "automation": [{"time": k.time, "gain_db": k.gain_db, "pan": k.pan} for k in p.automation],
         "alternatives": [_candidate(c) for c in p.alternatives],
@@ -546,6 +576,8 @@ def for_fcp_xml(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
     timebases) and audio cross fades for the transitions between loop passes."""
     out = copy.deepcopy(timeline)
     rate = out.global_start_time.rate
+    stated = out.metadata.get(NAMESPACE, {}).get("fps")
+    fps = Fraction(str(stated)) if stated else Fraction(rate).limit_denominator(1001)
     for track in out.audio_tracks():
         for item in list(track):
             if isinstance(item, otio.schema.Transition):
@@ -556,6 +588,7 @@ def for_fcp_xml(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
             path = fl.url_to_path(ref.target_url)
             ref.target_url = fl.path_to_url(path, localhost=True)
             info = ref.metadata.get(NAMESPACE, {})
+            _frame_source_range(clip, rate)
             if "channels" in info:  # an audio clip: say which channels Premiere should take
                 channels = int(info["channels"])
                 ref.metadata["fcp_xml"] = {
@@ -569,7 +602,10 @@ def for_fcp_xml(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
                         }
                     }
                 }
-                clip.metadata["fcp_xml"] = {"sourcetrack": {"mediatype": "audio", "trackindex": 1}}
+                clip.metadata["fcp_xml"] = {
+                    "sourcetrack": {"mediatype": "audio", "trackindex": 1},
+                    **_ppro_ticks(clip, fps),
+                }
             ar = ref.available_range
             if ar is not None and ar.start_time.rate != rate:
                 ref.available_range = otio.opentime.TimeRange(
@@ -579,6 +615,36 @@ def for_fcp_xml(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
                     ),
                 )
     return out
+
+
+PPRO_TICKS_PER_SECOND = 254_016_000_000
+"""Premiere Pro's time unit: a whole number of ticks for every frame rate and sample rate."""
+
+
+def _frame_source_range(clip: otio.schema.Clip, rate: otio.opentime.RationalTime) -> None:
+    """A source range at a sample rate (the generic flavour's exact in points) laid on the
+    timeline's frames: FCP7 ``<in>``/``<out>`` count frames (the exact in point rides along
+    as Premiere's ``pproTicksIn``)."""
+    sr = clip.source_range
+    if sr is None or sr.start_time.rate == rate:
+        return
+    frame = clip.metadata.get(NAMESPACE, {}).get("source_in_frame")  # the frame rule's
+    start = otio.opentime.RationalTime(float(frame), rate) if frame is not None else None
+    clip.source_range = otio.opentime.TimeRange(
+        start or sr.start_time.rescaled_to(rate).round(), sr.duration.rescaled_to(rate).round()
+    )
+
+
+def _ppro_ticks(clip: otio.schema.Clip, fps: Fraction) -> dict[str, int]:
+    """``pproTicksIn``/``pproTicksOut``: Premiere's own sub-frame source in and out points
+    (ticks since the start of the media), from the clip's exact in point. FCP7 itself reads
+    the frames of ``<in>``/``<out>`` (within half a frame)."""
+    info = clip.metadata.get(NAMESPACE, {})
+    if "source_in" not in info or clip.source_range is None:
+        return {}
+    start = round(Fraction(float(info["source_in"])) * PPRO_TICKS_PER_SECOND)
+    length = Fraction(round(clip.source_range.duration.value)) / fps
+    return {"pproTicksIn": start, "pproTicksOut": start + round(length * PPRO_TICKS_PER_SECOND)}
 
 
 _FCP_AUDIO_CROSSFADE = {

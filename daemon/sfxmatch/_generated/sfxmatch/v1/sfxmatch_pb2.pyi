@@ -209,7 +209,7 @@ class Fault(_message.Message):
     def __init__(self, path: _Optional[str] = ..., kind: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class IndexReport(_message.Message):
-    __slots__ = ("library", "scanned", "added", "changed", "moved", "deleted", "relabelled", "unchanged", "failed", "faults", "seconds", "cancelled", "indexed")
+    __slots__ = ("library", "scanned", "added", "changed", "moved", "deleted", "relabelled", "unchanged", "failed", "faults", "seconds", "cancelled", "indexed", "analysed")
     LIBRARY_FIELD_NUMBER: _ClassVar[int]
     SCANNED_FIELD_NUMBER: _ClassVar[int]
     ADDED_FIELD_NUMBER: _ClassVar[int]
@@ -223,6 +223,7 @@ class IndexReport(_message.Message):
     SECONDS_FIELD_NUMBER: _ClassVar[int]
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
     INDEXED_FIELD_NUMBER: _ClassVar[int]
+    ANALYSED_FIELD_NUMBER: _ClassVar[int]
     library: str
     scanned: int
     added: int
@@ -236,7 +237,8 @@ class IndexReport(_message.Message):
     seconds: float
     cancelled: bool
     indexed: int
-    def __init__(self, library: _Optional[str] = ..., scanned: _Optional[int] = ..., added: _Optional[int] = ..., changed: _Optional[int] = ..., moved: _Optional[int] = ..., deleted: _Optional[int] = ..., relabelled: _Optional[int] = ..., unchanged: _Optional[int] = ..., failed: _Optional[int] = ..., faults: _Optional[_Iterable[_Union[Fault, _Mapping]]] = ..., seconds: _Optional[float] = ..., cancelled: _Optional[bool] = ..., indexed: _Optional[int] = ...) -> None: ...
+    analysed: int
+    def __init__(self, library: _Optional[str] = ..., scanned: _Optional[int] = ..., added: _Optional[int] = ..., changed: _Optional[int] = ..., moved: _Optional[int] = ..., deleted: _Optional[int] = ..., relabelled: _Optional[int] = ..., unchanged: _Optional[int] = ..., failed: _Optional[int] = ..., faults: _Optional[_Iterable[_Union[Fault, _Mapping]]] = ..., seconds: _Optional[float] = ..., cancelled: _Optional[bool] = ..., indexed: _Optional[int] = ..., analysed: _Optional[int] = ...) -> None: ...
 
 class LibraryIndexResult(_message.Message):
     __slots__ = ("reports",)
@@ -272,8 +274,16 @@ class KindCount(_message.Message):
     sounds: int
     def __init__(self, kind: _Optional[str] = ..., sounds: _Optional[int] = ...) -> None: ...
 
+class SyncCount(_message.Message):
+    __slots__ = ("source", "sounds")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SOUNDS_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    sounds: int
+    def __init__(self, source: _Optional[str] = ..., sounds: _Optional[int] = ...) -> None: ...
+
 class LibraryStatus(_message.Message):
-    __slots__ = ("library", "sounds", "by_kind", "faults", "root_exists", "last_indexed_at", "last_run_json")
+    __slots__ = ("library", "sounds", "by_kind", "faults", "root_exists", "last_indexed_at", "last_run_json", "sync_sources")
     LIBRARY_FIELD_NUMBER: _ClassVar[int]
     SOUNDS_FIELD_NUMBER: _ClassVar[int]
     BY_KIND_FIELD_NUMBER: _ClassVar[int]
@@ -281,6 +291,7 @@ class LibraryStatus(_message.Message):
     ROOT_EXISTS_FIELD_NUMBER: _ClassVar[int]
     LAST_INDEXED_AT_FIELD_NUMBER: _ClassVar[int]
     LAST_RUN_JSON_FIELD_NUMBER: _ClassVar[int]
+    SYNC_SOURCES_FIELD_NUMBER: _ClassVar[int]
     library: Library
     sounds: int
     by_kind: _containers.RepeatedCompositeFieldContainer[KindCount]
@@ -288,7 +299,8 @@ class LibraryStatus(_message.Message):
     root_exists: bool
     last_indexed_at: float
     last_run_json: str
-    def __init__(self, library: _Optional[_Union[Library, _Mapping]] = ..., sounds: _Optional[int] = ..., by_kind: _Optional[_Iterable[_Union[KindCount, _Mapping]]] = ..., faults: _Optional[_Iterable[_Union[Fault, _Mapping]]] = ..., root_exists: _Optional[bool] = ..., last_indexed_at: _Optional[float] = ..., last_run_json: _Optional[str] = ...) -> None: ...
+    sync_sources: _containers.RepeatedCompositeFieldContainer[SyncCount]
+    def __init__(self, library: _Optional[_Union[Library, _Mapping]] = ..., sounds: _Optional[int] = ..., by_kind: _Optional[_Iterable[_Union[KindCount, _Mapping]]] = ..., faults: _Optional[_Iterable[_Union[Fault, _Mapping]]] = ..., root_exists: _Optional[bool] = ..., last_indexed_at: _Optional[float] = ..., last_run_json: _Optional[str] = ..., sync_sources: _Optional[_Iterable[_Union[SyncCount, _Mapping]]] = ...) -> None: ...
 
 class LibraryStatusReply(_message.Message):
     __slots__ = ("libraries",)
@@ -309,7 +321,7 @@ class LibrarySearchRequest(_message.Message):
     def __init__(self, text: _Optional[str] = ..., kind: _Optional[str] = ..., libraries: _Optional[_Iterable[str]] = ..., top_k: _Optional[int] = ...) -> None: ...
 
 class Candidate(_message.Message):
-    __slots__ = ("sound_id", "label", "path", "score", "kind", "duration", "ucs_category")
+    __slots__ = ("sound_id", "label", "path", "score", "kind", "duration", "ucs_category", "sync_point", "sync_source", "peak")
     SOUND_ID_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
@@ -317,6 +329,9 @@ class Candidate(_message.Message):
     KIND_FIELD_NUMBER: _ClassVar[int]
     DURATION_FIELD_NUMBER: _ClassVar[int]
     UCS_CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    SYNC_POINT_FIELD_NUMBER: _ClassVar[int]
+    SYNC_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    PEAK_FIELD_NUMBER: _ClassVar[int]
     sound_id: str
     label: str
     path: str
@@ -324,13 +339,52 @@ class Candidate(_message.Message):
     kind: str
     duration: float
     ucs_category: str
-    def __init__(self, sound_id: _Optional[str] = ..., label: _Optional[str] = ..., path: _Optional[str] = ..., score: _Optional[float] = ..., kind: _Optional[str] = ..., duration: _Optional[float] = ..., ucs_category: _Optional[str] = ...) -> None: ...
+    sync_point: float
+    sync_source: str
+    peak: float
+    def __init__(self, sound_id: _Optional[str] = ..., label: _Optional[str] = ..., path: _Optional[str] = ..., score: _Optional[float] = ..., kind: _Optional[str] = ..., duration: _Optional[float] = ..., ucs_category: _Optional[str] = ..., sync_point: _Optional[float] = ..., sync_source: _Optional[str] = ..., peak: _Optional[float] = ...) -> None: ...
 
 class LibrarySearchReply(_message.Message):
     __slots__ = ("candidates",)
     CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     candidates: _containers.RepeatedCompositeFieldContainer[Candidate]
     def __init__(self, candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ...) -> None: ...
+
+class LibrarySoundSyncRequest(_message.Message):
+    __slots__ = ("path",)
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    def __init__(self, path: _Optional[str] = ...) -> None: ...
+
+class LibrarySetSyncRequest(_message.Message):
+    __slots__ = ("path", "seconds")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    seconds: float
+    def __init__(self, path: _Optional[str] = ..., seconds: _Optional[float] = ...) -> None: ...
+
+class SoundSync(_message.Message):
+    __slots__ = ("path", "library", "sound_id", "duration", "sync_point", "source", "detail", "peak", "detected")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    LIBRARY_FIELD_NUMBER: _ClassVar[int]
+    SOUND_ID_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    SYNC_POINT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    PEAK_FIELD_NUMBER: _ClassVar[int]
+    DETECTED_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    library: str
+    sound_id: str
+    duration: float
+    sync_point: float
+    source: str
+    detail: str
+    peak: float
+    detected: float
+    def __init__(self, path: _Optional[str] = ..., library: _Optional[str] = ..., sound_id: _Optional[str] = ..., duration: _Optional[float] = ..., sync_point: _Optional[float] = ..., source: _Optional[str] = ..., detail: _Optional[str] = ..., peak: _Optional[float] = ..., detected: _Optional[float] = ...) -> None: ...
 
 class Rational(_message.Message):
     __slots__ = ("numerator", "denominator")
@@ -371,7 +425,7 @@ class Edit(_message.Message):
     def __init__(self, clips: _Optional[_Iterable[_Union[SourceClip, _Mapping]]] = ..., fps: _Optional[_Union[Rational, _Mapping]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., start_timecode: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
 class SuggestOptions(_message.Message):
-    __slots__ = ("libraries", "top_k", "ambience_mode", "vta_labels", "rerank_weight", "min_ambience_scene", "crossfade", "detector", "threshold", "min_scene_len", "segment", "temperature", "rule", "sync_t", "sync_d", "max_gap", "min_effect", "ring_out", "max_effects", "spatial", "scan", "coarse_step")
+    __slots__ = ("libraries", "top_k", "ambience_mode", "vta_labels", "rerank_weight", "min_ambience_scene", "crossfade", "detector", "threshold", "min_scene_len", "segment", "temperature", "rule", "sync_t", "sync_d", "max_gap", "min_effect", "ring_out", "max_effects", "spatial", "scan", "coarse_step", "preroll_frames")
     LIBRARIES_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     AMBIENCE_MODE_FIELD_NUMBER: _ClassVar[int]
@@ -394,6 +448,7 @@ class SuggestOptions(_message.Message):
     SPATIAL_FIELD_NUMBER: _ClassVar[int]
     SCAN_FIELD_NUMBER: _ClassVar[int]
     COARSE_STEP_FIELD_NUMBER: _ClassVar[int]
+    PREROLL_FRAMES_FIELD_NUMBER: _ClassVar[int]
     libraries: _containers.RepeatedScalarFieldContainer[str]
     top_k: int
     ambience_mode: str
@@ -416,7 +471,8 @@ class SuggestOptions(_message.Message):
     spatial: bool
     scan: str
     coarse_step: int
-    def __init__(self, libraries: _Optional[_Iterable[str]] = ..., top_k: _Optional[int] = ..., ambience_mode: _Optional[str] = ..., vta_labels: _Optional[int] = ..., rerank_weight: _Optional[float] = ..., min_ambience_scene: _Optional[float] = ..., crossfade: _Optional[float] = ..., detector: _Optional[str] = ..., threshold: _Optional[float] = ..., min_scene_len: _Optional[float] = ..., segment: _Optional[float] = ..., temperature: _Optional[float] = ..., rule: _Optional[str] = ..., sync_t: _Optional[float] = ..., sync_d: _Optional[float] = ..., max_gap: _Optional[float] = ..., min_effect: _Optional[float] = ..., ring_out: _Optional[bool] = ..., max_effects: _Optional[int] = ..., spatial: _Optional[bool] = ..., scan: _Optional[str] = ..., coarse_step: _Optional[int] = ...) -> None: ...
+    preroll_frames: int
+    def __init__(self, libraries: _Optional[_Iterable[str]] = ..., top_k: _Optional[int] = ..., ambience_mode: _Optional[str] = ..., vta_labels: _Optional[int] = ..., rerank_weight: _Optional[float] = ..., min_ambience_scene: _Optional[float] = ..., crossfade: _Optional[float] = ..., detector: _Optional[str] = ..., threshold: _Optional[float] = ..., min_scene_len: _Optional[float] = ..., segment: _Optional[float] = ..., temperature: _Optional[float] = ..., rule: _Optional[str] = ..., sync_t: _Optional[float] = ..., sync_d: _Optional[float] = ..., max_gap: _Optional[float] = ..., min_effect: _Optional[float] = ..., ring_out: _Optional[bool] = ..., max_effects: _Optional[int] = ..., spatial: _Optional[bool] = ..., scan: _Optional[str] = ..., coarse_step: _Optional[int] = ..., preroll_frames: _Optional[int] = ...) -> None: ...
 
 class SuggestRequest(_message.Message):
     __slots__ = ("video_path", "edit", "options")

@@ -69,6 +69,16 @@ class SfxmatchStub:
                 request_serializer=sfxmatch_dot_v1_dot_sfxmatch__pb2.LibrarySearchRequest.SerializeToString,
                 response_deserializer=sfxmatch_dot_v1_dot_sfxmatch__pb2.LibrarySearchReply.FromString,
                 _registered_method=True)
+        self.LibrarySoundSync = channel.unary_unary(
+                '/sfxmatch.v1.Sfxmatch/LibrarySoundSync',
+                request_serializer=sfxmatch_dot_v1_dot_sfxmatch__pb2.LibrarySoundSyncRequest.SerializeToString,
+                response_deserializer=sfxmatch_dot_v1_dot_sfxmatch__pb2.SoundSync.FromString,
+                _registered_method=True)
+        self.LibrarySetSync = channel.unary_unary(
+                '/sfxmatch.v1.Sfxmatch/LibrarySetSync',
+                request_serializer=sfxmatch_dot_v1_dot_sfxmatch__pb2.LibrarySetSyncRequest.SerializeToString,
+                response_deserializer=sfxmatch_dot_v1_dot_sfxmatch__pb2.SoundSync.FromString,
+                _registered_method=True)
         self.Suggest = channel.unary_stream(
                 '/sfxmatch.v1.Sfxmatch/Suggest',
                 request_serializer=sfxmatch_dot_v1_dot_sfxmatch__pb2.SuggestRequest.SerializeToString,
@@ -143,6 +153,19 @@ class SfxmatchServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LibrarySoundSync(self, request, context):
+        """One sound's sync point (where its own event is), and the user's override of it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LibrarySetSync(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Suggest(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -210,6 +233,16 @@ def add_SfxmatchServicer_to_server(servicer, server):
                     servicer.LibrarySearch,
                     request_deserializer=sfxmatch_dot_v1_dot_sfxmatch__pb2.LibrarySearchRequest.FromString,
                     response_serializer=sfxmatch_dot_v1_dot_sfxmatch__pb2.LibrarySearchReply.SerializeToString,
+            ),
+            'LibrarySoundSync': grpc.unary_unary_rpc_method_handler(
+                    servicer.LibrarySoundSync,
+                    request_deserializer=sfxmatch_dot_v1_dot_sfxmatch__pb2.LibrarySoundSyncRequest.FromString,
+                    response_serializer=sfxmatch_dot_v1_dot_sfxmatch__pb2.SoundSync.SerializeToString,
+            ),
+            'LibrarySetSync': grpc.unary_unary_rpc_method_handler(
+                    servicer.LibrarySetSync,
+                    request_deserializer=sfxmatch_dot_v1_dot_sfxmatch__pb2.LibrarySetSyncRequest.FromString,
+                    response_serializer=sfxmatch_dot_v1_dot_sfxmatch__pb2.SoundSync.SerializeToString,
             ),
             'Suggest': grpc.unary_stream_rpc_method_handler(
                     servicer.Suggest,
@@ -426,6 +459,60 @@ class Sfxmatch:
             '/sfxmatch.v1.Sfxmatch/LibrarySearch',
             sfxmatch_dot_v1_dot_sfxmatch__pb2.LibrarySearchRequest.SerializeToString,
             sfxmatch_dot_v1_dot_sfxmatch__pb2.LibrarySearchReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LibrarySoundSync(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sfxmatch.v1.Sfxmatch/LibrarySoundSync',
+            sfxmatch_dot_v1_dot_sfxmatch__pb2.LibrarySoundSyncRequest.SerializeToString,
+            sfxmatch_dot_v1_dot_sfxmatch__pb2.SoundSync.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LibrarySetSync(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sfxmatch.v1.Sfxmatch/LibrarySetSync',
+            sfxmatch_dot_v1_dot_sfxmatch__pb2.LibrarySetSyncRequest.SerializeToString,
+            sfxmatch_dot_v1_dot_sfxmatch__pb2.SoundSync.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,74 @@
+"""THE sync rule: where an effect's clip goes so that its own event lands on the picture's.
+
+Sound editors spot an effect by its sync point, the event inside the file, not by the file's
+first sample. :func:`spot_effect` puts the sync point of a sound on the onset frame of an
+effect interval:
+
+- Up to ``preroll_frames`` whole frames of the sound before its sync point are kept (the
+  breath of the attack; default 2, ``SuggestOptions.preroll_frames``); anything earlier is
+  trimmed through the clip's source in-point, never by moving the event. Near the start of
+  the edit the pre-roll is trimmed too, rather than the event shifted.
+- The clip starts on the frame grid (``onset_frame - lead`` frames) and lasts whole frames;
+  its source in-point is exact (seconds, to the sample), so that
+  ``record_start + (sync_point - source_start)`` is the onset frame's time exactly.
+- It plays to the end of the sound (``play=None``), or for ``play`` seconds after the sync
+  point, and never past the end of the edit.
+
+The mixer renders the resulting placement, the OTIO / FCP7 XML exporter and the Resolve
+script lay its clip, and the Premiere outputs come from the same file: one rule everywhere.
+Ambience beds are not spotted (they loop from their first sample).
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+from sfxmatch.suggestions import DEFAULT_PREROLL_FRAMES, Spot
+
+_EPS = 1e-9
+
+
+def spot_effect(
+    *,
+    sound_id: str,
+    onset_frame: int,
+    fps: Fraction,
+    sync_point: float,
+    sound_duration: float,
+    end_frame: int,
+    preroll_frames: int = DEFAULT_PREROLL_FRAMES,
+    play: float | None = None,
+) -> Spot | None:
+    """The clip that puts ``sync_point`` (seconds into the sound) on ``onset_frame`` of an
+    edit at ``fps`` that ends at ``end_frame`` (module notes). None when nothing of it fits
+    before the end of the edit."""
+    if preroll_frames < 0:
+        raise ValueError(f"preroll_frames must be 0 or more, not {preroll_frames}")
+    if not (math.isfinite(sync_point) and sync_point >= 0):
+        raise ValueError(f"sync_point must be a time >= 0, not {sync_point!r}")
+    if onset_frame < 0 or onset_frame >= end_frame:
+        return None
+    frame = 1 / Fraction(fps)
+    sync = Fraction(sync_point)
+    # Whole frames of the sound before its event: the pre-roll, what the file has before the
+    # event, and what the edit has before the onset frame, whichever is least.
+    lead = min(preroll_frames, math.floor(sync / frame + Fraction(_EPS)), onset_frame)
+    lead = max(lead, 0)
+    start_frame = onset_frame - lead
+    source_start = max(Fraction(0), sync - lead * frame)
+    after = Fraction(max(0.0, sound_duration)) - sync  # the sound from its event on
+    if play is not None:
+        after = min(after, Fraction(max(0.0, play)))
+    wanted = lead * frame + max(after, Fraction(0))
+    frames = max(1, round(wanted / frame))
+    frames = min(frames, end_frame - start_frame)
+    if frames <= 0:
+        return None
+    return Spot(
+        sound_id=sound_id,
+        record_start=float(start_frame * frame),
+        duration=float(frames * frame),
+        source_start=float(source_start),
+        sync_point=float(sync_point),
+    )
