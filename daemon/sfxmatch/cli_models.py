@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any, Literal
 
 from sfxmatch.config import Settings
 
@@ -37,7 +38,7 @@ def _run_list(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     chosen = resolve_model_name(None, settings)
     indexed = _indexed_folders(settings)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for spec in MODELS.values():
         keys = [k for k in indexed if k == spec.name or k.startswith(f"{spec.name}-")]
         rows.append(
@@ -92,7 +93,7 @@ def _run_fetch(args: argparse.Namespace) -> int:
     if spec.random_only:
         print(f"{spec.name} has random weights made on the spot: nothing to fetch")
         return 0
-    progress = "rich" if sys.stderr.isatty() else None
+    progress: Literal["rich"] | None = "rich" if sys.stderr.isatty() else None
     if spec.family == "pe-av":
         from sfxmatch.embed.pe.hub import checkpoint_folder
 

@@ -80,7 +80,7 @@ def content_key(data: np.ndarray | bytes | str, **params: object) -> str:
     else:
         array = np.ascontiguousarray(data)
         hasher.update(f"array:{array.dtype.str}:{array.shape}:".encode())
-        hasher.update(memoryview(array).cast("B"))
+        hasher.update(array.data.cast("B"))
     return hasher.hexdigest()
 
 
@@ -91,7 +91,7 @@ def _scene_key(scene: SceneInput) -> str:
     hasher.update(np.asarray([scene.start, scene.end], dtype=np.float64).tobytes())
     for index in np.flatnonzero((times >= scene.start - 1e-6) & (times < scene.end)):
         hasher.update(times[index].tobytes())
-        hasher.update(bytes.fromhex(content_key(scene.frames[index])))
+        hasher.update(bytes.fromhex(content_key(scene.frames[int(index)])))
     return hasher.hexdigest()
 
 

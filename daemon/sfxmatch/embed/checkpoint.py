@@ -514,7 +514,7 @@ def file_lock(path: Path) -> Iterator[None]:
 
 
 def _lock(handle: IO[bytes]) -> None:
-    if os.name == "nt":
+    if sys.platform == "win32":  # spelled so type checkers skip it elsewhere
         import msvcrt
 
         handle.seek(0)
@@ -530,7 +530,7 @@ def _lock(handle: IO[bytes]) -> None:
 
 
 def _unlock(handle: IO[bytes]) -> None:
-    if os.name == "nt":
+    if sys.platform == "win32":
         import msvcrt
 
         handle.seek(0)

@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sfxmatch.errors import ConfigError, LimitError, NotFoundError, PreconditionError
 from sfxmatch.files import exclusive, storage_writes, write_text_atomic
@@ -80,14 +81,14 @@ class LibraryConfig:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, object]) -> LibraryConfig:
+    def from_json(cls, data: Mapping[str, Any]) -> LibraryConfig:
         overrides = data.get("kind_overrides") or []
         return cls(
             name=str(data["name"]),
             root=str(data["root"]),
             catalogue=str(data["catalogue"]) if data.get("catalogue") else None,
-            kind_overrides=tuple((str(g), str(k)) for g, k in overrides),  # type: ignore[union-attr]
-            added_at=float(data.get("added_at") or 0.0),  # type: ignore[arg-type]
+            kind_overrides=tuple((str(g), str(k)) for g, k in overrides),
+            added_at=float(data.get("added_at") or 0.0),
         )
 
 
@@ -343,7 +344,7 @@ class IndexState:
     def _migrate(self) -> None:
         """Bring an index written by an older sfxmatch to ``SCHEMA_VERSION``: columns are
         added (existing rows keep everything they had), nothing is dropped or rewritten."""
-        (version,) = self._db.execute("PRAGMA user_version").fetchone()  # type: ignore[misc]
+        (version,) = self._db.execute("PRAGMA user_version").fetchall()[0]
         if int(version) >= SCHEMA_VERSION:
             return
         with self.transaction() as db:
@@ -471,7 +472,7 @@ class IndexState:
             f"SELECT {', '.join(_COLUMNS)} FROM sounds WHERE library = ? AND relpath = ?",
             (library, os.fsencode(relpath)),
         ).fetchone()
-        return _sound(row) if row else None  # type: ignore[arg-type]
+        return _sound(row) if row else None
 
     def sounds_by_id(self, sound_ids: Iterable[str]) -> dict[str, IndexedSound]:
         ids = list(dict.fromkeys(sound_ids))
@@ -592,13 +593,17 @@ class _LockedConnection:
             self.raw.close()
 
 
-class _Rows(list):  # type: ignore[type-arg]
+# SQLite's values are dynamically typed: a row is a tuple of whatever the column holds.
+Row = tuple[Any, ...]
+
+
+class _Rows(list[Row]):
     """Rows already fetched, with the cursor methods the callers use."""
 
-    def fetchone(self) -> object:
+    def fetchone(self) -> Row | None:
         return self[0] if self else None
 
-    def fetchall(self) -> list[object]:
+    def fetchall(self) -> list[Row]:
         return list(self)
 
 
@@ -613,21 +618,21 @@ def _row(s: IndexedSound) -> tuple[object, ...]:
     )  # fmt: skip
 
 
-def _sound(row: tuple[object, ...]) -> IndexedSound:
+def _sound(row: Row) -> IndexedSound:
     (sid, library, library_id, root, relpath, size, mtime, digest, fmt, label, lsrc, ldet,
      ucs, kind, ksrc, kreason, duration, windows, sidecar, problems, onset, peak, marked,
      msrc, mdet) = row  # fmt: skip
     entry = FileEntry(
-        str(sid), str(library_id), Path(os.fsdecode(root)), os.fsdecode(relpath),  # type: ignore[arg-type]
-        int(size), int(mtime), str(digest), str(fmt),  # type: ignore[arg-type]
+        str(sid), str(library_id), Path(os.fsdecode(root)), os.fsdecode(relpath),
+        int(size), int(mtime), str(digest), fmt,
     )  # fmt: skip
     return IndexedSound(
         entry, str(library), str(label), str(lsrc), str(ldet), str(ucs), str(kind), str(ksrc),
-        str(kreason), float(duration), int(windows), str(sidecar),  # type: ignore[arg-type]
+        str(kreason), float(duration), int(windows), str(sidecar),
         tuple(json.loads(str(problems))), _real(onset), _real(peak), _real(marked),
         str(msrc or ""), str(mdet or ""),
     )  # fmt: skip
 
 
-def _real(value: object) -> float | None:
-    return None if value is None else float(value)  # type: ignore[arg-type]
+def _real(value: Any) -> float | None:
+    return None if value is None else float(value)

@@ -161,8 +161,8 @@ def catalogue_value(value: str, header: str) -> float | None:
         return None
 
 
-SYNC_HEADERS = ("sync", "syncpoint", "syncs", "syncms", "syncpointms", "synctime", "cue")
-SYNC_HEADERS += ("cuepoint", "syncoffset", "hit", "hitpoint", "hittime")
+SYNC_HEADERS: tuple[str, ...] = ("sync", "syncpoint", "syncs", "syncms", "syncpointms", "synctime")
+SYNC_HEADERS += ("cue", "cuepoint", "syncoffset", "hit", "hitpoint", "hittime")
 
 
 # --------------------------------------------------------------------------- in the file

@@ -19,6 +19,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -172,7 +173,7 @@ def grid_search(
     detections: dict[tuple[object, ...], dict[str, list[list[tuple[int, int]]]]] = {}
     results: list[tuple[int, TuningResult]] = []
     for order, combo in enumerate(itertools.product(*axes)):
-        values = dict(zip(keys, combo, strict=True))
+        values: dict[str, Any] = dict(zip(keys, combo, strict=True))
         temperature = values.pop("temperature", None)
         params = replace(base, **values)  # validates
         if temperature not in probs:
@@ -293,7 +294,7 @@ def synthetic_corpus(
     """
     rng = np.random.default_rng(seed)
     n = round(duration / step)
-    times = np.arange(n) * step
+    times = (np.arange(n) * step).astype(np.float64)
     labels = tuple(f"label{k:02d}" for k in range(n_labels))
     traces: dict[str, LabelScores] = {}
     annotations: dict[str, list[Event]] = {}

@@ -16,6 +16,7 @@ import secrets
 import threading
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 import av.container
@@ -112,14 +113,17 @@ def _write(
             except ValueError:
                 # The container cannot hold this codec (msmpeg4 in mp4...): re-encode the
                 # picture as H.264, visually lossless, rather than refuse the user's choice.
-                out_v = target.add_stream(_FALLBACK_VIDEO_CODEC, rate=in_v.average_rate or 25)
+                out_v = cast(
+                    av.VideoStream,
+                    target.add_stream(_FALLBACK_VIDEO_CODEC, rate=in_v.average_rate or 25),
+                )
                 out_v.width = in_v.codec_context.width
                 out_v.height = in_v.codec_context.height
                 out_v.pix_fmt = "yuv420p"
                 out_v.options = {"crf": "18", "preset": "veryfast"}
                 copy = False
             layout = "mono" if samples.shape[0] == 1 else "stereo"
-            out_a = target.add_stream(codec, rate=rate, layout=layout)
+            out_a = cast(av.AudioStream, target.add_stream(codec, rate=rate, layout=layout))
             if codec == "aac":
                 out_a.codec_context.bit_rate = _AAC_BIT_RATE
             encoder = _AudioEncoder(target, out_a, samples, rate)

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import av
 import numpy as np
@@ -278,7 +278,9 @@ def _encode_audio(
 def _add_audio_stream(
     container: av.container.OutputContainer, codec: str, sample_rate: int, channels: int
 ) -> av.AudioStream:
-    stream = container.add_stream(codec, rate=sample_rate, layout=_layout(channels))
+    stream = cast(
+        av.AudioStream, container.add_stream(codec, rate=sample_rate, layout=_layout(channels))
+    )
     if codec == "vorbis":
         # FFmpeg's own Vorbis encoder is flagged experimental (libvorbis is not in PyAV's wheel).
         stream.codec_context.options = {"strict": "experimental"}
@@ -452,7 +454,7 @@ def _open_video(
         raise ConfigError(f"video codec must be libx264 or mpeg4, not {codec!r}")
     if b_frames and codec != "libx264":
         raise ConfigError("B-frames are made with libx264 only")
-    stream = container.add_stream(codec, rate=fps)
+    stream = cast(av.VideoStream, container.add_stream(codec, rate=fps))
     stream.width, stream.height = size
     stream.pix_fmt = "yuv420p"
     cc = stream.codec_context
@@ -577,7 +579,9 @@ def make_cut_video(
         astream = _add_audio_stream(container, "aac", sample_rate, 2) if audio else None
         _write_frames(container, stream, frames())
         if astream is not None:
-            signal = clicks(cut_times, sample_rate, total / fps, amplitude=0.9, width=4, channels=2)
+            signal = clicks(
+                cut_times, sample_rate, float(total / fps), amplitude=0.9, width=4, channels=2
+            )
             _encode_audio(container, astream, signal, sample_rate)
     return CutVideoTruth(
         path=path,

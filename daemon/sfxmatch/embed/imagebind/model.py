@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final, Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -433,7 +433,7 @@ class ImageBindModel(nn.Module):
         single images or clips, not multi-clip stacks.
         """
         tokens = self._trunk_tokens(VISION, frames)
-        head = self.modality_heads[VISION]
+        head = cast(nn.Sequential, self.modality_heads[VISION])  # _cls_head's layers
         patches = head[2](head[0](tokens[:, 1:]))
         return F.normalize(patches.float(), dim=-1).unflatten(1, self.config.vision_grid)
 
@@ -441,7 +441,7 @@ class ImageBindModel(nn.Module):
         """One trunk pass giving both the unit embeddings (B, D) of single images or clips and
         their unit patch tokens in the joint space (B, t, h, w, D), as the two methods above."""
         tokens = self._trunk_tokens(VISION, frames)
-        head = self.modality_heads[VISION]
+        head = cast(nn.Sequential, self.modality_heads[VISION])  # _cls_head's layers
         pooled = self.modality_postprocessors[VISION](head(tokens))
         patches = head[2](head[0](tokens[:, 1:]))
         return (

@@ -25,7 +25,7 @@ import math
 from collections.abc import Sequence
 from fractions import Fraction
 from functools import lru_cache
-from typing import Literal
+from typing import Final, Literal
 
 import numpy as np
 import torch
@@ -38,7 +38,7 @@ IMAGE_SIZE = 224
 VIDEO_CLIP_DURATION = 2
 VIDEO_CLIPS_PER_VIDEO = 5
 FRAMES_PER_CLIP = 2
-SPATIAL_CROPS = 3
+SPATIAL_CROPS: Final = 3
 
 AUDIO_SAMPLE_RATE = 16000
 AUDIO_NUM_MEL_BINS = 128
@@ -357,8 +357,8 @@ def scene_clips(
         if len(chosen) == 0:
             before = inside[relative[inside] <= a + eps]
             chosen = before[-1:] if len(before) else inside[:1]
-        positions = torch.linspace(0, len(chosen) - 1, frames_per_clip)
-        positions = positions.clamp(0, len(chosen) - 1).long().tolist()
+        spread = torch.linspace(0, len(chosen) - 1, frames_per_clip)
+        positions = spread.clamp(0, len(chosen) - 1).long().tolist()
         picked.extend(int(chosen[p]) for p in positions)
 
     stack = torch.stack([_to_tensor(frames[i], device) for i in picked])

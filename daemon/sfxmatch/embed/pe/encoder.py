@@ -200,7 +200,7 @@ class PeAvEncoder:
             raise ValueError("expected clips (N, T, H, W, 3) and one label vector per clip")
         n, per = items.shape[:2]
         vit = self._vision().timm_model
-        maps: list[np.ndarray] = []
+        maps: list[torch.Tensor] = []
         strength = np.empty(n, np.float32)
         step = max(1, self.batch_size // per)
         for start in range(0, n, step):
@@ -342,7 +342,7 @@ def _scene_frames(scene: SceneInput) -> list[np.ndarray]:
         total = inside.size
         picks = [int(i * (total - 1) / (MAX_SCENE_FRAMES - 1)) for i in range(MAX_SCENE_FRAMES)]
         inside = inside[picks]
-    return [np.asarray(scene.frames[i]) for i in inside]
+    return [np.asarray(scene.frames[int(i)]) for i in inside]
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -417,12 +417,13 @@ def load_folder(folder: Path, placement: Placement) -> tuple[Any, Any]:
         if not isinstance(config, PeAudioVideoConfig):
             raise ModelError(f"{folder}: holds a {type(config).__name__}, not PE-AV")
         try:
-            model, info = PeAudioVideoModel.from_pretrained(
+            loaded: Any = PeAudioVideoModel.from_pretrained(
                 folder,
                 config=use_frame_encoder(config, _frame_outputs(folder)),
                 dtype=getattr(torch, TORCH_DTYPES[placement.dtype]),
                 output_loading_info=True,
             )
+            model, info = loaded  # output_loading_info=True gives (model, info)
             tokenizer = AutoTokenizer.from_pretrained(folder)
         except (OSError, ValueError, RuntimeError) as exc:
             raise ModelError(f"{folder}: the checkpoint cannot be loaded ({exc})") from None
@@ -481,7 +482,9 @@ def random_model(config: Any, *, seed: int, placement: Placement) -> Any:
             torch.manual_seed(seed)
             model = PeAudioVideoModel(use_frame_encoder(config))
     _drop_fusion(model)
-    return model.to(placement.device, getattr(torch, TORCH_DTYPES[placement.dtype]))
+    # transformers wraps ``to`` in a decorator its stubs cannot describe.
+    movable: Any = model
+    return movable.to(placement.device, getattr(torch, TORCH_DTYPES[placement.dtype]))
 
 
 def load_pe_av(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +30,8 @@ from transformers import (
 )
 from transformers import initialization as init
 from transformers.modeling_outputs import ImageClassifierOutput
+
+AnyConfig = TypeVar("AnyConfig", bound=PreTrainedConfig)
 
 _LN_EPS = 1e-5
 _ROPE_TEMPERATURE = 10000.0
@@ -177,9 +179,9 @@ class _Rope(nn.Module):
         # timm's buffer name: PE-AV's tied-weight patterns single out ``rope.pos_embed``.
         table = torch.empty(spec.grid[0] * spec.grid[1], 2 * head_dim)
         self.register_buffer("pos_embed", table, persistent=False)
-        if not self.pos_embed.is_meta:
+        if not table.is_meta:
             with torch.no_grad():
-                self.pos_embed.copy_(rope_table(spec))
+                table.copy_(rope_table(spec))
 
 
 class _Mlp(nn.Module):
@@ -322,8 +324,9 @@ class PeCoreFrameEncoder(PreTrainedModel):
     config_class = PeCoreFrameEncoderConfig
     base_model_prefix = "timm_model"
     main_input_name = "pixel_values"
-    input_modalities = ("image",)
-    _no_split_modules: ClassVar[list[str]] = ["PeCoreFrameEncoder"]  # one device, like timm's
+    input_modalities = "image"
+    # One device, like timm's. A plain attribute: transformers declares it on instances.
+    _no_split_modules = ["PeCoreFrameEncoder"]  # noqa: RUF012
     _supports_sdpa = True
     accepts_loss_kwargs = False
 
@@ -350,7 +353,7 @@ class PeCoreFrameEncoder(PreTrainedModel):
         elif isinstance(module, _AttentionPool):
             init.trunc_normal_(module.latent, std=module.latent.shape[-1] ** -0.5)
         elif isinstance(module, _Rope):
-            init.copy_(module.pos_embed, rope_table(module.spec))
+            init.copy_(cast(Tensor, module.pos_embed), rope_table(module.spec))
 
     def forward(self, pixel_values: Tensor, **kwargs: Any) -> ImageClassifierOutput | tuple[Tensor]:
         """(B, 3, H, W) pictures -> (B, num_labels). Rows of features this encoder already
@@ -409,7 +412,7 @@ def _replace_vision_configs(config: PreTrainedConfig, outputs: int | None) -> in
     return found
 
 
-def use_frame_encoder(config: PreTrainedConfig, outputs: int | None = None) -> PreTrainedConfig:
+def use_frame_encoder(config: AnyConfig, outputs: int | None = None) -> AnyConfig:
     """A copy of a PE-AV config (``PeAudioVideoConfig``, ``PeVideoConfig``,
     ``PeVideoEncoderConfig``, ...) whose every frame-encoder ``vision_config`` builds
     :class:`PeCoreFrameEncoder` instead of timm; pass it to ``PeAudioVideoModel(config)`` or
