@@ -8,6 +8,7 @@ to exit codes.
 from __future__ import annotations
 
 import errno
+import os
 import sys
 from pathlib import Path
 
@@ -73,7 +74,7 @@ class StorageFullError(SfxmatchError):
     The message says what was being written and where, in words, never the storage
     engine's own text (which carries its source paths and error numbers)."""
 
-    def __init__(self, what: str, folder: str | Path | None = None) -> None:
+    def __init__(self, what: str, folder: str | os.PathLike[str] | None = None) -> None:
         self.what = what
         self.folder = Path(folder) if folder is not None else None
         where = f" (in {self.folder})" if self.folder is not None else ""

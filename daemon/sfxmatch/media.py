@@ -37,15 +37,16 @@ import os
 import re
 import secrets
 import struct
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 import av
 import av.container
 import av.error
+import av.sidedata.sidedata
 import av.video.reformatter
 import numpy as np
 
@@ -320,7 +321,7 @@ class _Frames:
     def __init__(
         self,
         container: av.container.InputContainer,
-        stream: av.stream.Stream,
+        stream: av.VideoStream | av.AudioStream,
         full_from: int | None = None,
     ) -> None:
         self.container = container
@@ -353,7 +354,7 @@ class _Frames:
             return -math.inf
         return float(packet.pts * packet.time_base - self.origin)
 
-    def __iter__(self) -> Iterator[av.frame.Frame]:
+    def __iter__(self) -> Generator[Any, None, None]:  # video or audio frames, as the stream
         for other in self.container.streams:
             if other is not self.stream:
                 # Lets the demuxer skip the other streams' data instead of reading it.
@@ -567,7 +568,8 @@ class _Orientation:
 
 
 def _orientation(frame: av.VideoFrame) -> _Orientation:
-    for side in frame.side_data:
+    sides: Iterable[Any] = frame.side_data  # PyAV's stub types the container, not its items
+    for side in sides:
         if side.type == av.sidedata.sidedata.Type.DISPLAYMATRIX:
             m = np.frombuffer(bytes(side), dtype=np.int32)
             break
@@ -801,7 +803,7 @@ def _decoded(
     start: float | None = None,
     full_from: int | None = None,
     slack_frames: int = 2,
-) -> Iterator[_Decoded]:
+) -> Generator[_Decoded, None, None]:
     """Frames in presentation order with exact times, from ``start`` seconds when given;
     MediaError at the end if the data stops more than ``slack_frames`` frames (and a quarter
     second) before the stated end. Owns the container: closes it however iteration ends."""
@@ -935,13 +937,15 @@ class _Pictures:
         return image
 
 
-def _every_frame(frames: Iterator[_Decoded], pictures: _Pictures) -> Iterator[Frame]:
+def _every_frame(frames: Generator[_Decoded, None, None], pictures: _Pictures) -> Iterator[Frame]:
     with contextlib.closing(frames):
         for i, d in enumerate(frames):
             yield Frame(i, float(d.time), pictures(d.frame))
 
 
-def _sampled(frames: Iterator[_Decoded], pictures: _Pictures, rate: Fraction) -> Iterator[Frame]:
+def _sampled(
+    frames: Generator[_Decoded, None, None], pictures: _Pictures, rate: Fraction
+) -> Iterator[Frame]:
     """The frame on screen at each t = k / rate (sample and hold), with exact arithmetic on
     timestamps. Before the first frame the first one is shown; a frame that is never on
     screen at a sampled instant is never converted."""
@@ -1133,7 +1137,7 @@ def _first_frame_time(path: Path, index: int, fallback: Fraction) -> Fraction:
     try:
         stream = container.streams[index]
         tb = stream.time_base
-        for frame in _Frames(container, stream):
+        for frame in _Frames(container, cast(av.VideoStream | av.AudioStream, stream)):
             if frame.pts is not None and tb:
                 return Fraction(frame.pts) * tb
             break
@@ -1215,7 +1219,7 @@ def _resampled(
     seek, ``head_at`` (when given) is the time of the first decoded frame, whatever its
     timestamp says: an audio file starts where its sound starts."""
     tb = stream.time_base
-    if seek_to is not None:
+    if seek_to is not None and tb:
         container.seek(int(seek_to / tb), stream=stream, backward=True)
     source = _Frames(container, stream)
     frames = iter(source)

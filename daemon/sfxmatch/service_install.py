@@ -104,7 +104,9 @@ class ServiceLayout:
     @property
     def pid_file(self) -> Path | None:
         """Windows only: where supervise() records the daemon's process id."""
-        return self.log_dir.parent / "daemon.pid" if self.platform == "windows" else None
+        if self.platform != "windows" or self.log_dir is None:
+            return None
+        return self.log_dir.parent / "daemon.pid"
 
 
 @dataclass(frozen=True)

@@ -500,9 +500,18 @@ def read_sidecar_sync(path: str | os.PathLike[str]) -> Mark | None:
 
 _MID = regex.compile(r"/[mgt]/[\w\-]+")
 _MIDS_ONLY = regex.compile(r"^\s*/[mgt]/[\w\-]+(\s*[,;|]\s*/[mgt]/[\w\-]+)*\s*$")
-_FILE_HEADERS = ("file", "filename", "filepath", "path", "soundfile", "audiofile", "fname", "ytid")
+_FILE_HEADERS: tuple[str, ...] = (
+    "file",
+    "filename",
+    "filepath",
+    "path",
+    "soundfile",
+    "audiofile",
+    "fname",
+    "ytid",
+)
 _FILE_HEADERS += ("segmentid", "youtubeid", "sound", "audio", "clip", "name")
-_TEXT_HEADERS = ("description", "desc", "caption", "captions", "label", "labels")
+_TEXT_HEADERS: tuple[str, ...] = ("description", "desc", "caption", "captions", "label", "labels")
 _TEXT_HEADERS += ("positivelabels", "displayname", "fxname", "title", "text", "class")
 _TEXT_HEADERS += ("classname", "category", "tags", "keywords", "name")
 _ONTOLOGY_FILES = ("mid_to_display_name.tsv", "class_labels_indices.csv", "ontology.json")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import re
@@ -430,7 +431,7 @@ def _members(archive: Path) -> Iterator[tuple[str, Callable[[], IO[bytes]]]]:
         with zipfile.ZipFile(archive) as zf:
             for info in zf.infolist():
                 if not info.is_dir():
-                    yield info.filename, lambda info=info: zf.open(info)
+                    yield info.filename, functools.partial(zf.open, info)
     elif name.endswith((".tar.gz", ".tgz", ".tar")):
         with tarfile.open(archive) as tf:
             yield from _tar_members(tf)
@@ -438,11 +439,18 @@ def _members(archive: Path) -> Iterator[tuple[str, Callable[[], IO[bytes]]]]:
         raise FetchFailed(f"do not know how to open {name}")
 
 
+def _tar_file(tf: tarfile.TarFile, info: tarfile.TarInfo) -> IO[bytes]:
+    member = tf.extractfile(info)
+    if member is None:
+        raise FetchFailed(f"{info.name}: not a regular file")
+    return member
+
+
 def _tar_members(tf: tarfile.TarFile) -> Iterator[tuple[str, Callable[[], IO[bytes]]]]:
     for info in tf:
         if info.isfile():
             path = info.name.removeprefix("./")
-            yield path, lambda info=info: tf.extractfile(info)  # type: ignore[return-value]
+            yield path, functools.partial(_tar_file, tf, info)
 
 
 def _deb_members(archive: Path) -> Iterator[tuple[str, Callable[[], IO[bytes]]]]:
