@@ -47,7 +47,7 @@ import json
 import os
 import stat
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -603,12 +603,6 @@ class _Walker:
         self.seen_files[key] = path
         return _Found(root, rel, path, st.st_size, st.st_mtime_ns, fmt)
 
-    def is_blocked(self, entry: FileEntry) -> bool:
-        for prefix in self.blocked.get(entry.library_id, ()):
-            if prefix == "" or entry.relpath == prefix or entry.relpath.startswith(prefix + "/"):
-                return True
-        return False
-
 
 def derive_sound_id(library_id: str, relpath: str, salt: int = 0) -> str:
     """16 hex digits naming a sound first seen at ``relpath`` in ``library_id``."""
@@ -659,25 +653,14 @@ def scan(
         excluded=real_paths(excluded),
         cancel=cancel,
     )
-    scanned = {r.library_id for r in libraries}
     old_by_key = previous.by_key
-
-    kept: list[FileEntry] = []  # unchanged, changed, touched: keep their ids
-    unchanged: list[FileEntry] = []
-    changed: list[Changed] = []
-    fresh: list[tuple[_Found, str]] = []  # paths not in the previous snapshot, with hashes
-    seen_keys: set[tuple[str, str]] = set()
+    seen: list[FileEntry] = []
     files_hashed = bytes_hashed = 0
-
     for root in libraries:
         for found in walker.walk(root):
-            key = (root.library_id, found.relpath)
-            seen_keys.add(key)
-            old = old_by_key.get(key)
+            old = old_by_key.get((root.library_id, found.relpath))
             if old is not None and old.size == found.size and old.mtime_ns == found.mtime_ns:
-                entry = replace(old, root=root.path, format=found.format)
-                kept.append(entry)
-                unchanged.append(entry)
+                seen.append(found.entry(old.sound_id, old.content_hash))  # trusted as it was
                 continue
             _check_cancel(cancel)
             try:
@@ -685,19 +668,55 @@ def scan(
             except OSError as exc:
                 walker.fault(found.path, "unreadable", f"cannot be hashed: {exc.strerror or exc}")
                 walker.block(root, found.relpath)
-                seen_keys.discard(key)
                 continue
             files_hashed += 1
             bytes_hashed += _hashed_bytes(found.size)
-            if old is None:
-                fresh.append((found, digest))
-                continue
-            entry = found.entry(old.sound_id, digest)
-            kept.append(entry)
-            if digest == old.content_hash:
-                unchanged.append(entry)  # touched: same content, new mtime
-            else:
-                changed.append(Changed(old, entry))
+            seen.append(found.entry(old.sound_id if old is not None else "", digest))
+    result = diff_snapshot(previous, libraries, seen, walker.blocked)
+    return replace(
+        result,
+        faults=tuple(walker.faults),
+        files_hashed=files_hashed,
+        bytes_hashed=bytes_hashed,
+    )
+
+
+def diff_snapshot(
+    previous: Snapshot,
+    roots: Sequence[LibraryRoot],
+    seen: Iterable[FileEntry],
+    blocked: Mapping[str, Collection[str]] | None = None,
+) -> ScanResult:
+    """What changed between ``previous`` and the files a walk of ``roots`` saw: pure.
+
+    ``seen`` holds every readable audio file found, with its content hash and, where its path
+    was in ``previous``, that entry's sound id ("" for a new path). ``blocked`` maps a library
+    id to the relative paths ("" for the root) that could not be read this time: previous
+    entries under them are carried over as unreachable rather than deleted. Entries of
+    libraries not among ``roots`` pass through untouched. New sounds get ids from their
+    path, salted where an id is taken; a new path holding the content of a deleted (or
+    replaced) one is a move, paired in path order.
+    """
+    blocked = blocked or {}
+    scanned = {r.library_id for r in roots}
+    old_by_key = previous.by_key
+    kept: list[FileEntry] = []  # unchanged, changed, touched: keep their ids
+    unchanged: list[FileEntry] = []
+    changed: list[Changed] = []
+    fresh: list[FileEntry] = []  # paths not in the previous snapshot
+    seen_keys: set[tuple[str, str]] = set()
+    for entry in seen:
+        seen_keys.add(entry.key)
+        old = old_by_key.get(entry.key)
+        if old is None:
+            fresh.append(replace(entry, sound_id=""))
+            continue
+        entry = replace(entry, sound_id=old.sound_id)
+        kept.append(entry)
+        if entry.content_hash == old.content_hash:
+            unchanged.append(entry)  # as it was, or touched: same content, new mtime
+        else:
+            changed.append(Changed(old, entry))
 
     # Previous entries not seen again: gone, unreachable, or outside this scan.
     gone: list[FileEntry] = []
@@ -708,7 +727,7 @@ def scan(
             continue
         if old.library_id not in scanned:
             passthrough.append(old)
-        elif walker.is_blocked(old):
+        elif _under_any(old.relpath, blocked.get(old.library_id, ())):
             unreachable.append(old)
         else:
             gone.append(old)
@@ -726,19 +745,18 @@ def scan(
         replaced_by_hash.setdefault(change.old.content_hash, []).append(change)
     moved: list[Moved] = []
     new_entries: list[FileEntry] = []  # sound ids still to give
-    fresh.sort(key=lambda fd: (fd[0].root.library_id, os.fsencode(fd[0].relpath)))
-    for found, digest in fresh:
-        if gone_by_hash.get(digest):
-            old = gone_by_hash[digest].pop(0)
-            moved.append(Moved(old, found.entry(old.sound_id, digest)))
-        elif replaced_by_hash.get(digest):
-            change = replaced_by_hash[digest].pop(0)
-            moved.append(Moved(change.old, found.entry(change.old.sound_id, digest)))
+    for entry in sorted(fresh, key=order):
+        if gone_by_hash.get(entry.content_hash):
+            old = gone_by_hash[entry.content_hash].pop(0)
+            moved.append(Moved(old, replace(entry, sound_id=old.sound_id)))
+        elif replaced_by_hash.get(entry.content_hash):
+            change = replaced_by_hash[entry.content_hash].pop(0)
+            moved.append(Moved(change.old, replace(entry, sound_id=change.old.sound_id)))
             changed.remove(change)  # what is at the old path now is a new sound
             kept.remove(change.new)
             new_entries.append(change.new)
         else:
-            new_entries.append(found.entry("", digest))
+            new_entries.append(entry)
     moved_ids = {m.old.sound_id for m in moved}
     deleted = [e for e in gone if e.sound_id not in moved_ids]
 
@@ -756,14 +774,17 @@ def scan(
     all_entries = kept + [m.new for m in moved] + added + unreachable + passthrough
     other_roots = tuple(r for r in previous.roots if r.library_id not in scanned)
     return ScanResult(
-        snapshot=Snapshot(libraries + other_roots, tuple(sorted(all_entries, key=order))),
+        snapshot=Snapshot(tuple(roots) + other_roots, tuple(sorted(all_entries, key=order))),
         added=tuple(sorted(added, key=order)),
         changed=tuple(sorted(changed, key=lambda c: order(c.new))),
         moved=tuple(sorted(moved, key=lambda m: order(m.new))),
         deleted=tuple(sorted(deleted, key=order)),
         unchanged=tuple(sorted(unchanged, key=order)),
         unreachable=tuple(sorted(unreachable, key=order)),
-        faults=tuple(walker.faults),
-        files_hashed=files_hashed,
-        bytes_hashed=bytes_hashed,
+        faults=(),
     )
+
+
+def _under_any(relpath: str, prefixes: Iterable[str]) -> bool:
+    """Whether ``relpath`` is one of ``prefixes`` or inside one ("" is the whole root)."""
+    return any(p == "" or relpath == p or relpath.startswith(p + "/") for p in prefixes)
