@@ -8,16 +8,11 @@ from pathlib import Path
 
 import pytest
 from sfxmatch.errors import ConfigError
-from sfxmatch.library.metadata import (
-    describe_sound,
-    label_from_name,
-    load_catalogue,
-    load_ontology,
-    name_words,
-    read_embedded,
-    read_sidecar_text,
-)
+from sfxmatch.library.catalogue import load_catalogue, load_ontology
+from sfxmatch.library.metadata import describe_sound
 from sfxmatch.library.scan import scan
+from sfxmatch.library.tags import read_embedded, read_sidecar_text
+from sfxmatch.library.text import label_from_name, name_words
 from sfxmatch.library.ucs import (
     all_categories,
     lookup_cat_id,
@@ -429,3 +424,33 @@ def test_real_sounds_get_sensible_labels(
     print(
         "\n".join(f"{rel:50s} -> {lab.text!r} [{lab.source}: {lab.detail}]" for rel, lab in sample)
     )
+
+
+def test_the_label_is_decided_from_values_alone_most_trusted_first() -> None:
+    from sfxmatch.library.labels import (
+        CatalogueEntry,
+        EmbeddedTags,
+        LabelEvidence,
+        choose_label,
+    )
+    from sfxmatch.library.syncpoints import Mark
+
+    tags = EmbeddedTags(
+        descriptions=(("Heavy wooden door slams shut", "bext description"),),
+        mark=Mark(0.25, "cue"),
+        problem="ID3 tag cut short",
+    )
+    name = "DOORWood_Slam_Heavy_01.wav"
+    from_tags = choose_label(LabelEvidence(name=name, tags=tags))
+    assert (from_tags.text, from_tags.source) == ("heavy wooden door slams shut", "embedded")
+    assert from_tags.ucs is not None and from_tags.ucs_source == "ucs_name"
+    assert from_tags.sync == Mark(0.25, "cue") and from_tags.sync_source == "file"
+    assert from_tags.problems == ("ID3 tag cut short",)
+
+    entry = CatalogueEntry("barn door, slam", None, "sounds.csv line 3", sync=0.1)
+    from_catalogue = choose_label(LabelEvidence(name=name, catalogue=entry, tags=tags))
+    assert (from_catalogue.text, from_catalogue.source) == ("barn door, slam", "catalogue")
+    assert from_catalogue.sync_source == "catalogue"
+
+    bare = choose_label(LabelEvidence(name="rain_on_tin_roof.flac"))
+    assert (bare.text, bare.source) == ("rain on tin roof", "filename")

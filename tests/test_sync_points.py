@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sfxmatch.library.metadata import describe_sound, load_catalogue
+from sfxmatch.library.catalogue import load_catalogue
+from sfxmatch.library.metadata import describe_sound
 from sfxmatch.library.syncpoints import BadTime, Mark, choose, parse_time
 from sfxmatch.pipeline import Pipeline
 from sfxmatch.testing import synth

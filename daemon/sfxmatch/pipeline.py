@@ -646,8 +646,8 @@ def analyse_sync(path: str) -> SyncPoint:
     line, else the onset detector on its audio; ``start`` when it cannot be decoded."""
     from sfxmatch import media
     from sfxmatch.errors import MediaError
-    from sfxmatch.library.metadata import read_embedded, read_sidecar_sync
     from sfxmatch.library.syncpoints import choose
+    from sfxmatch.library.tags import read_embedded, read_sidecar_sync
     from sfxmatch.match.onset import detect_onset
 
     try:

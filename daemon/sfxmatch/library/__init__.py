@@ -8,6 +8,7 @@
 - :mod:`~sfxmatch.library.kinds`: ambience / effect / music, with the reason.
 """
 
+from sfxmatch.library.catalogue import Catalogue, load_catalogue, load_ontology
 from sfxmatch.library.kinds import (
     KINDS,
     Kind,
@@ -21,14 +22,8 @@ from sfxmatch.library.kinds import (
     is_seamless_loop,
     zero_shot_kinds,
 )
-from sfxmatch.library.metadata import (
-    Catalogue,
-    SoundLabel,
-    describe_sound,
-    load_catalogue,
-    load_ontology,
-    read_embedded,
-)
+from sfxmatch.library.labels import SoundLabel
+from sfxmatch.library.metadata import describe_sound
 from sfxmatch.library.scan import (
     Changed,
     FileEntry,
@@ -40,6 +35,7 @@ from sfxmatch.library.scan import (
     scan,
     sniff_file,
 )
+from sfxmatch.library.tags import read_embedded
 from sfxmatch.library.ucs import UcsCategory, lookup_cat_id, parse_ucs_name
 
 __all__ = [

@@ -48,6 +48,7 @@ import numpy as np
 from sfxmatch import media
 from sfxmatch.config import env_int
 from sfxmatch.errors import Cancelled, MediaError, SfxmatchError
+from sfxmatch.library.catalogue import Catalogue, load_catalogue
 from sfxmatch.library.kinds import (
     KINDS,
     KindOverrides,
@@ -58,7 +59,8 @@ from sfxmatch.library.kinds import (
     is_seamless_loop,
     zero_shot_kinds,
 )
-from sfxmatch.library.metadata import Catalogue, SoundLabel, describe_sound, load_catalogue
+from sfxmatch.library.labels import SoundLabel
+from sfxmatch.library.metadata import describe_sound
 from sfxmatch.library.registry import (
     IndexedSound,
     IndexState,
