@@ -212,7 +212,7 @@ if [ "$DO_SERVICE" = 1 ]; then
   if [ "$DRY_RUN" = 1 ] || "$EXE" daemon install --help >/dev/null 2>&1; then
     SERVICE_CMD=("$EXE" daemon install)
   else  # an sfxmatch whose command line does not offer it yet: the module itself does
-    SERVICE_CMD=("$VENV_PY" -m sfxmatch.service_install install)
+    SERVICE_CMD=("$VENV_PY" -m sfxmatch.user_service install)
   fi
   if ! run "${SERVICE_CMD[@]}"; then
     warn "the background service could not be installed (see above); start it by hand with: $EXE daemon run"

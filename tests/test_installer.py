@@ -266,7 +266,7 @@ def test_service_step_is_run_and_a_failure_is_a_warning(tmp_path: Path) -> None:
     done = run_installer(
         tmp_path, "--prefix", str(prefix), "--no-env", "--no-model", "--no-plugins", check=False
     )
-    assert log.read_text().splitlines()[-1] == "-m sfxmatch.service_install install"
+    assert log.read_text().splitlines()[-1] == "-m sfxmatch.user_service install"
     assert done.returncode == 1 and "could not be installed" in done.stderr
 
 

@@ -1,8 +1,8 @@
 """``sfxmatch daemon run|status|stop`` (and ``install|uninstall`` when
-``sfxmatch.service_install`` provides them), plus the daemon-or-local choice other commands
+``sfxmatch.user_service`` provides them), plus the daemon-or-local choice other commands
 share.
 
-Hook for the installer: if ``sfxmatch.service_install`` exists and defines
+Hook for the installer: if ``sfxmatch.user_service`` exists and defines
 ``add_daemon_subcommands(commands)``, it is called with the ``daemon`` subparsers action and
 adds its own actions (each sets ``handler``). Imported lazily, so its absence costs nothing.
 
@@ -120,7 +120,7 @@ def add_daemon(subparsers: argparse._SubParsersAction) -> None:
     stop.set_defaults(handler=_run_stop)
 
     with contextlib.suppress(ImportError):
-        installer = importlib.import_module("sfxmatch.service_install")
+        installer = importlib.import_module("sfxmatch.user_service")
         hook = getattr(installer, "add_daemon_subcommands", None)
         if callable(hook):
             hook(commands)

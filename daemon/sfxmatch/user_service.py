@@ -278,7 +278,7 @@ def supervise_argv(layout: ServiceLayout, args: Sequence[str] = DAEMON_ARGS) -> 
     return [
         pythonw,
         "-m",
-        "sfxmatch.service_install",
+        "sfxmatch.user_service",
         "supervise",
         "--log",
         str(layout.log_dir / "daemon.log"),
@@ -806,8 +806,8 @@ def _run_supervise(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sfxmatch.service_install``: the commands without the rest of the CLI."""
-    parser = argparse.ArgumentParser(prog="python -m sfxmatch.service_install")
+    """``python -m sfxmatch.user_service``: the commands without the rest of the CLI."""
+    parser = argparse.ArgumentParser(prog="python -m sfxmatch.user_service")
     subparsers = parser.add_subparsers(metavar="COMMAND", required=True)
     add_service_commands(subparsers)
     _add_supervise(subparsers)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from sfxmatch import service_install as si
+from sfxmatch import user_service as si
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze") or (
     "/usr/bin/systemd-analyze" if Path("/usr/bin/systemd-analyze").exists() else None
@@ -182,7 +182,7 @@ def test_task_xml_has_what_task_scheduler_requires(tmp_path: Path) -> None:
     command = root.findtext("t:Actions/t:Exec/t:Command", namespaces=NS)
     assert command == r"C:\Users\ana\AppData\Local\sfxmatch\venv\Scripts\pythonw.exe"
     arguments = root.findtext("t:Actions/t:Exec/t:Arguments", namespaces=NS) or ""
-    assert arguments.startswith("-m sfxmatch.service_install supervise --log ")
+    assert arguments.startswith("-m sfxmatch.user_service supervise --log ")
     assert arguments.endswith(f"-- {exe} daemon run")
     log_dir = tmp_path / "AppData" / "Local" / "sfxmatch" / "Logs"
     assert str(log_dir / "daemon.log") in arguments
@@ -423,7 +423,7 @@ def test_module_entry_point_dry_run(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "sfxmatch.service_install",
+            "sfxmatch.user_service",
             "install",
             "--dry-run",
             "--print",
