@@ -381,7 +381,12 @@ def _as_waveform(waveform: np.ndarray | torch.Tensor, device: Device) -> torch.T
 
 
 def _sinc_kernel(
-    orig: int, new: int, lowpass_filter_width: int, rolloff: float, dtype: torch.dtype, device
+    orig: int,
+    new: int,
+    lowpass_filter_width: int,
+    rolloff: float,
+    dtype: torch.dtype,
+    device: Device,
 ) -> tuple[torch.Tensor, int]:
     """Hann-windowed sinc filters, one per output phase: (new, 1, 2 * width + orig).
 

@@ -372,8 +372,8 @@ def processor_settings(folder: Path) -> tuple[FrameSpec, int, int]:
     frames = FrameSpec(
         int(size["height"]),
         int(size["width"]),
-        tuple(video.get("image_mean", (0.5, 0.5, 0.5))),  # type: ignore[arg-type]
-        tuple(video.get("image_std", (0.5, 0.5, 0.5))),  # type: ignore[arg-type]
+        tuple(video.get("image_mean", (0.5, 0.5, 0.5))),
+        tuple(video.get("image_std", (0.5, 0.5, 0.5))),
     )
     return frames, int(audio.get("sampling_rate", 48_000)), int(audio.get("hop_length", 1920))
 
