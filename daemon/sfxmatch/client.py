@@ -43,6 +43,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sfxmatch._generated.sfxmatch.v1 import sfxmatch_pb2 as pb
 from sfxmatch._generated.sfxmatch.v1 import sfxmatch_pb2_grpc as pb_grpc
+from sfxmatch.config import env_text
 from sfxmatch.errors import Cancelled, ConfigError, SfxmatchError
 from sfxmatch.progress import IndexProgress, Progress
 from sfxmatch.service import paths, translate
@@ -689,7 +690,7 @@ class _Stream:
 
 
 def _addresses(data_dir: Path | None) -> list[str]:
-    override = os.environ.get(paths.ENV_DAEMON_ADDRESS, "").strip()
+    override = env_text(paths.ENV_DAEMON_ADDRESS)
     if override:
         return [override]
     info = paths.read_info(paths.info_path(data_dir))
