@@ -217,7 +217,6 @@ def spawn_daemon(
         SFXMATCH_MODEL="imagebind-tiny",
         PYTHONUNBUFFERED="1",
     )
-    environment.pop("SFXMATCH_TEST_KILL_AT", None)
     environment.update(env or {})
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     log = (data_dir.parent / f"daemon-{time.monotonic_ns()}.log").open("w")

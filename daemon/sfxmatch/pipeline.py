@@ -314,6 +314,7 @@ class Pipeline:
                     self.state,
                     progress=relay,
                     cancel=cancel,
+                    batch_files=self.settings.index_batch,
                     # Random weights give meaningless label-vs-prompt cosines: let UCS, length
                     # and loops decide kinds instead.
                     zero_shot_min_margin=math.inf if self.meaningless else 0.0,
