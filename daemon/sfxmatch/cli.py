@@ -41,6 +41,7 @@ def exit_code(error: BaseException) -> int:
             return EXIT_CODES[cls]
     return EXIT_INTERNAL
 
+
 Handler = Callable[[argparse.Namespace], int]
 
 

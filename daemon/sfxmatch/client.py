@@ -661,9 +661,11 @@ class _Stream:
         if cancel is not None:
 
             def watch() -> None:
-                while not finished.wait(0.05):
+                while True:  # looked at first: an event set before the call cancels it at once
                     if cancel.is_set():
                         self._call.cancel()
+                        return
+                    if finished.wait(0.05):
                         return
 
             threading.Thread(target=watch, name="sfxmatch-client-cancel", daemon=True).start()
