@@ -81,11 +81,11 @@ def one_run(
 
     with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:
         folder = Path(tmp)
-        settings = Settings(cache_dir=folder / "cache", data_dir=folder / "data")
+        settings = Settings(
+            cache_dir=folder / "cache", data_dir=folder / "data", index_batch=batch or None
+        )
         cached = CachedEncoder(encoder, EmbeddingCache(settings.embeddings_dir / "e.sqlite"))
         store = TimedStore(open_store("lance", dim=encoder.dim, path=settings.store_dir / "b"))
-        if batch:
-            os.environ["SFXMATCH_INDEX_BATCH"] = str(batch)
         with Pipeline(settings, model=model, encoder=cached, store=store) as pipeline:  # type: ignore[arg-type]
             for name, root in roots.items():
                 pipeline.library_add(root, name)

@@ -1,12 +1,14 @@
 """Kill the indexer anywhere, run it again: no duplicate ids, nothing missing, exact counts.
 
 Two layers:
-- in-process: the indexer's kill points raise instead of SIGKILLing (fast, every point);
-- real: ``python -m sfxmatch library index`` SIGKILLed by ``SFXMATCH_TEST_KILL_AT`` and by
-  the test itself once progress shows files done, then resumed (slow: a process start loads
-  torch, LanceDB and the model each time).
+- in-process: a checkpoint hook (``indexer.set_checkpoint_hook``) raises at the indexer's
+  checkpoints (fast, every point);
+- real: ``sfxmatch library index`` SIGKILLed at a checkpoint by the hook that
+  ``python -m sfxmatch.testing.crash`` installs, and by the test itself once progress shows
+  files done, then resumed (slow: a process start loads torch, LanceDB and the model each time).
 
-Both use the real LanceDB store and small batches (``batch_files`` / ``SFXMATCH_INDEX_BATCH``).
+Both use the real LanceDB store and small batches (``Settings.index_batch`` /
+``SFXMATCH_INDEX_BATCH``).
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def make_library(root: Path, n_short: int = 36, n_beds: int = 4) -> dict[str, in
 
 
 def open_pipeline(folder: Path, encoder: object | None = None) -> Pipeline:
-    settings = Settings(cache_dir=folder / "cache", data_dir=folder / "data")
+    settings = Settings(cache_dir=folder / "cache", data_dir=folder / "data", index_batch=BATCH)
     return Pipeline(settings, model="imagebind-tiny", encoder=encoder)  # type: ignore[arg-type]
 
 
@@ -117,7 +119,7 @@ def encoder(tmp_path_factory: pytest.TempPathFactory) -> object:
 
 
 @pytest.fixture
-def kill_at(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, object]]:
+def kill_at() -> Iterator[dict[str, object]]:
     plan: dict[str, object] = {"spec": None}
     counter: Counter[str] = Counter()
 
@@ -133,8 +135,11 @@ def kill_at(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, object]]:
                 counter.clear()
                 raise Killed(spec)
 
-    monkeypatch.setattr(indexer, "_kill_point", kill_point)
-    yield plan
+    indexer.set_checkpoint_hook(kill_point)
+    try:
+        yield plan
+    finally:
+        indexer.set_checkpoint_hook(None)
 
 
 def test_killed_in_process_at_every_point_then_resumed(
@@ -153,31 +158,29 @@ def test_killed_in_process_at_every_point_then_resumed(
             with pytest.raises(Killed):
                 pipeline.library_index([LIBRARY])
 
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv(indexer.BATCH_ENV, str(BATCH))
-            run("scanned:1")
-            assert check_after_kill(pipeline) == (0, 0)
-            run("upserted:1")  # first batch stored, not committed
-            rows, vectors = check_after_kill(pipeline)
-            assert rows == 0 and vectors > 0
-            run("upserted:2")  # first batch committed, second stored
-            assert check_after_kill(pipeline)[0] == BATCH
-            run("committed:1")
-            assert check_after_kill(pipeline)[0] == 2 * BATCH
-            run(None)
-            check_complete(pipeline, root, expected)
-            count = pipeline.store.count()
+        run("scanned:1")
+        assert check_after_kill(pipeline) == (0, 0)
+        run("upserted:1")  # first batch stored, not committed
+        rows, vectors = check_after_kill(pipeline)
+        assert rows == 0 and vectors > 0
+        run("upserted:2")  # first batch committed, second stored
+        assert check_after_kill(pipeline)[0] == BATCH
+        run("committed:1")
+        assert check_after_kill(pipeline)[0] == 2 * BATCH
+        run(None)
+        check_complete(pipeline, root, expected)
+        count = pipeline.store.count()
 
-            # Deletions: killed after the vectors went, before the rows did.
-            gone = sorted(expected)[::5]
-            for rel in gone:
-                (root / rel).unlink()
-                del expected[rel]
-            run("deleted:1")
-            assert check_after_kill(pipeline)[0] == len(expected) + len(gone)
-            assert pipeline.store.count() < count
-            run(None)
-            check_complete(pipeline, root, expected)
+        # Deletions: killed after the vectors went, before the rows did.
+        gone = sorted(expected)[::5]
+        for rel in gone:
+            (root / rel).unlink()
+            del expected[rel]
+        run("deleted:1")
+        assert check_after_kill(pipeline)[0] == len(expected) + len(gone)
+        assert pipeline.store.count() < count
+        run(None)
+        check_complete(pipeline, root, expected)
 
 
 def test_cancel_between_batches_keeps_what_was_committed(tmp_path: Path, encoder: object) -> None:
@@ -193,38 +196,35 @@ def test_cancel_between_batches_keeps_what_was_committed(tmp_path: Path, encoder
             if getattr(p, "stage", "") == "index" and getattr(p, "done", 0) >= 2 * BATCH:
                 cancel.set()
 
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv(indexer.BATCH_ENV, str(BATCH))
-            (report,) = pipeline.library_index(cancel=cancel, on_file=stop_after_two_batches)
-            assert report.cancelled and report.indexed == 2 * BATCH
-            assert check_after_kill(pipeline)[0] == 2 * BATCH
-            (report,) = pipeline.library_index()
-            assert not report.cancelled and report.added == len(expected) - 2 * BATCH
+        (report,) = pipeline.library_index(cancel=cancel, on_file=stop_after_two_batches)
+        assert report.cancelled and report.indexed == 2 * BATCH
+        assert check_after_kill(pipeline)[0] == 2 * BATCH
+        (report,) = pipeline.library_index()
+        assert not report.cancelled and report.added == len(expected) - 2 * BATCH
         check_complete(pipeline, root, expected)
 
 
 # --------------------------------------------------------------------------- real kills
 
 
-def _env(folder: Path, kill: str | None) -> dict[str, str]:
+def _env(folder: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SFXMATCH_")}
     env.update(
         SFXMATCH_DATA_DIR=str(folder / "data"),
         SFXMATCH_CACHE_DIR=str(folder / "cache"),
         SFXMATCH_INDEX_BATCH=str(BATCH),
     )
-    if kill:
-        env[indexer.KILL_ENV] = kill
     return env
 
 
-INDEX = [sys.executable, "-m", "sfxmatch", "library", "index", "--model", "imagebind-tiny"]
+ARGS = ["library", "index", "--model", "imagebind-tiny"]
+INDEX = [sys.executable, "-m", "sfxmatch", *ARGS]
 
 
 def index_process(folder: Path, kill: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        INDEX, env=_env(folder, kill), capture_output=True, text=True, timeout=300
-    )
+    # Killed at a checkpoint: the testing entry point installs the hook, then runs the CLI.
+    command = [sys.executable, "-m", "sfxmatch.testing.crash", kill, *ARGS] if kill else INDEX
+    return subprocess.run(command, env=_env(folder), capture_output=True, text=True, timeout=300)
 
 
 def check_killed(folder: Path) -> tuple[int, int]:
@@ -249,7 +249,7 @@ def test_sigkilled_index_process_resumes_exactly(tmp_path: Path) -> None:
 
     # Killed from outside once the progress output shows files done (no timing guesses).
     proc = subprocess.Popen(
-        INDEX, env=_env(tmp_path, None), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        INDEX, env=_env(tmp_path), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
         text=True,
     )  # fmt: skip
     assert proc.stderr is not None

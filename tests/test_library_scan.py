@@ -116,9 +116,10 @@ def test_symlinks_are_followed_without_looping(tmp_path: Path) -> None:
 
 def test_one_inside_test_serves_every_exclusion_check(tmp_path: Path) -> None:
     from sfxmatch.config import Settings
+    from sfxmatch.errors import AccessDeniedError
     from sfxmatch.files import inside, real_paths
     from sfxmatch.pipeline import Pipeline
-    from sfxmatch.service.translate import PathPolicy, RequestError
+    from sfxmatch.service.translate import PathPolicy
 
     (tmp_path / "a" / "b").mkdir(parents=True)
     (tmp_path / "a" / "bc").mkdir()
@@ -135,7 +136,7 @@ def test_one_inside_test_serves_every_exclusion_check(tmp_path: Path) -> None:
     assert pipeline.is_excluded(tmp_path / "link" / "x.wav")
     assert not pipeline.is_excluded(tmp_path / "a" / "bc")
     policy = PathPolicy.from_folders([tmp_path / "link"])
-    with pytest.raises(RequestError, match="inside the excluded folder"):
+    with pytest.raises(AccessDeniedError, match="inside the excluded folder"):
         policy.existing(str(tmp_path / "a" / "b"), "folder", folder=True)
     assert policy.existing(str(tmp_path / "a" / "bc"), "folder", folder=True)
 

@@ -12,11 +12,12 @@ import grpc
 import pytest
 from sfxmatch._generated.sfxmatch.v1 import sfxmatch_pb2 as pb
 from sfxmatch._generated.sfxmatch.v1 import sfxmatch_pb2_grpc as pb_grpc
-from sfxmatch.client import Client, DaemonError, Event
-from sfxmatch.errors import ConfigError
+from sfxmatch.client import Client, Event
+from sfxmatch.errors import ConfigError, SfxmatchError
 from sfxmatch.service.server import Daemon, DaemonConfig
 from sfxmatch.suggestions import Edit, RenderRequest, SourceClip, SuggestOptions
 from test_service_support import *  # noqa: F403  (fixtures)
+from test_service_support import status_of
 
 
 @pytest.fixture(scope="session")
@@ -49,9 +50,9 @@ def test_health_needs_no_token_and_version_does(daemon: Daemon, client: Client) 
     anonymous = Client(client.target, "x" * 64)
     try:
         assert anonymous.health()
-        with pytest.raises(DaemonError) as refused:
+        with pytest.raises(SfxmatchError) as refused:
             anonymous.version()
-        assert refused.value.code == "UNAUTHENTICATED"
+        assert status_of(refused.value) == "UNAUTHENTICATED"
     finally:
         anonymous.close()
     status = client.version()
@@ -155,9 +156,9 @@ def test_library_round_trip(client: Client, sound_library: Path, service_root: P
     assert len(hits) == 3 and all(Path(h.path).parent == sound_library for h in hits)
     assert hits[0].score >= hits[-1].score
     assert client.library_remove(name) == 10
-    with pytest.raises(DaemonError) as gone:
+    with pytest.raises(SfxmatchError) as gone:
         client.library_status(name)
-    assert gone.value.code == "NOT_FOUND" and name in gone.value.message
+    assert status_of(gone.value) == "NOT_FOUND" and name in str(gone.value)
 
 
 def test_sync_point_of_a_sound_and_its_override(
@@ -180,12 +181,12 @@ def test_sync_point_of_a_sound_and_its_override(
                     if h.path == str(path))  # fmt: skip
         assert (mine.sync_point, mine.sync_source) == (0.25, "override")
         for seconds, code in ((5.0, "INVALID_ARGUMENT"), (-1.0, "INVALID_ARGUMENT")):
-            with pytest.raises(DaemonError) as refused:
+            with pytest.raises(SfxmatchError) as refused:
                 client.library_set_sync(path, seconds)
-            assert refused.value.code == code
-        with pytest.raises(DaemonError) as outside:
+            assert status_of(refused.value) == code
+        with pytest.raises(SfxmatchError) as outside:
             client.sound_sync(service_root / "d.sock")  # exists, in no library
-        assert outside.value.code == "NOT_FOUND"
+        assert status_of(outside.value) == "NOT_FOUND"
     finally:
         cleared = client.library_set_sync(path, None)
     assert cleared.source == "detector"
@@ -202,12 +203,12 @@ def test_progress_callbacks_and_job_table(client: Client, indexed: str) -> None:
     again = client.get_job(mine[-1].id)
     assert again.state == "succeeded" and again.progress.fraction == 1.0
     assert client.list_jobs(active_only=True) == []
-    with pytest.raises(DaemonError) as missing:
+    with pytest.raises(SfxmatchError) as missing:
         client.get_job("index-999-nope")
-    assert missing.value.code == "NOT_FOUND"
-    with pytest.raises(DaemonError) as missing_cancel:
+    assert status_of(missing.value) == "NOT_FOUND"
+    with pytest.raises(SfxmatchError) as missing_cancel:
         client.cancel_job("nope")
-    assert missing_cancel.value.code == "NOT_FOUND"
+    assert status_of(missing_cancel.value) == "NOT_FOUND"
 
 
 @pytest.mark.parametrize(
@@ -225,10 +226,10 @@ def test_progress_callbacks_and_job_table(client: Client, indexed: str) -> None:
     ],
 )
 def test_errors_have_codes_and_name_the_problem(client: Client, service_root: Path, call, code):
-    with pytest.raises(DaemonError) as failed:
+    with pytest.raises(SfxmatchError) as failed:
         call(client, service_root)
-    assert failed.value.code == code
-    assert failed.value.message
+    assert status_of(failed.value) == code
+    assert str(failed.value)
     assert client.health()
 
 

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sfxmatch.client import Client, DaemonError
+from sfxmatch.client import Client
+from sfxmatch.errors import SfxmatchError
 from sfxmatch.service import paths
 from test_service_support import REPO, make_library, short_dir, spawn_daemon, wait_for
 
@@ -110,7 +111,7 @@ def test_sigterm_stops_cleanly_and_a_second_daemon_is_refused(root: Path) -> Non
             logs = "\n".join(p.read_text()[-4000:] for p in root.glob("daemon-*.log"))
             pytest.fail(f"the daemon did not stop after SIGTERM; its log:\n{logs}")
         assert code == 0
-        with pytest.raises(DaemonError):
+        with pytest.raises(SfxmatchError):
             client.version(timeout=5)
         client.close()
     finally:

@@ -8,10 +8,11 @@ import threading
 from pathlib import Path
 
 import pytest
-from sfxmatch.client import Cancelled, Client, DaemonError
+from sfxmatch.client import Cancelled, Client
+from sfxmatch.errors import SfxmatchError
 from sfxmatch.service.server import Daemon
 from test_service_support import *  # noqa: F403  (fixtures)
-from test_service_support import GatedPipeline, gated_client, make_library, wait_for
+from test_service_support import GatedPipeline, gated_client, make_library, status_of, wait_for
 
 
 def _start_index(client: Client, name: str = "g") -> tuple[object, str]:
@@ -37,9 +38,9 @@ def test_queue_full_is_resource_exhausted_and_frees_up(gated_ready: Daemon) -> N
         assert pipeline.entered.acquire(timeout=30)  # running
         second, second_id = _start_index(c)  # waiting
         assert c.get_job(second_id).state == "queued"
-        with pytest.raises(DaemonError) as full:
+        with pytest.raises(SfxmatchError) as full:
             _start_index(c)
-        assert full.value.code == "RESOURCE_EXHAUSTED" and "queue full" in full.value.message
+        assert status_of(full.value) == "RESOURCE_EXHAUSTED" and "queue full" in str(full.value)
         assert c.version().jobs_running == 1 and c.version().jobs_queued == 1
         pipeline.gate.set()
         assert first.run() == [] and second.run() == []
@@ -123,9 +124,9 @@ def test_a_vanished_client_cancels_its_job(gated_ready: Daemon) -> None:
 
 def test_deadline_cancels_the_job(gated_ready: Daemon) -> None:
     with gated_client(gated_ready) as c:
-        with pytest.raises(DaemonError) as late:
+        with pytest.raises(SfxmatchError) as late:
             c.library_index(["g"], timeout=1.0)
-        assert late.value.code == "DEADLINE_EXCEEDED"
+        assert status_of(late.value) == "DEADLINE_EXCEEDED"
         (job,) = c.list_jobs()
         done = wait_for(lambda: (j := c.get_job(job.id)).state == "cancelled" and j, 30)
         assert done.error_code == "DEADLINE_EXCEEDED"
@@ -137,9 +138,9 @@ def test_graceful_stop_cancels_running_jobs_and_cleans_up(gated_ready: Daemon) -
         stream, _job_id = _start_index(c)
         assert pipeline.entered.acquire(timeout=30)  # type: ignore[attr-defined]
         c.shutdown(grace=0.1)
-        with pytest.raises(DaemonError) as ended:
+        with pytest.raises(SfxmatchError) as ended:
             stream.run()
-        assert ended.value.code in ("UNAVAILABLE", "CANCELLED")
+        assert status_of(ended.value) in ("UNAVAILABLE", "CANCELLED")
     wait_for(lambda: gated_ready.stopped, 30, "daemon stopped")
     assert pipeline.cancelled_runs == 1  # type: ignore[attr-defined]
     assert gated_ready.socket_path is not None and not gated_ready.socket_path.exists()

@@ -35,7 +35,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sfxmatch._generated.sfxmatch.v1 import sfxmatch_pb2 as pb
-from sfxmatch.client import Cancelled, Client, DaemonError
+from sfxmatch.client import Cancelled, Client
+from sfxmatch.errors import SfxmatchError, StorageFullError, StoreError
 from sfxmatch.service import paths
 from sfxmatch.service.auth import bearer
 from sfxmatch.testing import synth
@@ -46,6 +47,7 @@ from test_service_support import (
     make_library,
     short_dir,
     spawn_daemon,
+    status_of,
     stop_spawned,
     wait_for,
 )
@@ -540,9 +542,9 @@ def test_links_inside_a_library_never_reach_an_excluded_folder(shared: Spawned) 
     assert excluded == ["inner", "linked-file.wav", "linked-folder"]
     hits = c.library_search("door slam", library="linked", top_k=50)
     assert [Path(h.path).name for h in hits] == ["mine.wav"]
-    with pytest.raises(DaemonError) as refused:
+    with pytest.raises(SfxmatchError) as refused:
         c.library_add(secret, "direct")
-    assert refused.value.code == "PERMISSION_DENIED"
+    assert status_of(refused.value) == "PERMISSION_DENIED"
 
 
 # --- 7 --------------------------------------------------------------------------------
@@ -582,10 +584,10 @@ def test_what_a_client_may_persist_is_bounded(shared: Spawned) -> None:
         ([("a" * 300, "music")], "256 characters"),
         ([("x/**", "music" + "z" * 1000)], "unknown sound kind 'musiczzz"),
     ):
-        with pytest.raises(DaemonError) as refused:
+        with pytest.raises(SfxmatchError) as refused:
             c.library_add(folder, "bounded", kind_overrides=overrides)
-        assert refused.value.code == "INVALID_ARGUMENT" and bound in refused.value.message
-        assert len(refused.value.message) < 200
+        assert status_of(refused.value) == "INVALID_ARGUMENT" and bound in str(refused.value)
+        assert len(str(refused.value)) < 200
     added = c.library_add(folder, "bounded", kind_overrides=[("x/**", "ambience")] * 100)
     assert len(added.kind_overrides) == 100
     assert c.library_status("bounded")[0].library.name == "bounded"
@@ -595,9 +597,9 @@ def test_what_a_client_may_persist_is_bounded(shared: Spawned) -> None:
         (lambda: c.library_search("x", library=[f"n{i}" for i in range(65)]), "at most 64"),
         (lambda: c.get_job("j" * 201), "200 characters"),
     ):
-        with pytest.raises(DaemonError) as refused:
+        with pytest.raises(SfxmatchError) as refused:
             call()
-        assert refused.value.code == "INVALID_ARGUMENT" and bound in refused.value.message
+        assert status_of(refused.value) == "INVALID_ARGUMENT" and bound in str(refused.value)
     assert c.library_remove("bounded") == 0
 
 
@@ -612,7 +614,7 @@ def test_libraries_added_at_once_are_all_kept(shared: Spawned) -> None:
         (top / f"lib{i}").mkdir(parents=True)
     barrier = threading.Barrier(40)
     added: list[str] = []
-    refused: list[DaemonError] = []
+    refused: list[SfxmatchError] = []
 
     def add(i: int) -> None:
         with Client(f"unix://{shared.socket}", shared.token, timeout=60) as mine:
@@ -620,7 +622,7 @@ def test_libraries_added_at_once_are_all_kept(shared: Spawned) -> None:
             barrier.wait()
             try:
                 added.append(mine.library_add(top / f"lib{i}", f"race{i}").name)
-            except DaemonError as error:
+            except SfxmatchError as error:
                 refused.append(error)
 
     threads = [threading.Thread(target=add, args=(i,)) for i in range(40)]
@@ -631,7 +633,7 @@ def test_libraries_added_at_once_are_all_kept(shared: Spawned) -> None:
     registered = {s.library.name for s in shared.client.library_status()}
     try:
         assert len(added) + len(refused) == 40 and added
-        assert {e.code for e in refused} <= {"RESOURCE_EXHAUSTED"}
+        assert {status_of(e) for e in refused} <= {"RESOURCE_EXHAUSTED"}
         assert set(added) <= registered, f"lost: {sorted(set(added) - registered)}"
     finally:
         for name in registered:
@@ -737,9 +739,9 @@ def test_a_huge_grace_period_is_refused_and_the_daemon_lives_on(root: Path) -> N
     try:
         client = connect_spawned(daemon, data, sock)
         for grace in (1e300, float("inf"), float("nan"), -5.0):
-            with pytest.raises(DaemonError) as refused:
+            with pytest.raises(SfxmatchError) as refused:
                 client.shutdown(grace)
-            assert refused.value.code == "INVALID_ARGUMENT" and "grace" in refused.value.message
+            assert status_of(refused.value) == "INVALID_ARGUMENT" and "grace" in str(refused.value)
         assert client.health() and daemon.poll() is None
         assert sock.exists() and paths.info_path(data).exists()
         client.shutdown(0.5)
@@ -769,13 +771,14 @@ def test_a_damaged_vector_store_is_said_in_words_without_the_engines_text(root: 
     try:
         client = connect_spawned(daemon, data, sock)
         client.library_add(make_library(root / "sounds", effects=1, beds=0), "damaged")
-        with pytest.raises(DaemonError) as failed:
+        with pytest.raises(SfxmatchError) as failed:
             client.library_remove("damaged")
         error = failed.value
-        assert error.code == "FAILED_PRECONDITION", (error.code, error.message)
-        assert "cannot open the vector store" in error.message and str(store) in error.message
+        assert isinstance(error, StoreError), (type(error), str(error))
+        assert status_of(error) == "FAILED_PRECONDITION"
+        assert "cannot open the vector store" in str(error) and str(store) in str(error)
         for internal in (".rs", ".cargo", "LanceError", "lance error", "garbage"):
-            assert internal not in error.message
+            assert internal not in str(error)
         assert ".cargo" in daemon_logs(root)  # the engine's own words are in the log
         client.close()
         assert stop_spawned(daemon) == 0
@@ -809,13 +812,14 @@ def test_a_full_disk_while_indexing_is_resource_exhausted_in_words(root: Path) -
     try:
         client = connect_spawned(daemon, data, sock)
         client.library_add(library, "full")
-        with pytest.raises(DaemonError) as full:
+        with pytest.raises(SfxmatchError) as full:
             client.library_index(["full"], timeout=120)
         error = full.value
-        assert error.code == "RESOURCE_EXHAUSTED", (error.code, error.message)
-        assert "no space left" in error.message and "vector store" in error.message
+        assert isinstance(error, StorageFullError), (type(error), str(error))
+        assert status_of(error) == "RESOURCE_EXHAUSTED"
+        assert "no space left" in str(error) and "vector store" in str(error)
         for internal in (".rs", "os error", "lance", "Error(", ".cargo"):
-            assert internal not in error.message
+            assert internal not in str(error)
         # What was committed before the disk filled up is kept, and the daemon serves on.
         (status,) = client.library_status("full")
         assert 0 < status.sounds < files
@@ -860,9 +864,9 @@ def test_cancel_and_deadline_end_an_index_within_a_second_even_mid_scan(shared: 
     assert c.library_status("big")[0].sounds == 0  # a cancelled scan changes nothing
 
     deadline = 1.5
-    with pytest.raises(DaemonError) as late:
+    with pytest.raises(SfxmatchError) as late:
         c.library_index(["big"], timeout=deadline)
-    assert late.value.code == "DEADLINE_EXCEEDED"
+    assert status_of(late.value) == "DEADLINE_EXCEEDED"
     job = max(c.list_jobs(), key=lambda j: j.created_at)
     job = wait_for(lambda: (j := c.get_job(job.id)).finished_at and j, 30, "the late job's end")
     assert job.state == "cancelled" and job.error_code == "DEADLINE_EXCEEDED"

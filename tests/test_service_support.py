@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sfxmatch.client import Client
+from sfxmatch.client import Client, DaemonError
 from sfxmatch.config import Settings
 from sfxmatch.pipeline import Pipeline
 from sfxmatch.service import paths
@@ -35,6 +35,7 @@ __all__ = [
     "short_dir",
     "sound_library",
     "spawn_daemon",
+    "status_of",
     "stop_spawned",
     "tiny_pipeline",
     "token",
@@ -69,6 +70,16 @@ def make_library(folder: Path, effects: int = 6, beds: int = 4) -> Path:
             sample_format="s16",
         )
     return folder
+
+
+def status_of(error: BaseException) -> str:
+    """The gRPC status name a client's error stands for: a ``DaemonError``'s own, else what
+    its class maps to (the daemon's class came back as itself)."""
+    if isinstance(error, DaemonError):
+        return error.code
+    from sfxmatch.service.translate import status_for
+
+    return status_for(error)[0].name
 
 
 def short_dir(prefix: str) -> Path:
@@ -206,7 +217,6 @@ def spawn_daemon(
         SFXMATCH_MODEL="imagebind-tiny",
         PYTHONUNBUFFERED="1",
     )
-    environment.pop("SFXMATCH_TEST_KILL_AT", None)
     environment.update(env or {})
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     log = (data_dir.parent / f"daemon-{time.monotonic_ns()}.log").open("w")

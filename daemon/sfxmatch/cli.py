@@ -1,8 +1,10 @@
 """The ``sfxmatch`` command line: parses arguments and calls library functions, nothing more.
 
 Each subcommand is one ``_add_<name>`` function registered in ``_SUBCOMMANDS``; later
-commands (library, suggest, daemon) plug in the same way. Errors the user can fix
-(``SfxmatchError``) print one line and exit 2; Ctrl-C prints one line and exits 130.
+commands (library, suggest, daemon) plug in the same way. Errors print one line and exit
+with the code ``EXIT_CODES`` gives their class, the same whether the work ran here or on a
+daemon (the client raises the daemon's classes): 2 for what the user can fix, 130 for
+Ctrl-C and cancelled work, 1 for an unexpected failure inside the daemon.
 """
 
 from __future__ import annotations
@@ -16,11 +18,29 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from sfxmatch import __version__, scenes
-from sfxmatch.errors import SfxmatchError
+from sfxmatch.errors import Cancelled, InternalError, SfxmatchError
 
 PROG = "sfxmatch"
+EXIT_INTERNAL = 1  # what Python exits with for an uncaught exception here
 EXIT_USER_ERROR = 2  # argparse uses 2 for usage errors too
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+
+# The one class -> exit code table, looked up along the error's class hierarchy.
+EXIT_CODES: dict[type[BaseException], int] = {
+    KeyboardInterrupt: EXIT_INTERRUPTED,
+    Cancelled: EXIT_INTERRUPTED,
+    InternalError: EXIT_INTERNAL,
+    SfxmatchError: EXIT_USER_ERROR,
+}
+
+
+def exit_code(error: BaseException) -> int:
+    """The exit code for ``error`` (``EXIT_CODES``; 1 for a class it does not list)."""
+    for cls in type(error).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]
+    return EXIT_INTERNAL
+
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -237,10 +257,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except SfxmatchError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
+        return exit_code(error)
+    except KeyboardInterrupt as interrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return exit_code(interrupt)
     except BrokenPipeError:
         # Output piped into `head` and closed early: not an error. Point stdout at devnull
         # so the interpreter's final flush does not complain either.

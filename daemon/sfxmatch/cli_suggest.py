@@ -156,7 +156,7 @@ def _request(args: argparse.Namespace) -> RenderRequest:
 
 def load_edit(path: Path) -> Edit:
     """An editor's clip list: Edit JSON (the Resolve script), OTIO or FCP7 XML."""
-    from sfxmatch.errors import MediaError
+    from sfxmatch.errors import MediaError, MissingFileError
 
     if path.suffix.lower() == ".json":
         from sfxmatch.suggestions import edit_from_dict
@@ -164,7 +164,7 @@ def load_edit(path: Path) -> Edit:
         try:
             edit = edit_from_dict(json.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError:
-            raise MediaError(path, "no such file") from None
+            raise MissingFileError(path) from None
         except (ValueError, KeyError, TypeError) as exc:
             raise MediaError(path, f"is not a valid edit ({exc})") from None
         if not edit.clips:

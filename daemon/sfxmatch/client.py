@@ -20,8 +20,11 @@ The data dir is ``$SFXMATCH_DATA_DIR`` or the per-user one (``~/.local/share/sfx
 Long calls (``library_index``, ``suggest``, ``render``) take ``progress`` (called with
 ``Progress(stage, fraction, message)``) and ``cancel`` (a ``threading.Event``: setting it
 cancels the call, and the daemon cancels the job); the ``stream_*`` variants yield the raw
-events instead. Errors are ``DaemonError`` (``.code`` is the gRPC status code's name);
-cancelling raises ``Cancelled``.
+events instead. A failure on the daemon raises the class it raised there, with its message
+(``sfxmatch.errors``: ``NotFoundError``, ``ModelError``, ``Cancelled``...), exactly as the
+pipeline in this process would; cancelling raises ``Cancelled``. Failures of the connection
+itself are ``DaemonError`` (``.code`` is the gRPC status code's name): ``DaemonUnavailable``,
+``TokenRefused``, a deadline.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sfxmatch._generated.sfxmatch.v1 import sfxmatch_pb2 as pb
 from sfxmatch._generated.sfxmatch.v1 import sfxmatch_pb2_grpc as pb_grpc
-from sfxmatch.errors import ConfigError, SfxmatchError
+from sfxmatch.config import env_text
+from sfxmatch.errors import Cancelled, ConfigError, SfxmatchError
 from sfxmatch.progress import IndexProgress, Progress
 from sfxmatch.service import paths, translate
 from sfxmatch.service.auth import bearer
@@ -177,16 +181,13 @@ class Event:
 
 
 class DaemonError(SfxmatchError):
-    """The daemon refused or failed a call; ``code`` is the gRPC status code's name."""
+    """The connection to the daemon failed (no daemon, a refused token, a deadline) or it
+    answered with a status no class stands for; ``code`` is the gRPC status code's name."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-class Cancelled(DaemonError):
-    """The call was cancelled (by the caller's ``cancel`` event or on the daemon)."""
 
 
 class DaemonUnavailable(DaemonError):
@@ -197,15 +198,22 @@ class TokenRefused(DaemonError):
     """The daemon answers but refuses the token this client sent (UNAUTHENTICATED)."""
 
 
-def _error(exc: grpc.RpcError) -> DaemonError:
+_TRANSPORT = {
+    grpc.StatusCode.UNAVAILABLE: DaemonUnavailable,
+    grpc.StatusCode.UNAUTHENTICATED: TokenRefused,
+}
+
+
+def _error(exc: grpc.RpcError) -> SfxmatchError:
+    """The class the daemon named (``translate.ERROR_KEY``) with its message; else the
+    category of the status (``translate.STATUS``); else a ``DaemonError``."""
     code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
     details = (exc.details() if hasattr(exc, "details") else "") or str(code)
-    cls = {
-        grpc.StatusCode.CANCELLED: Cancelled,
-        grpc.StatusCode.UNAVAILABLE: DaemonUnavailable,
-        grpc.StatusCode.UNAUTHENTICATED: TokenRefused,
-    }.get(code, DaemonError)
-    return cls(code.name, details)
+    trailers = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
+    error = translate.error_from_status(code, details, trailers)
+    if error is not None:
+        return error
+    return _TRANSPORT.get(code, DaemonError)(code.name, details)
 
 
 def _fault(f: pb.Fault) -> Fault:
@@ -477,7 +485,7 @@ class Client:
         self, names: Sequence[str] | None = None, *, timeout: float | None = None
     ) -> _Stream:
         request = pb.LibraryIndexRequest(names=list(names or ()))
-        return _Stream(self, self._stub.LibraryIndex, request, timeout, _index_result)
+        return _Stream(self, self._stub.LibraryIndex, request, timeout, _index_result, "indexing")
 
     def library_index(
         self,
@@ -517,7 +525,7 @@ class Client:
             request = pb.SuggestRequest(edit=translate.edit_msg(absolute), options=options_msg)
         else:
             request = pb.SuggestRequest(video_path=_absolute(source), options=options_msg)
-        return _Stream(self, self._stub.Suggest, request, timeout, _suggest_result)
+        return _Stream(self, self._stub.Suggest, request, timeout, _suggest_result, "suggest")
 
     def suggest(
         self,
@@ -553,7 +561,7 @@ class Client:
         message = translate.render_request_msg(
             json.dumps(to_dict(suggestions), ensure_ascii=False), absolute
         )
-        return _Stream(self, self._stub.Render, message, timeout, _render_result)
+        return _Stream(self, self._stub.Render, message, timeout, _render_result, "render")
 
     def render(
         self,
@@ -609,7 +617,9 @@ class _Stream:
         request: Any,
         timeout: float | None,
         convert: Callable[[Any], Any],
+        what: str = "the call",
     ) -> None:
+        self._what = what  # says what was cancelled, in the pipeline's words
         try:
             self._call = method(request, metadata=client._metadata, timeout=timeout)
         except grpc.RpcError as exc:
@@ -651,9 +661,11 @@ class _Stream:
         if cancel is not None:
 
             def watch() -> None:
-                while not finished.wait(0.05):
+                while True:  # looked at first: an event set before the call cancels it at once
                     if cancel.is_set():
                         self._call.cancel()
+                        return
+                    if finished.wait(0.05):
                         return
 
             threading.Thread(target=watch, name="sfxmatch-client-cancel", daemon=True).start()
@@ -665,6 +677,12 @@ class _Stream:
                     on_file(event.file)
                 elif event.result is not None:
                     return event.result
+        except Cancelled:
+            if cancel is None or not cancel.is_set():
+                raise
+            # Cancelled here: the daemon's answer never comes, gRPC says only "locally
+            # cancelled"; say it as the pipeline in this process does.
+            raise Cancelled(f"{self._what} was cancelled") from None
         finally:
             finished.set()
         raise DaemonError("UNKNOWN", "the daemon ended the call without a result")
@@ -674,7 +692,7 @@ class _Stream:
 
 
 def _addresses(data_dir: Path | None) -> list[str]:
-    override = os.environ.get(paths.ENV_DAEMON_ADDRESS, "").strip()
+    override = env_text(paths.ENV_DAEMON_ADDRESS)
     if override:
         return [override]
     info = paths.read_info(paths.info_path(data_dir))

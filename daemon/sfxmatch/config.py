@@ -3,14 +3,16 @@
 Kept deliberately small: every value has one environment variable and one default, and
 ``Settings.from_env()`` reads them afresh each call (nothing is cached at import, so tests
 and the daemon can change the environment). Modules that need a new setting add a field
-here rather than reading ``os.environ`` themselves.
+here rather than reading ``os.environ`` themselves (a test fails when a module outside this
+one and ``sfxmatch.testing`` reads it); those that run before any ``Settings`` exists (a
+client finding its daemon) use the readers below.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from platformdirs import user_cache_dir, user_data_dir
@@ -30,6 +32,10 @@ ENV_COMPILE = "SFXMATCH_COMPILE"
 ENV_OFFLINE = "SFXMATCH_OFFLINE"
 ENV_DATA_DIR = "SFXMATCH_DATA_DIR"
 ENV_STORE_DIR = "SFXMATCH_STORE_DIR"
+ENV_INDEX_BATCH = "SFXMATCH_INDEX_BATCH"  # files per committed batch of an index run
+ENV_DAEMON_ADDRESS = "SFXMATCH_DAEMON_ADDRESS"  # a client connects here instead of daemon.json
+ENV_DAEMON_TOKEN_FILE = "SFXMATCH_DAEMON_TOKEN_FILE"
+ENV_PINECONE_API_KEY = "PINECONE_API_KEY"  # the name Pinecone's own SDK reads
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -40,6 +46,17 @@ def _get(environ: Mapping[str, str], name: str) -> str | None:
     if value is None or not value.strip():
         return None  # an empty variable counts as unset, as shells make that easy to write
     return value.strip()
+
+
+def environment() -> Mapping[str, str]:
+    """The process environment, read only (the service installer copies the SFXMATCH_*
+    variables into the service it writes)."""
+    return dict(os.environ)
+
+
+def env_text(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """A variable's text, stripped; None when unset or empty."""
+    return _get(os.environ if environ is None else environ, name)
 
 
 def env_path(name: str, environ: Mapping[str, str] | None = None) -> Path | None:
@@ -98,6 +115,10 @@ class Settings:
     offline: bool = False  # never download (model weights); fail with instructions instead
     data_dir: Path | None = None  # None: default_data_dir()
     store_dir_override: Path | None = None  # $SFXMATCH_STORE_DIR
+    index_batch: int | None = None  # files per committed batch; None: the indexer's default
+    daemon_address: str | None = None  # where a client looks first for a daemon
+    daemon_token_file: Path | None = None  # None: <data dir>/daemon/token
+    pinecone_api_key: str | None = field(default=None, repr=False)
 
     @property
     def library_dir(self) -> Path:
@@ -134,6 +155,10 @@ class Settings:
             offline=env_bool(ENV_OFFLINE, env),
             data_dir=env_path(ENV_DATA_DIR, env),
             store_dir_override=env_path(ENV_STORE_DIR, env),
+            index_batch=env_int(ENV_INDEX_BATCH, env),
+            daemon_address=_get(env, ENV_DAEMON_ADDRESS),
+            daemon_token_file=env_path(ENV_DAEMON_TOKEN_FILE, env),
+            pinecone_api_key=_get(env, ENV_PINECONE_API_KEY),
         )
 
 

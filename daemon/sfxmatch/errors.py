@@ -1,8 +1,22 @@
 """Typed errors. ``str(error)`` is one line a user can act on; the CLI prints it as is.
 
 Each failure is raised as its class where it happens; the edges map classes (never message
-text) to what they speak: the daemon to gRPC status codes (``service.translate``), the CLI
-to exit codes.
+text) to what they speak: the daemon to gRPC status codes (``service.translate.STATUS``),
+the CLI to exit codes (``cli.EXIT_CODES``). The categories:
+
+- invalid input: :class:`ConfigError` (:class:`LimitError`, :class:`TimelineError`) and
+  :class:`MediaError`;
+- not found: :class:`NotFoundError` (:class:`UnknownLibraryError`,
+  :class:`UnknownSoundError`, :class:`MissingFileError`);
+- access denied: :class:`AccessDeniedError`;
+- precondition: :class:`PreconditionError` (:class:`NotIndexedError`, :class:`ModelError`:
+  the model unavailable, its weights missing);
+- busy: :class:`BusyError`; resource exhausted: :class:`ResourceExhaustedError`
+  (:class:`StorageFullError`); cancelled: :class:`Cancelled`; unsupported
+  (:class:`UnsupportedError`); :class:`InternalError`.
+
+A daemon sends the class's name with the message (``wire_name``); the client raises the same
+class with the same message (``from_wire``), so a local run and a daemon run fail alike.
 """
 
 from __future__ import annotations
@@ -11,10 +25,23 @@ import errno
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 
 class SfxmatchError(Exception):
     """Base of every error sfxmatch raises on purpose (user mistakes, bad input, missing files)."""
+
+    def wire_fields(self) -> dict[str, str]:
+        """The attributes besides the message a daemon sends, so the client's copy has them."""
+        return {}
+
+    @classmethod
+    def from_wire(cls, message: str, fields: dict[str, str]) -> SfxmatchError:
+        """This class with ``message`` as it came from a daemon (no constructor re-run: the
+        message is kept word for word)."""
+        error = cls.__new__(cls)
+        Exception.__init__(error, message)
+        return error
 
 
 class MediaError(SfxmatchError):
@@ -25,9 +52,16 @@ class MediaError(SfxmatchError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def wire_fields(self) -> dict[str, str]:
+        return {"path": str(self.path), "problem": self.problem}
 
-class ModelError(SfxmatchError):
-    """The model cannot be built or its weights cannot be had (says how to provide them)."""
+    @classmethod
+    def from_wire(cls, message: str, fields: dict[str, str]) -> SfxmatchError:
+        error = super().from_wire(message, fields)
+        assert isinstance(error, MediaError)
+        error.path = Path(fields.get("path", ""))
+        error.problem = fields.get("problem", message)
+        return error
 
 
 class ConfigError(SfxmatchError):
@@ -38,8 +72,27 @@ class LimitError(ConfigError):
     """A value over one of the documented bounds (how many overrides, how long a glob...)."""
 
 
+class TimelineError(ConfigError, ValueError):
+    """Suggestions that cannot become this timeline (an unknown format, overlapping clips)."""
+
+
 class NotFoundError(ConfigError):
     """Something a request names does not exist: a library, a folder, a catalogue file."""
+
+
+class UnknownLibraryError(NotFoundError):
+    """A library name that is not registered (lists the known ones)."""
+
+    def __init__(self, name: str, known: list[str] | tuple[str, ...]) -> None:
+        listed = ", ".join(sorted(known)) or "none yet"
+        super().__init__(f"no library named {name!r} (known: {listed})")
+
+
+class MissingFileError(MediaError, NotFoundError):
+    """A file or folder a request names that does not exist."""
+
+    def __init__(self, path: str | Path, problem: str = "no such file") -> None:
+        super().__init__(path, problem)
 
 
 class AccessDeniedError(ConfigError):
@@ -49,6 +102,11 @@ class AccessDeniedError(ConfigError):
 class PreconditionError(SfxmatchError):
     """A sound request that cannot be served yet: nothing to index, nothing indexed, the
     library list unreadable. Says what to do first."""
+
+
+class ModelError(PreconditionError):
+    """The model is unavailable: it cannot be built or its weights cannot be had (says how
+    to provide them)."""
 
 
 class BusyError(SfxmatchError):
@@ -68,7 +126,23 @@ class Cancelled(SfxmatchError):
     """The caller cancelled the work (nothing half-written is left behind)."""
 
 
-class StorageFullError(SfxmatchError):
+class ResourceExhaustedError(SfxmatchError):
+    """A limit of this machine or of the daemon was reached: memory, disk, a full queue."""
+
+
+class StoreError(SfxmatchError):
+    """The store cannot do what was asked (unreachable service, rejected write, bad data)."""
+
+
+class UnsupportedError(SfxmatchError):
+    """What this daemon's pipeline cannot do (a test double without ``suggest``)."""
+
+
+class InternalError(SfxmatchError):
+    """An unexpected failure inside the daemon, sent as its class only (its log has it)."""
+
+
+class StorageFullError(ResourceExhaustedError):
     """A disk or quota filled up while writing; what was committed before is kept.
 
     The message says what was being written and where, in words, never the storage
@@ -82,6 +156,17 @@ class StorageFullError(SfxmatchError):
             f"no space left to write {what}{where}: free some disk space and try again; "
             "nothing already saved was lost"
         )
+
+    def wire_fields(self) -> dict[str, str]:
+        return {"what": self.what, "folder": str(self.folder or "")}
+
+    @classmethod
+    def from_wire(cls, message: str, fields: dict[str, str]) -> SfxmatchError:
+        error = super().from_wire(message, fields)
+        assert isinstance(error, StorageFullError)
+        error.what = fields.get("what", "")
+        error.folder = Path(fields["folder"]) if fields.get("folder") else None
+        return error
 
 
 # errno values that mean "this storage is full": no space, quota, a file-size limit.
@@ -117,3 +202,48 @@ def is_storage_full(exc: BaseException) -> bool:
         text = str(exc)
         return any(mark in text for mark in _ENGINE_MARKS)
     return False
+
+
+# Every class a daemon may name to a client. A class defined elsewhere is sent as its
+# nearest ancestor here; only these names are ever turned back into classes.
+_WIRE: dict[str, type[SfxmatchError]] = {
+    cls.__name__: cls
+    for cls in (
+        SfxmatchError,
+        MediaError,
+        ConfigError,
+        LimitError,
+        TimelineError,
+        NotFoundError,
+        UnknownLibraryError,
+        MissingFileError,
+        AccessDeniedError,
+        PreconditionError,
+        ModelError,
+        BusyError,
+        UnknownSoundError,
+        NotIndexedError,
+        Cancelled,
+        ResourceExhaustedError,
+        StoreError,
+        UnsupportedError,
+        InternalError,
+        StorageFullError,
+    )
+}
+
+
+def wire_name(error: BaseException) -> str | None:
+    """The name a daemon sends for ``error``: its nearest class a client knows, or None."""
+    for cls in type(error).__mro__:
+        if _WIRE.get(cls.__name__) is cls:
+            return cls.__name__
+    return None
+
+
+def from_wire(name: str, message: str, fields: dict[str, Any]) -> SfxmatchError | None:
+    """The error a daemon named, with its message; None for a name this side does not know."""
+    cls = _WIRE.get(name)
+    if cls is None:
+        return None
+    return cls.from_wire(message, {str(k): str(v) for k, v in fields.items()})

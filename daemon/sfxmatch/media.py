@@ -50,7 +50,7 @@ import av.sidedata.sidedata
 import av.video.reformatter
 import numpy as np
 
-from sfxmatch.errors import ConfigError, MediaError
+from sfxmatch.errors import ConfigError, MediaError, MissingFileError
 
 ChannelMode = Literal["mono", "first", "stereo", "keep"]
 """mono: mix-down of all channels; first: channel 0 only; stereo: 2 channels (mono is
@@ -130,7 +130,7 @@ def _checked_path(path: str | Path) -> Path:
     try:
         st = p.stat()
     except FileNotFoundError:
-        raise MediaError(p, "no such file") from None
+        raise MissingFileError(p) from None
     except OSError as exc:
         raise MediaError(p, f"cannot be read: {exc.strerror or exc}") from None
     if p.is_dir():

@@ -27,6 +27,7 @@ from sfxmatch.errors import (
     AccessDeniedError,
     Cancelled,
     ConfigError,
+    MissingFileError,
     NotFoundError,
     NotIndexedError,
     PreconditionError,
@@ -237,7 +238,7 @@ class Pipeline:
         """Register a folder of sounds (nothing is read until ``library_index``)."""
         root = Path(os.path.abspath(os.fspath(path)))
         if not root.exists():
-            raise NotFoundError(f"{root}: no such folder")
+            raise MissingFileError(root, "no such folder")
         if not root.is_dir():
             raise ConfigError(f"{root}: is not a folder (add the folder that holds the sounds)")
         if not os.access(root, os.R_OK | os.X_OK):
@@ -313,6 +314,7 @@ class Pipeline:
                     self.state,
                     progress=relay,
                     cancel=cancel,
+                    batch_files=self.settings.index_batch,
                     # Random weights give meaningless label-vs-prompt cosines: let UCS, length
                     # and loops decide kinds instead.
                     zero_shot_min_margin=math.inf if self.meaningless else 0.0,

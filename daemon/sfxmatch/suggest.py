@@ -29,7 +29,15 @@ import numpy as np
 
 from sfxmatch import media
 from sfxmatch.embed.encoder import SceneInput
-from sfxmatch.errors import ConfigError, MediaError, NotFoundError, PreconditionError
+from sfxmatch.errors import (
+    Cancelled,
+    ConfigError,
+    MediaError,
+    MissingFileError,
+    NotIndexedError,
+    PreconditionError,
+    UnknownLibraryError,
+)
 from sfxmatch.match.ambience import borrow_short_scenes, rerank_by_effects, search_ambience
 from sfxmatch.match.autosync import SyncParams, softmax_scores, sync_intervals
 from sfxmatch.match.scan import ScanPlan, coarse_step, fill, is_coarse, refine_gap
@@ -332,8 +340,7 @@ class Suggester:
         known = {lib.name for lib in self.pipeline.libraries()}
         for name in self.libraries:
             if name not in known:
-                listed = ", ".join(sorted(known))
-                raise NotFoundError(f"no library named {name!r} (known: {listed})")
+                raise UnknownLibraryError(name, sorted(known))
         # The index is per model: load the model first, so a missing checkpoint says how to
         # provide it rather than calling an index made with another model empty.
         self.pipeline.load_model()
@@ -346,7 +353,7 @@ class Suggester:
                 {key for name in self.libraries for key in self.pipeline.indexes_by_model(name)}
             )
             why = f" for {model} (it is indexed for {', '.join(others)})" if others else ""
-            raise PreconditionError(
+            raise NotIndexedError(
                 f"library {', '.join(self.libraries)} has no indexed sounds{why}: run "
                 "`sfxmatch library index` first"
             )
@@ -357,8 +364,6 @@ class Suggester:
 
     def _cancelled(self) -> None:
         if self.cancel.is_set():
-            from sfxmatch.pipeline import Cancelled
-
             raise Cancelled("suggest was cancelled")
 
     def _analyse(
@@ -905,5 +910,5 @@ def suggest(
         raise ConfigError("the edit has no clips")
     for clip in edit.clips:
         if not Path(clip.path).is_file():
-            raise MediaError(Path(clip.path), "no such file")
+            raise MissingFileError(Path(clip.path))
     return Suggester(pipeline, options, progress, cancel).run(edit)

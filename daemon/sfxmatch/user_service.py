@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import IO, Literal, Protocol
 from xml.sax.saxutils import escape as xml_escape
 
+from sfxmatch.config import environment
 from sfxmatch.errors import SfxmatchError
 
 Platform = Literal["linux", "macos", "windows"]
@@ -179,7 +180,7 @@ def service_layout(
 ) -> ServiceLayout:
     """Where ``platform``'s files go for the user whose home is ``home``."""
     platform = platform or detect_platform()
-    env = os.environ if env is None else env
+    env = environment() if env is None else env
     home = Path.home() if home is None else home
     executable = executable or default_executable(platform)
     if platform == "linux":
@@ -362,7 +363,7 @@ def render_task_xml(
 
 def render_definition(layout: ServiceLayout, env: Mapping[str, str] | None = None) -> bytes:
     """The bytes of ``layout``'s service definition file."""
-    env = os.environ if env is None else env
+    env = environment() if env is None else env
     if layout.platform == "linux":
         return render_systemd_unit(layout.executable).encode()
     if layout.platform == "macos":
@@ -426,7 +427,7 @@ def _context(
     runner: Runner | None,
 ) -> _Context:
     platform = platform or detect_platform()
-    env = dict(os.environ if env is None else env)
+    env = dict(environment() if env is None else env)
     if root is not None:
         root = Path(root)
         # A stand-in home: per-user folders that live outside HOME are placed inside it.

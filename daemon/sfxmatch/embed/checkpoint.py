@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal, Protocol
 
-from sfxmatch.config import ENV_CACHE_DIR, ENV_IMAGEBIND_CHECKPOINT, ENV_OFFLINE, Settings
+from sfxmatch.config import ENV_CACHE_DIR, ENV_IMAGEBIND_CHECKPOINT, ENV_OFFLINE, Settings, env_path
 from sfxmatch.errors import ModelError
 
 ProgressCallback = Callable[[int, "int | None"], None]
@@ -100,7 +100,7 @@ def ensure_checkpoint(
     if spec.env_var == ENV_IMAGEBIND_CHECKPOINT:
         from_env = settings.imagebind_checkpoint  # read from that variable by Settings
     else:
-        from_env = _env_path(spec.env_var)
+        from_env = env_path(spec.env_var)  # config reads the environment
     if from_env is not None:
         return _existing(from_env, spec, f"${spec.env_var}")
 
@@ -434,11 +434,6 @@ def _existing(path: Path, spec: CheckpointSpec, source: str) -> Path:
         f"the {spec.name} checkpoint named by {source} does not exist: {path}; fix the path, "
         f"or unset it to use the cache (download from {spec.url})"
     )
-
-
-def _env_path(name: str) -> Path | None:
-    value = os.environ.get(name, "").strip()
-    return Path(value).expanduser() if value else None
 
 
 def _size_text(spec_size: int | None) -> str:

@@ -25,8 +25,11 @@ missing. A file that cannot be read is recorded as a fault and skipped; its prev
 indexed vectors (if any) stay until it is readable again or deleted (this includes a file
 the scan now reports as empty, not audio or unreadable: it is still there, so not deleted).
 
-``SFXMATCH_INDEX_BATCH`` (files per committed batch, default 16) is read when the caller
-gives no ``batch_files``; the crash tests use it to get many small commits.
+``batch_files`` (files per committed batch, default 16; ``Settings.index_batch``, from
+``SFXMATCH_INDEX_BATCH``) gives the crash tests many small commits. They also stop the
+indexer at its checkpoints (after the scan, an upsert, a commit, a deletion) through a hook
+that only a test installs (``set_checkpoint_hook``; ``sfxmatch.testing.crash`` in a child
+process): production code never looks for it.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ import contextlib
 import hashlib
 import os
 import queue
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -46,7 +48,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sfxmatch import media
-from sfxmatch.config import env_int
 from sfxmatch.errors import Cancelled, MediaError, SfxmatchError
 from sfxmatch.library.catalogue import Catalogue, load_catalogue
 from sfxmatch.library.kinds import (
@@ -79,8 +80,7 @@ if TYPE_CHECKING:
 WINDOWED_MIN_SECONDS = 8.0  # ambience at least this long (and 1.5 windows) also gets windows
 MAX_WINDOWS = 48  # a one-hour bed gets windows every ~78 s, not 3600 of them
 BATCH_FILES = 16
-BATCH_ENV = "SFXMATCH_INDEX_BATCH"  # files per batch when the caller gives none
-KILL_ENV = "SFXMATCH_TEST_KILL_AT"  # "point:n": SIGKILL self at the n-th pass (crash tests)
+CHECKPOINTS = ("scanned", "upserted", "committed", "deleted")  # where a crash test may stop it
 # Scan faults of a file that is still there: its indexed sound is kept, not deleted.
 KEEP_ON_FAULT = frozenset({"empty", "not_audio", "unreadable", "special_file", "broken_symlink"})
 
@@ -194,17 +194,19 @@ def _marks(label: SoundLabel) -> dict[str, Any]:
     }
 
 
-def _kill_point(name: str, counter: dict[str, int] = {}) -> None:  # noqa: B006
-    """Crash tests only: SIGKILL this process at the n-th pass of a named point."""
-    spec = os.environ.get(KILL_ENV)
-    if not spec:
-        return
-    point, _, nth = spec.partition(":")
-    if point != name:
-        return
-    counter[name] = counter.get(name, 0) + 1
-    if counter[name] >= int(nth or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+_checkpoint_hook: Callable[[str], None] | None = None
+
+
+def set_checkpoint_hook(hook: Callable[[str], None] | None) -> None:
+    """Crash tests only: call ``hook(name)`` at each of the indexer's ``CHECKPOINTS`` (it may
+    raise, or kill the process); None removes it."""
+    global _checkpoint_hook
+    _checkpoint_hook = hook
+
+
+def _checkpoint(name: str) -> None:
+    if _checkpoint_hook is not None:
+        _checkpoint_hook(name)
 
 
 def _read(item: _Work, catalogue: Catalogue | None, timer: _Timer, encoder: Encoder) -> _Work:
@@ -430,12 +432,12 @@ class _Batcher:
             records.append(self._label_record(sound, by_text[sound.label]))
             sounds.append(sound)
         self.store.upsert(records)
-        _kill_point("upserted")
+        _checkpoint("upserted")
         if stale:
             self.store.delete(stale)
         with self.state.transaction() as db:
             IndexState.put_sounds(db, sounds + analysed)
-        _kill_point("committed")
+        _checkpoint("committed")
         return sounds + analysed
 
     def _analysed(self, item: _Work) -> IndexedSound:
@@ -504,7 +506,7 @@ class _Batcher:
                 ids += audio_ids(sid, old.windows)
         if ids:
             self.store.delete(ids)
-        _kill_point("deleted")
+        _checkpoint("deleted")
         with self.state.transaction() as db:
             IndexState.drop_sounds(db, sound_ids)
 
@@ -549,11 +551,10 @@ def index_library(
     files: what was committed stays, the rest is done by the next run, and a run cancelled
     during its scan changes nothing. Nothing inside the ``excluded`` folders is read (see
     ``scan``). Raises only for problems with the library as a whole (root gone, store down,
-    disk full: ``StorageFullError``). ``batch_files`` defaults to ``$SFXMATCH_INDEX_BATCH``,
-    else ``BATCH_FILES``.
+    disk full: ``StorageFullError``). ``batch_files`` defaults to ``BATCH_FILES``.
     """
     if batch_files is None:
-        batch_files = env_int(BATCH_ENV) or BATCH_FILES
+        batch_files = BATCH_FILES
     started = time.perf_counter()
     wall_started = time.time()
     cancel = cancel or threading.Event()
@@ -570,7 +571,7 @@ def index_library(
         result = scan(
             [library.scan_root], state.snapshot(library), excluded=excluded, cancel=cancel
         )
-        _kill_point("scanned")
+        _checkpoint("scanned")
         return _index_scanned(
             library, result, encoder, store, state, timer, tell, cancel, batch_files,
             zero_shot_min_margin, started, wall_started, analyse_sync,

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sfxmatch.errors import ConfigError, LimitError, NotFoundError, PreconditionError
+from sfxmatch.errors import ConfigError, LimitError, PreconditionError, UnknownLibraryError
 from sfxmatch.files import exclusive, storage_writes, write_text_atomic
 from sfxmatch.library.scan import FileEntry, LibraryRoot, ScanFault, Snapshot
 from sfxmatch.library.syncpoints import Mark, SyncPoint, choose
@@ -138,8 +138,7 @@ class Registry:
         for library in self.all():
             if library.name == name:
                 return library
-        known = ", ".join(lib.name for lib in self.all()) or "none yet"
-        raise NotFoundError(f"no library named {name!r} (known: {known}); add one first")
+        raise UnknownLibraryError(name, [lib.name for lib in self.all()])
 
     def add(self, library: LibraryConfig) -> LibraryConfig:
         check_library_name(library.name)

@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from sfxmatch import media
-from sfxmatch.errors import ConfigError, SfxmatchError
+from sfxmatch.errors import Cancelled, ConfigError
 from sfxmatch.suggestions import AMBIENCE_TRACK, LOOP_CROSSFADE, Keyframe, Placement, loop_schedule
 
 DEFAULT_SAMPLE_RATE = 48000
@@ -58,8 +58,8 @@ Progress = Callable[[str, float, str], None]
 "write", "mux"); fraction runs from 0 to 1 within the stage."""
 
 
-class RenderCancelled(SfxmatchError):
-    """The render was cancelled through its ``cancel`` event; nothing was written."""
+# The one Cancelled class (a cancelled render wrote nothing); the name is kept for callers.
+RenderCancelled = Cancelled
 
 
 def check_cancel(cancel: threading.Event | None, stage: str) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from sfxmatch.errors import ResourceExhaustedError
 from sfxmatch.progress import Progress
 
 log = logging.getLogger("sfxmatch.service.jobs")
@@ -38,7 +39,7 @@ class JobState(StrEnum):
         return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 
 
-class QueueFull(Exception):
+class QueueFull(ResourceExhaustedError):
     """Every worker is busy and the waiting line is full."""
 
 
@@ -63,6 +64,7 @@ class Job:
     finished_at: float = 0.0
     error_code: str = ""
     error_message: str = ""
+    error: BaseException | None = None  # what the work raised, for its class on the wire
     result: Any = None
     cancel: threading.Event = field(default_factory=threading.Event)
     events: queue.Queue[Any] = field(default_factory=queue.Queue)
@@ -247,6 +249,9 @@ class JobManager:
                 extra={"job": job.id, "code": code, "error": message},
                 exc_info=code == "INTERNAL",
             )
+            # Kept for its class on the wire; without its frames (they may hold arrays).
+            exc.__traceback__ = exc.__context__ = exc.__cause__ = None
+            job.error = exc
             self._finish(job, state, code, message)
             return
         if job.cancel.is_set():

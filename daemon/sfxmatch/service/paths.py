@@ -42,12 +42,17 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from sfxmatch.config import ENV_DATA_DIR, default_data_dir, env_path
+from sfxmatch.config import (
+    ENV_DAEMON_ADDRESS,
+    ENV_DAEMON_TOKEN_FILE,
+    ENV_DATA_DIR,
+    default_data_dir,
+    env_path,
+)
 from sfxmatch.errors import ConfigError
 from sfxmatch.files import try_lock, unlock
 
-ENV_DAEMON_ADDRESS = "SFXMATCH_DAEMON_ADDRESS"  # a client connects here instead of daemon.json
-ENV_DAEMON_TOKEN_FILE = "SFXMATCH_DAEMON_TOKEN_FILE"
+__all__ = ["ENV_DAEMON_ADDRESS", "ENV_DAEMON_TOKEN_FILE"]  # defined in config, named here too
 SOCKET_NAME = "sfxmatch.sock"
 TOKEN_NAME = "token"
 INFO_NAME = "daemon.json"

@@ -68,14 +68,21 @@ from grpc_health.v1 import health_pb2
 from sfxmatch import __version__
 from sfxmatch._generated.sfxmatch.v1 import sfxmatch_pb2 as pb
 from sfxmatch.config import Settings
-from sfxmatch.errors import ConfigError
+from sfxmatch.errors import (
+    ConfigError,
+    NotFoundError,
+    PreconditionError,
+    ResourceExhaustedError,
+    UnknownLibraryError,
+    UnsupportedError,
+)
 from sfxmatch.pipeline import Pipeline
 from sfxmatch.progress import Progress
 from sfxmatch.service import paths, translate
 from sfxmatch.service.auth import REFUSAL, TokenAuth
-from sfxmatch.service.jobs import DONE, Job, JobManager, JobState, QueueFull
+from sfxmatch.service.jobs import DONE, Job, JobManager, JobState
 from sfxmatch.service.jobs import ShuttingDown as JobsClosed
-from sfxmatch.service.translate import PathPolicy, RequestError, check_grace
+from sfxmatch.service.translate import PathPolicy, check_grace
 
 SERVICE_NAME = "sfxmatch.v1.Sfxmatch"
 HEALTH_SERVICE = "grpc.health.v1.Health"
@@ -359,10 +366,7 @@ class Servicer:
             names = translate.names(request.names, "library name")
             self._known_libraries(names)
             if not names and not self.pipeline.libraries():
-                raise RequestError(
-                    grpc.StatusCode.FAILED_PRECONDITION,
-                    "no library to index: add one with LibraryAdd first",
-                )
+                raise PreconditionError("no library to index: add one with LibraryAdd first")
 
             def work(job: Job) -> Any:
                 self.d.ensure_model()
@@ -391,10 +395,7 @@ class Servicer:
         known = {lib.name for lib in self.pipeline.libraries()}
         for name in names:
             if name not in known:
-                listed = ", ".join(sorted(known)) or "none yet"
-                raise RequestError(
-                    grpc.StatusCode.NOT_FOUND, f"no library named {name!r} (known: {listed})"
-                )
+                raise UnknownLibraryError(name, sorted(known))
 
     # -- suggest and render ------------------------------------------------------------
 
@@ -413,9 +414,7 @@ class Servicer:
             self._known_libraries(list(options.libraries))
             suggest = getattr(self.pipeline, "suggest", None)
             if suggest is None:
-                raise RequestError(
-                    grpc.StatusCode.UNIMPLEMENTED, "this daemon's pipeline cannot suggest yet"
-                )
+                raise UnsupportedError("this daemon's pipeline cannot suggest yet")
 
             def work(job: Job) -> Any:
                 self.d.ensure_model()
@@ -440,9 +439,7 @@ class Servicer:
             translate.check_render_size(suggestions, render_request)
             render = getattr(self.pipeline, "render", None)
             if render is None:
-                raise RequestError(
-                    grpc.StatusCode.UNIMPLEMENTED, "this daemon's pipeline cannot render yet"
-                )
+                raise UnsupportedError("this daemon's pipeline cannot render yet")
 
             def work(job: Job) -> Any:
                 return render(
@@ -465,7 +462,7 @@ class Servicer:
     def _job(self, job_id: str) -> Job:
         job = self.d.jobs.get(translate.check_job_id(job_id))
         if job is None:
-            raise RequestError(grpc.StatusCode.NOT_FOUND, f"no job {job_id[:80]!r}")
+            raise NotFoundError(f"no job {job_id[:80]!r}")
         return job
 
     def GetJob(self, request: pb.GetJobRequest) -> pb.Job:
@@ -543,7 +540,7 @@ class HealthState:
 # --- the transport: lanes, authentication, first message, errors -----------------------
 
 
-class _Busy(Exception):
+class _Busy(ResourceExhaustedError):
     """A lane is full."""
 
 
@@ -700,14 +697,12 @@ class _Transport(grpc.GenericRpcHandler):
             return await loop.run_in_executor(self.work_pool, fn)
 
     async def _fail(self, name: str, started: float, exc: BaseException, context: Any) -> None:
-        if isinstance(exc, _Busy | QueueFull):
-            code, message = grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)
-        elif isinstance(exc, JobsClosed):
+        if isinstance(exc, JobsClosed):  # the transport's own state, as a client sees no daemon
             code, message = grpc.StatusCode.UNAVAILABLE, str(exc)
         else:
             code, message = translate.status_for(exc)
         log_call(name, started, code, message, exc)
-        await context.abort(code, message)
+        await context.abort(code, message, translate.error_metadata(exc, code))
 
     # -- unary -------------------------------------------------------------------------
 
@@ -814,7 +809,8 @@ class _Transport(grpc.GenericRpcHandler):
         if job.state is JobState.CANCELLED and code is grpc.StatusCode.OK:
             code = grpc.StatusCode.CANCELLED
         log_call(name, started, code, job.error_message)
-        await context.abort(code, job.error_message or job.state.value)
+        trailers = translate.error_metadata(job.error, code) if job.error is not None else ()
+        await context.abort(code, job.error_message or job.state.value, trailers)
 
 
 async def _job_events(job: Job) -> AsyncIterator[Any]:

@@ -28,10 +28,17 @@ from sfxmatch.errors import (
     BusyError,
     Cancelled,
     ConfigError,
+    InternalError,
     MediaError,
+    MissingFileError,
     NotFoundError,
+    PreconditionError,
+    ResourceExhaustedError,
     SfxmatchError,
     StorageFullError,
+    UnsupportedError,
+    from_wire,
+    wire_name,
 )
 from sfxmatch.files import inside, real_paths
 from sfxmatch.library.kinds import MAX_GLOB_CHARS, MAX_KIND_OVERRIDES
@@ -86,65 +93,100 @@ OPTION_RANGES: dict[str, tuple[float, float]] = {
 }
 
 
-class RequestError(Exception):
-    """A request the service refuses before the pipeline sees it."""
-
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def invalid(message: str) -> RequestError:
-    return RequestError(grpc.StatusCode.INVALID_ARGUMENT, message)
+def invalid(message: str) -> ConfigError:
+    """A request the service refuses before the pipeline sees it (INVALID_ARGUMENT)."""
+    return ConfigError(message)
 
 
 # --- errors -> status codes -----------------------------------------------------------
 
+# The one class -> status table, looked up along the error's class hierarchy (the nearest
+# class listed wins). The first class listed for a status is that status's category: a
+# client that receives a class name it does not know raises the category instead.
+STATUS: dict[type[SfxmatchError], grpc.StatusCode] = {
+    ConfigError: grpc.StatusCode.INVALID_ARGUMENT,
+    NotFoundError: grpc.StatusCode.NOT_FOUND,
+    AccessDeniedError: grpc.StatusCode.PERMISSION_DENIED,
+    PreconditionError: grpc.StatusCode.FAILED_PRECONDITION,
+    BusyError: grpc.StatusCode.ABORTED,
+    ResourceExhaustedError: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Cancelled: grpc.StatusCode.CANCELLED,
+    UnsupportedError: grpc.StatusCode.UNIMPLEMENTED,
+    InternalError: grpc.StatusCode.INTERNAL,
+    # more specific classes, after the categories
+    MissingFileError: grpc.StatusCode.NOT_FOUND,  # a MediaError too: listed before it
+    MediaError: grpc.StatusCode.INVALID_ARGUMENT,  # a file that exists but cannot be used
+    SfxmatchError: grpc.StatusCode.FAILED_PRECONDITION,  # ModelError, StoreError...
+}
+ERROR_KEY = "sfxmatch-error-bin"
+"""Trailing metadata of a failed call: JSON naming the error's class and its fields."""
+
+
+def as_sfxmatch_error(exc: BaseException) -> SfxmatchError:
+    """``exc`` as one of sfxmatch's classes. Anything else is unexpected here (a bare
+    ValueError, KeyError... from deep inside, or a file the daemon itself needed): its text
+    may carry internal paths and says nothing a user can act on, so it becomes a class of
+    the taxonomy with a message in words; the daemon's log has the original."""
+    if isinstance(exc, SfxmatchError):
+        return exc
+    if isinstance(exc, OSError) and exc.errno in STORAGE_FULL_ERRNOS:
+        return StorageFullError("a file")
+    if isinstance(exc, FileNotFoundError):
+        return NotFoundError("a file the daemon needed is missing; its log names it")
+    if isinstance(exc, PermissionError):
+        return AccessDeniedError("the daemon may not use a file it needed; its log names it")
+    if isinstance(exc, MemoryError):
+        return ResourceExhaustedError("out of memory")
+    return InternalError(
+        f"internal error in the daemon ({type(exc).__name__}); its log has the details"
+    )
+
 
 def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
-    """The gRPC status code and one-line message for an exception from the pipeline.
+    """The gRPC status code and one-line message for an exception, by class (``STATUS``),
+    never by message text."""
+    error = as_sfxmatch_error(exc)
+    message = str(error) or type(error).__name__
+    for cls in type(error).__mro__:
+        if cls in STATUS:
+            return STATUS[cls], message  # type: ignore[index]
+    raise AssertionError("SfxmatchError is in STATUS")  # pragma: no cover
 
-    Mapped by class, never by message text: sfxmatch's own errors (``sfxmatch.errors``)
-    say what to do and are sent as they are. Anything else is unexpected here (a bare
-    ValueError, KeyError... from deep inside, or a file the daemon itself needed): its text
-    may carry internal paths and says nothing a user can act on, so it is sent as its
-    class only; the daemon's log has it in full."""
-    message = str(exc) or type(exc).__name__
-    if isinstance(exc, RequestError):
-        return exc.code, exc.message
-    if isinstance(exc, Cancelled):
-        return grpc.StatusCode.CANCELLED, message
-    if isinstance(exc, StorageFullError):
-        return grpc.StatusCode.RESOURCE_EXHAUSTED, message
-    if isinstance(exc, NotFoundError):
-        return grpc.StatusCode.NOT_FOUND, message
-    if isinstance(exc, AccessDeniedError):
-        return grpc.StatusCode.PERMISSION_DENIED, message
-    if isinstance(exc, BusyError):
-        return grpc.StatusCode.ABORTED, message
-    if isinstance(exc, MediaError):
-        exists = exc.path.exists()
-        return (grpc.StatusCode.INVALID_ARGUMENT if exists else grpc.StatusCode.NOT_FOUND), message
-    if isinstance(exc, ConfigError):  # LimitError too
-        return grpc.StatusCode.INVALID_ARGUMENT, message
-    if isinstance(exc, SfxmatchError):  # PreconditionError, ModelError, StoreError...
-        return grpc.StatusCode.FAILED_PRECONDITION, message
-    if isinstance(exc, OSError) and exc.errno in STORAGE_FULL_ERRNOS:
-        return grpc.StatusCode.RESOURCE_EXHAUSTED, str(StorageFullError("a file"))
-    if isinstance(exc, FileNotFoundError):
-        return grpc.StatusCode.NOT_FOUND, "a file the daemon needed is missing; its log names it"
-    if isinstance(exc, PermissionError):
-        return (
-            grpc.StatusCode.PERMISSION_DENIED,
-            "the daemon may not use a file it needed; its log names it",
-        )
-    if isinstance(exc, MemoryError):
-        return grpc.StatusCode.RESOURCE_EXHAUSTED, "out of memory"
-    return (
-        grpc.StatusCode.INTERNAL,
-        f"internal error in the daemon ({type(exc).__name__}); its log has the details",
-    )
+
+def category_for(code: grpc.StatusCode) -> type[SfxmatchError] | None:
+    """The category class of a status (the first class listed for it), or None."""
+    return next((cls for cls, status in STATUS.items() if status is code), None)
+
+
+def error_metadata(exc: BaseException, code: grpc.StatusCode) -> tuple[tuple[str, bytes], ...]:
+    """The trailing metadata that names ``exc``'s class to the client, when ``code`` is the
+    status that class maps to (a job cancelled by its deadline is DEADLINE_EXCEEDED, whatever
+    the pipeline raised when it stopped)."""
+    error = as_sfxmatch_error(exc)
+    name = wire_name(error)
+    if name is None or status_for(error)[0] is not code:
+        return ()
+    document = {"class": name, "fields": error.wire_fields()}
+    return ((ERROR_KEY, json.dumps(document, ensure_ascii=False).encode()),)
+
+
+def error_from_status(
+    code: grpc.StatusCode, message: str, metadata: Iterable[tuple[str, Any]] | None
+) -> SfxmatchError | None:
+    """The error a daemon sent: its named class with the message as it came, else the
+    category of its status; None for a status without one (the caller's transport errors)."""
+    for key, value in metadata or ():
+        if key != ERROR_KEY:
+            continue
+        try:
+            document = json.loads(bytes(value).decode())
+            error = from_wire(str(document["class"]), message, dict(document.get("fields", {})))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            error = None  # a daemon of another version: fall back to the status
+        if error is not None:
+            return error
+    category = category_for(code)
+    return category(message) if category is not None else None
 
 
 def classify(exc: BaseException) -> tuple[str, str]:
@@ -179,10 +221,7 @@ class PathPolicy:
             raise invalid(f"{text}: {what} cannot be resolved ({exc})") from None
         folder = inside(resolved, self.excluded)
         if folder is not None:
-            raise RequestError(
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"{text}: {what} is inside the excluded folder {folder}",
-            )
+            raise AccessDeniedError(f"{text}: {what} is inside the excluded folder {folder}")
         return resolved
 
     def existing(self, text: str, what: str, *, folder: bool = False) -> str:
@@ -191,7 +230,8 @@ class PathPolicy:
         try:
             info = resolved.stat()
         except FileNotFoundError:
-            raise RequestError(grpc.StatusCode.NOT_FOUND, f"{text}: {what} not found") from None
+            # as the pipeline says it, so a daemon and a local run fail alike
+            raise MissingFileError(text, "no such folder" if folder else "no such file") from None
         except OSError as exc:
             raise invalid(f"{text}: {what} cannot be read ({exc.strerror or exc})") from None
         is_dir = os.path.isdir(resolved)
@@ -201,9 +241,7 @@ class PathPolicy:
             raise invalid(f"{text}: {what} is a folder, not a file")
         mode = os.R_OK | (os.X_OK if folder else 0)
         if not os.access(resolved, mode) or info is None:
-            raise RequestError(
-                grpc.StatusCode.PERMISSION_DENIED, f"{text}: {what} is not readable by the daemon"
-            )
+            raise AccessDeniedError(f"{text}: {what} is not readable by the daemon")
         return str(resolved)
 
     def output(self, text: str, what: str, *, folder: bool = False) -> str:
@@ -218,9 +256,7 @@ class PathPolicy:
         if not existing.is_dir():
             raise invalid(f"{text}: {what}: {existing} is not a folder")
         if not os.access(existing, os.W_OK | os.X_OK):
-            raise RequestError(
-                grpc.StatusCode.PERMISSION_DENIED, f"{text}: {what}: {existing} is not writable"
-            )
+            raise AccessDeniedError(f"{text}: {what}: {existing} is not writable")
         return str(resolved)
 
 

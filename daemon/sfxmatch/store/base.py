@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol, TypeVar, get_args, runtime_checkable
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from sfxmatch.errors import SfxmatchError
+from sfxmatch.errors import StoreError
 
 Kind = Literal["ambience", "effect", "music"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
@@ -28,10 +28,6 @@ MODALITIES: tuple[Modality, ...] = get_args(Modality)
 DEFAULT_DIM = 1024  # ImageBind huge
 MAX_ID_LENGTH = 512  # Pinecone's limit; every backend enforces it so ids stay portable
 UNIT_TOLERANCE = 1e-3  # float32 embeddings renormalised upstream land well inside this
-
-
-class StoreError(SfxmatchError):
-    """The store cannot do what was asked (unreachable service, rejected write, bad data)."""
 
 
 _S = TypeVar("_S", bound="StoreLifecycle")

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -36,6 +35,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from sfxmatch.config import ENV_PINECONE_API_KEY, env_text
 from sfxmatch.store.base import (
     DEFAULT_DIM,
     KINDS,
@@ -52,7 +52,7 @@ from sfxmatch.store.base import (
     prepare_records,
 )
 
-ENV_API_KEY = "PINECONE_API_KEY"
+ENV_API_KEY = ENV_PINECONE_API_KEY
 MAX_UPSERT_VECTORS = 1000
 MAX_REQUEST_BYTES = 2 * 1000 * 1000  # "2 MB": the decimal reading is the safe one
 MAX_METADATA_BYTES = 40 * 1000  # "40 KB", decimal for the same reason
@@ -110,7 +110,7 @@ class PineconeStore(StoreLifecycle):
                 "the Pinecone store needs the pinecone SDK: pip install 'sfxmatch[pinecone]'"
             ) from exc
         self._errors: tuple[type[BaseException], ...] = (PineconeError,)
-        key = api_key or os.environ.get(ENV_API_KEY)
+        key = api_key or env_text(ENV_API_KEY)
         if not key:
             raise StoreError(f"the Pinecone store needs an API key: set {ENV_API_KEY}")
         self._dim = dim

@@ -55,7 +55,7 @@ from typing import Any
 
 import opentimelineio as otio
 
-from sfxmatch.errors import ConfigError
+from sfxmatch.errors import TimelineError
 from sfxmatch.files import write_text_atomic
 from sfxmatch.suggestions import Candidate, Edit, LoopPass, Placement, Suggestions, loop_passes
 from sfxmatch.timeline import flavours as fl
@@ -312,10 +312,6 @@ class _LinkIds:
     def __call__(self) -> int:
         self.next += 1
         return self.next
-
-
-class TimelineError(ConfigError, ValueError):
-    """Suggestions that cannot become this timeline (an unknown format, overlapping clips)."""
 
 
 def _check_overlaps(track: str, spans: list[tuple[float, float, str]]) -> None:

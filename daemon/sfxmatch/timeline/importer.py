@@ -16,7 +16,7 @@ from pathlib import Path
 
 import opentimelineio as otio
 
-from sfxmatch.errors import MediaError
+from sfxmatch.errors import MediaError, MissingFileError
 from sfxmatch.suggestions import Edit, SourceClip
 from sfxmatch.timeline import flavours as fl
 from sfxmatch.timeline.timecode import FrameRate, frames_to_timecode, rate_from_float
@@ -35,7 +35,7 @@ def read_timeline(path: str | Path) -> otio.schema.Timeline:
     Raises ``MediaError`` naming the file when it is missing or not a timeline."""
     p = Path(path)
     if not p.is_file():
-        raise MediaError(p, "no such timeline file")
+        raise (MediaError if p.exists() else MissingFileError)(p, "no such timeline file")
     suffix = p.suffix.lower()
     adapter = {".otio": "otio_json", ".xml": "fcp_xml"}.get(suffix)
     if adapter is None:
