@@ -33,13 +33,7 @@ from sfxmatch.errors import (
     UnknownSoundError,
 )
 from sfxmatch.files import exclusive, inside, real_paths, storage_writes
-from sfxmatch.library.indexer import (
-    IndexProgress,
-    IndexReport,
-    audio_ids,
-    index_library,
-    label_id,
-)
+from sfxmatch.library.indexer import IndexProgress, IndexReport, index_library
 from sfxmatch.library.registry import (
     IndexedSound,
     IndexState,
@@ -262,22 +256,12 @@ class Pipeline:
     def library_remove(self, name: str) -> int:
         """Forget a library: its vectors, its index rows, its registration. Returns how many
         sounds were removed. The sound files themselves are never touched."""
-        library = self.registry.get(name)
+        self.registry.get(name)  # NotFoundError for an unknown library
         with self._index_lock, self._updating_index():
             sounds = self.state.sounds(name)
-            ids = [i for s in sounds for i in audio_ids(s.entry.sound_id, s.windows)]
-            ids += sorted({label_id(library, s.label, s.kind) for s in sounds})
-            for start in range(0, len(ids), 1000):
-                self.store.delete(ids[start : start + 1000])
-            # Vectors no committed row names (a run killed between upsert and commit, stale
-            # labels): sweep whatever the store still holds for this library.
-            everything = Filter(library=name)
-            probe = np.ones(self.store.dim, np.float32)
-            while self.store.count(everything) > 0:
-                hits = self.store.query(probe, top_k=1000, filter=everything)
-                if not hits:
-                    break
-                self.store.delete([h.id for h in hits])
+            # Every vector of the library, those no committed row names too (a run killed
+            # between upsert and commit, stale labels): they all carry its name.
+            self.store.delete(filter=Filter(library=name))
             self.state.forget_library(name)
             self.registry.remove(name)
         return len(sounds)
