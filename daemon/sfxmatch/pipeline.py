@@ -58,6 +58,7 @@ from sfxmatch.suggestions import (
 
 if TYPE_CHECKING:
     from sfxmatch.embed.encoder import Encoder
+    from sfxmatch.suggest import Suggester
 
 Weights = Literal["checkpoint", "random"]
 # Seconds an index run (or a library removal) waits for another process updating the same
@@ -488,13 +489,65 @@ class Pipeline:
         Deterministic for the same inputs, library and model. Raises ``Cancelled`` when
         ``cancel`` is set, MediaError/ConfigError for bad input (naming the file).
         """
-        from sfxmatch.suggest import suggest
+        from sfxmatch.suggest import prepare_edit
 
-        source = source if isinstance(source, Edit) else os.fspath(source)
-        return suggest(
-            self, source, options or SuggestOptions(), progress or _no_progress,
+        edit = prepare_edit(source if isinstance(source, Edit) else os.fspath(source))
+        return self.suggester(options, progress=progress, cancel=cancel).run(edit)
+
+    def suggester(
+        self,
+        options: SuggestOptions | None = None,
+        *,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Suggester:
+        """A suggest run over the libraries ``options`` names (default: all), checked to
+        exist and to be indexed for this model (which it loads), built from this facade's
+        encoder, search and store."""
+        from sfxmatch.suggest import Sounds, Suggester
+
+        options = options or SuggestOptions()
+        libraries = self._suggest_libraries(options)
+
+        def search(
+            vector: np.ndarray, *, kind: Kind, labels: Sequence[str] | None, top_k: int
+        ) -> list[Candidate]:
+            return self.search_audio(
+                vector, kind=kind, library=libraries, labels=labels, top_k=top_k
+            )
+
+        return Suggester(
+            self.encoder,
+            Sounds(libraries, search, self.store),
+            options,
+            progress or _no_progress,
             cancel or threading.Event(),
-        )  # fmt: skip
+            meaningless=self.meaningless,
+        )
+
+    def _suggest_libraries(self, options: SuggestOptions) -> tuple[str, ...]:
+        known = [lib.name for lib in self.libraries()]
+        libraries = tuple(options.libraries) or tuple(known)
+        if not libraries:
+            raise PreconditionError(
+                "no sound library yet: `sfxmatch library add PATH`, then index it"
+            )
+        for name in libraries:
+            if name not in known:
+                listed = ", ".join(sorted(known))
+                raise NotFoundError(f"no library named {name!r} (known: {listed})")
+        # The index is per model: load the model first, so a missing checkpoint says how to
+        # provide it rather than calling an index made with another model empty.
+        self.load_model()
+        indexed = sum(s.sounds for name in libraries for s in self.library_status(name))
+        if indexed == 0:
+            others = sorted({key for name in libraries for key in self.indexes_by_model(name)})
+            why = f" for {self.model} (it is indexed for {', '.join(others)})" if others else ""
+            raise PreconditionError(
+                f"library {', '.join(libraries)} has no indexed sounds{why}: run "
+                "`sfxmatch library index` first"
+            )
+        return libraries
 
     def render(
         self,
