@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from sfxmatch.config import Settings
 from sfxmatch.embed.encoder import window_starts
-from sfxmatch.library.indexer import MAX_WINDOWS, audio_ids, gets_windows, label_id, window_hop
+from sfxmatch.library.indexer import MAX_WINDOWS, gets_windows, window_hop
 from sfxmatch.library.registry import decode_path
+from sfxmatch.library.vector_ids import audio_vector_ids, label_vector_id, parse_vector_id
 from sfxmatch.pipeline import Pipeline
 from sfxmatch.testing.synth import make_audio_file, noise_burst, tone
 from tiny_models import TINY_MODELS
@@ -67,8 +68,8 @@ def expected_ids(pipeline: Pipeline, library: str) -> set[str]:
     """What the store must hold for ``library`` according to the committed index state."""
     config = pipeline.registry.get(library)
     sounds = pipeline.state.sounds(library)
-    ids = {i for s in sounds for i in audio_ids(s.entry.sound_id, s.windows)}
-    return ids | {label_id(config, s.label, s.kind) for s in sounds}
+    ids = {i for s in sounds for i in audio_vector_ids(s.entry.sound_id, s.windows)}
+    return ids | {label_vector_id(config.library_id, s.label, s.kind) for s in sounds}
 
 
 def assert_store_matches_state(pipeline: Pipeline, library: str) -> list[dict[str, object]]:
@@ -289,7 +290,12 @@ def test_incremental_run_reports_and_stores_exactly_the_changes(
         assert sounds["beds/forest bed.wav"].kind == "ambience"  # by the override: too short
 
         rows = assert_store_matches_state(pipeline, "inc")
-        assert not [r for r in rows if str(r["id"]).startswith(ids["beds/forest bed.wav"] + ":w")]
+        assert not [
+            r
+            for r in rows
+            if r["sound_id"] == ids["beds/forest bed.wav"]
+            and parse_vector_id(str(r["id"])).kind == "window"
+        ]
         assert not [r for r in rows if r["sound_id"] == ids["gone.wav"]]
         for r in rows:
             if r["sound_id"] == moved.entry.sound_id:
@@ -459,7 +465,9 @@ def test_long_bed_windows_stay_capped(
         assert sound.kind == "ambience" and sound.duration == pytest.approx(seconds, abs=0.01)
         assert MAX_WINDOWS - 2 <= sound.windows <= MAX_WINDOWS
         rows = assert_store_matches_state(pipeline, "long")
-        windows = sorted((r["start"], r["end"]) for r in rows if ":w" in str(r["id"]))
+        windows = sorted(
+            (r["start"], r["end"]) for r in rows if parse_vector_id(str(r["id"])).kind == "window"
+        )
         assert windows[0][0] == 0.0 and windows[-1][1] == pytest.approx(seconds, abs=0.01)
         gaps = [b[0] - a[0] for a, b in itertools.pairwise(windows)]
         assert max(gaps) <= seconds / (MAX_WINDOWS - 2) + 1e-3  # spread over the whole bed

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 from sfxmatch.config import Settings
-from sfxmatch.library.indexer import audio_ids, label_id
+from sfxmatch.library.vector_ids import audio_vector_ids, label_vector_id
 from sfxmatch.pipeline import Pipeline
 from sfxmatch.testing.synth import make_audio_file, noise_burst, tone
 
@@ -80,7 +80,7 @@ def check_after_kill(pipeline: Pipeline) -> tuple[int, int]:
     for s in sounds:
         if not s.entry.path.exists():
             continue
-        missing = [i for i in audio_ids(s.entry.sound_id, s.windows) if i not in ids]
+        missing = [i for i in audio_vector_ids(s.entry.sound_id, s.windows) if i not in ids]
         assert missing == [], s.entry.relpath
     return len(sounds), sum(ids.values())
 
@@ -95,8 +95,8 @@ def check_complete(pipeline: Pipeline, root: Path, expected: dict[str, int]) -> 
     assert all(s.entry.path.is_file() for s in sounds)
     assert len({s.entry.sound_id for s in sounds}) == len(sounds)
     config = pipeline.registry.get(LIBRARY)
-    want = {i for s in sounds for i in audio_ids(s.entry.sound_id, s.windows)}
-    labels = {label_id(config, s.label, s.kind) for s in sounds}
+    want = {i for s in sounds for i in audio_vector_ids(s.entry.sound_id, s.windows)}
+    labels = {label_vector_id(config.library_id, s.label, s.kind) for s in sounds}
     assert set(ids) == want | labels
     n_vectors = len(expected) + sum(expected.values()) + len(labels)
     assert pipeline.store.count() == n_vectors

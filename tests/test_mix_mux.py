@@ -9,9 +9,8 @@ import av
 import numpy as np
 import pytest
 from sfxmatch import media
-from sfxmatch.errors import ConfigError, MediaError
+from sfxmatch.errors import Cancelled, ConfigError, MediaError
 from sfxmatch.mix import (
-    RenderCancelled,
     Stems,
     audio_codec_for,
     mux_video,
@@ -171,7 +170,7 @@ def test_mux_cancel_leaves_nothing(tmp_path: Path, picture: synth.AvFileTruth) -
     cancel = threading.Event()
     cancel.set()
     out = tmp_path / "cancelled.mp4"
-    with pytest.raises(RenderCancelled):
+    with pytest.raises(Cancelled):
         mux_video(picture.path, new_audio(), out, cancel=cancel)
     assert list(tmp_path.iterdir()) == []
 

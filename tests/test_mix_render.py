@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sfxmatch.errors import ConfigError, MediaError
+from sfxmatch.errors import Cancelled, ConfigError, MediaError
 from sfxmatch.mix import (
-    RenderCancelled,
     SoundCache,
     Stems,
     mix_down,
@@ -378,9 +377,9 @@ def test_cancel_event_stops_the_render() -> None:
             cancel.set()
 
     ps = [place("s", t, 0.1) for t in (0.0, 0.5, 1.0)]
-    with pytest.raises(RenderCancelled):
+    with pytest.raises(Cancelled):
         render_stems(ps, 1.5, loader=loader, progress=progress, cancel=cancel)
     assert loader.calls == ["s"]  # stopped after the first placement
     cancel.set()
-    with pytest.raises(RenderCancelled):
+    with pytest.raises(Cancelled):
         render_mix(ps, 1.5, loader=DictLoader(s=dc(0.1)), cancel=cancel)

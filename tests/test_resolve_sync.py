@@ -2,18 +2,17 @@
 clip's source in-point (``GetSourceStartFrame``) and record frame, for the pipeline's own
 placements and for another candidate the user picks, over many sync points and rates.
 
-The suggestions come from the pipeline's own placement code (``Suggester._spot`` and
-``_place``, the one implementation of ``match.spot``); the script receives them as JSON and
-never computes a sync point itself.
+The suggestions come from the pipeline's own placement code (``match.placement``'s
+``spot_effects`` and ``place``, the one implementation of ``match.spot``); the script
+receives them as JSON and never computes a sync point itself.
 """
 
 from __future__ import annotations
 
-import threading
 from fractions import Fraction
 
 import pytest
-from sfxmatch.suggest import Suggester
+from sfxmatch.match.placement import place, spot_effects
 from sfxmatch.suggestions import (
     Candidate,
     Edit,
@@ -57,11 +56,11 @@ def synced_suggestions(edit: Edit, case: tuple[float, float, float]) -> Suggesti
         0,
     )
     scenes = [SceneSuggestion(0, 0.0, 10.0, (), (effect,))]
-    suggester = Suggester(
-        None, SuggestOptions(libraries=("lib",)), lambda p: None, threading.Event()
-    )  # type: ignore[arg-type]
-    scenes = suggester._spot(scenes, edit)
-    placements = suggester._place(scenes, edit)
+    options = SuggestOptions()
+    scenes = spot_effects(
+        scenes, edit, preroll_frames=options.preroll_frames, ring_out=options.ring_out
+    )
+    placements = place(scenes, edit, crossfade=options.crossfade)
     return Suggestions(edit, tuple(scenes), tuple(placements), "test-model")
 
 

@@ -110,6 +110,63 @@ def test_no_cut_in_real_long_take(vtest_avi, fast):
         assert found[0].end == pytest.approx(79.5, abs=0.05)
 
 
+SHORT_LAST_SHOT = 3  # frames at 10 fps: 0.3 s, under the 0.6 s minimum scene length
+
+
+@pytest.fixture(scope="module")
+def short_last_shot(
+    tmp_path_factory: pytest.TempPathFactory, vtest_avi: Path, tree_avi: Path
+) -> tuple[Path, int]:
+    """Real footage ending on a short shot: 3 s of vtest.avi (a campus path), then 0.3 s of
+    tree.avi (a tree through a window), both 320x240, 10 fps. The path and the cut's frame."""
+    first = [f.image for f in media.iter_frames(vtest_avi, max_side=320) if f.time < 3.0 - 1e-6]
+    tree = list(itertools.takewhile(lambda f: f.time < 6.0, media.iter_frames(tree_avi)))
+    # Its rate varies: at each time, the frame on screen then.
+    shown = [
+        [f for f in tree if f.time <= 5.0 + k / 10 + 1e-6][-1].image for k in range(SHORT_LAST_SHOT)
+    ]
+    path = tmp_path_factory.mktemp("real") / "short_last_shot.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for number, image in enumerate([*first, *shown]):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            frame.pts = number
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    assert len(first) == 30 and len(shown) == SHORT_LAST_SHOT
+    return path, len(first)
+
+
+@pytest.mark.real_media
+@pytest.mark.parametrize("scan", ["quick", "every"])
+def test_a_short_last_shot_of_real_footage_is_kept_as_pyscenedetect_keeps_it(
+    short_last_shot: tuple[Path, int], scan: str
+) -> None:
+    # PySceneDetect's scene list runs from its last cut to the end of the video, however short
+    # that last scene is (its CLI merges it only when asked: --merge-last-scene): the editor
+    # cut there, and the bed may change there.
+    path, cut = short_last_shot
+    found = detect_scenes(path, scan=scan)  # type: ignore[arg-type]
+    assert [(s.start_frame, s.end_frame) for s in found] == [(0, cut), (cut, cut + 3)]
+    assert found[-1].duration == pytest.approx(0.3)
+    _assert_tiles(found, cut + SHORT_LAST_SHOT, media.probe(path).duration)
+
+
+@pytest.mark.real_media
+def test_scenes_of_real_footage_with_a_short_last_shot_are_pyscenedetects(
+    short_last_shot: tuple[Path, int],
+) -> None:
+    from scenedetect import ContentDetector, detect
+
+    path, _ = short_last_shot
+    theirs = detect(str(path), ContentDetector(min_scene_len=scenes.DEFAULT_MIN_SCENE_LEN))
+    ours = detect_scenes(path)
+    assert [(s.start_frame, s.end_frame) for s in ours] == [
+        (start.frame_num, end.frame_num) for start, end in theirs
+    ]
+
+
 @pytest.mark.parametrize("detector", DETECTORS)
 def test_min_scene_len_respected(cut_video, detector):
     # Shots last 1.6, 2.2, 1.2 and 2.0 s: with 1.5 s the 1.2 s shot must merge away.
@@ -273,17 +330,23 @@ def test_end_falls_back_to_last_frame_when_duration_is_short_or_missing():
         assert splitter.finish(duration)[0].end == pytest.approx(0.5)
 
 
-def test_final_sliver_shorter_than_minimum_joins_previous_scene():
+@pytest.mark.parametrize("minimum", [0.0, 0.5])
+def test_a_final_shot_shorter_than_the_minimum_is_a_scene_of_its_own(minimum: float) -> None:
     times = [i / 10 for i in range(12)]
-    splitter = SceneSplitter(min_scene_len=0.5)
-    for frame in _frames([RED] * 10 + [BLUE] * 2, times):
-        splitter(frame)
-    assert [(s.start_frame, s.end_frame) for s in splitter.finish(1.2)] == [(0, 12)]
-    # Without a minimum the same two frames are a scene of their own.
-    splitter = SceneSplitter(min_scene_len=0)
+    splitter = SceneSplitter(min_scene_len=minimum)
     for frame in _frames([RED] * 10 + [BLUE] * 2, times):
         splitter(frame)
     assert [(s.start_frame, s.end_frame) for s in splitter.finish(1.2)] == [(0, 10), (10, 12)]
+
+
+def test_the_minimum_still_spaces_cuts_before_the_end() -> None:
+    # A flash of two frames before the end is no cut of its own: the minimum length merges
+    # it (PySceneDetect's filter), and the last scene starts where the flash did.
+    times = [i / 10 for i in range(16)]
+    splitter = SceneSplitter(min_scene_len=0.5)
+    for frame in _frames([RED] * 10 + [BLUE] * 2 + [GREEN] * 4, times):
+        splitter(frame)
+    assert [(s.start_frame, s.end_frame) for s in splitter.finish(1.6)] == [(0, 10), (10, 16)]
 
 
 def test_splitter_without_frames_gives_no_scenes_and_is_single_use():

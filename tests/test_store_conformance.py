@@ -157,6 +157,53 @@ def test_delete(make_store: Callable[[], VectorStore]) -> None:
     assert store.count() == N - 3
 
 
+DELETE_FILTERS = [
+    Filter(library=LIBRARIES[1]),  # a library alone: Pinecone empties its namespace
+    Filter(library=LIBRARIES[0], kind="effect"),
+    Filter(label=LABELS[1]),  # every library
+    Filter(modality="text", kind=["ambience", "music"]),
+]
+
+
+@pytest.mark.parametrize("flt", DELETE_FILTERS, ids=lambda f: repr(f)[:60])
+def test_delete_by_filter(make_store: Callable[[], VectorStore], flt: Filter) -> None:
+    store = make_store()
+    records = make_records()
+    store.upsert(records)
+    kept = [r for r in records if not flt.matches(r.meta)]
+    assert 0 < len(kept) < N
+    store.delete(filter=flt)
+    assert store.count() == len(kept)
+    assert store.count(flt) == 0
+    assert sorted(r.id for r in store.get([r.id for r in records])) == [r.id for r in kept]
+    hits = store.query(records[0].vector, N)
+    assert sorted(h.id for h in hits) == [r.id for r in kept]
+    if not isinstance(store, ExactStore):  # the exact store here keeps no file
+        store.close()  # the search saved and loaded again agrees with the table
+        again = make_store()
+        assert sorted(h.id for h in again.query(records[0].vector, N)) == [r.id for r in kept]
+
+
+def test_delete_by_filter_matching_nothing(make_store: Callable[[], VectorStore]) -> None:
+    store = make_store()
+    store.upsert(make_records())
+    for flt in (Filter(label=[]), Filter(library="nowhere"), Filter(label="no such label")):
+        store.delete(filter=flt)
+    assert store.count() == N
+    store.delete(filter=Filter())  # no clause: everything
+    assert store.count() == 0
+
+
+def test_delete_takes_ids_or_a_filter(make_store: Callable[[], VectorStore]) -> None:
+    store = make_store()
+    store.upsert(make_records(n=3))
+    with pytest.raises(TypeError, match="exactly one"):
+        store.delete(["rec-000"], filter=Filter(kind="effect"))
+    with pytest.raises(TypeError, match="exactly one"):
+        store.delete()
+    assert store.count() == 3
+
+
 def test_reupsert_is_idempotent_and_replaces(make_store: Callable[[], VectorStore]) -> None:
     store = make_store()
     records = make_records()

@@ -155,6 +155,27 @@ def test_libraries_live_in_their_own_namespaces(double: PineconeDouble) -> None:
     assert [q.namespace for q in sent] == ["Foley"]  # a library filter queries one namespace
 
 
+def test_delete_by_filter_is_done_by_the_service(double: PineconeDouble) -> None:
+    """A library's vectors go in one delete per namespace: nothing is read back first."""
+    double.create_index("idx", 8)
+    store = open_store(double)
+    store.upsert(
+        records(4, 8, library="Field Recs", seed=1)
+        + records(3, 8, library="Foley", seed=2)
+        + records(2, 8, library="Foley", label="Door", seed=3)
+    )
+    before = len(double.requests)
+    store.delete(filter=Filter(library="Foley", label="Door"))
+    store.delete(filter=Filter(library="Field Recs"))
+    sent = double.requests[before:]
+    assert [(r.path, r.namespace) for r in sent if r.path != "/describe_index_stats"] == [
+        ("/vectors/delete", "Foley"),
+        ("/vectors/delete", namespace_for("Field Recs")),
+    ]
+    assert set(double.indexes["idx"].namespaces) == {"Foley"}
+    assert store.count() == 3 and store.labels() == ["Rain"]
+
+
 @pytest.mark.skipif(
     not os.environ.get("PINECONE_API_KEY"), reason="live Pinecone test: set PINECONE_API_KEY"
 )

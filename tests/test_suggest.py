@@ -21,7 +21,7 @@ from sfxmatch.config import Settings
 from sfxmatch.errors import MediaError, NotFoundError, PreconditionError
 from sfxmatch.pipeline import Cancelled, Pipeline, Progress
 from sfxmatch.store.base import Filter
-from sfxmatch.suggest import Suggester, edit_for_video
+from sfxmatch.suggest import edit_for_video
 from sfxmatch.suggestions import (
     AMBIENCE_TRACK,
     AMBIENCE_TRACK_B,
@@ -376,7 +376,7 @@ def test_cancel_during_render_leaves_no_files(
 
 def test_stage_timings_are_recorded(env: SuggestEnv) -> None:
     edit = _sub_edit(env.ntsc_video, 0.0, 1.0)
-    suggester = Suggester(env.pipeline, SuggestOptions(), lambda p: None, threading.Event())
+    suggester = env.pipeline.suggester(SuggestOptions())
     result = suggester.run(edit)
     assert result.scenes
     assert {"decode", "scenes", "embed", "score", "sync", "search", "place"} <= set(

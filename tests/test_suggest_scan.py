@@ -7,12 +7,11 @@ model's would: the scan then refines more, which the fraction measured here show
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 from sfxmatch.pipeline import Pipeline
-from sfxmatch.suggest import Suggester, edit_for_video
+from sfxmatch.suggest import edit_for_video
 from sfxmatch.suggestions import Edit, SourceClip, Suggestions, SuggestOptions
 from test_suggest import SuggestEnv, shared_env
 from tiny_models import TINY_MODELS
@@ -31,9 +30,7 @@ def env(
 
 
 def run(pipeline: Pipeline, edit: Edit, scan: str) -> tuple[Suggestions, tuple[int, int]]:
-    suggester = Suggester(
-        pipeline, SuggestOptions(scan=scan, spatial=False), lambda _: None, threading.Event()
-    )
+    suggester = pipeline.suggester(SuggestOptions(scan=scan, spatial=False))
     return suggester.run(edit), suggester.scan_counts
 
 

@@ -94,7 +94,7 @@ def _add_scenes(subparsers: argparse._SubParsersAction) -> None:
         type=_non_negative_float,
         default=scenes.DEFAULT_MIN_SCENE_LEN,
         metavar="SECONDS",
-        help="shortest scene in seconds (default: %(default)s)",
+        help="shortest scene in seconds, the last one excepted (default: %(default)s)",
     )
     parser.add_argument(
         "--max-side",

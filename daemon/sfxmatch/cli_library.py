@@ -55,25 +55,9 @@ def pipeline_from_args(args: argparse.Namespace) -> Pipeline:
 def warn_if_meaningless(pipeline: Pipeline) -> None:
     """Say once what a user must know about the model: random weights (meaningless results)
     and a licence that forbids commercial use."""
+    from sfxmatch.cli_models import warn_about_model
+
     warn_about_model(pipeline.model, meaningless=pipeline.meaningless)
-
-
-def warn_about_model(model: str, *, meaningless: bool) -> None:
-    from sfxmatch.embed.registry import MODELS
-
-    if meaningless:
-        print(
-            "sfxmatch: WARNING: this model has RANDOM weights (development only): kinds, "
-            "matches and suggestions are MEANINGLESS",
-            file=sys.stderr,
-        )
-    spec = MODELS.get(model)
-    if spec is not None and not spec.commercial_use and not meaningless:
-        print(
-            f"sfxmatch: note: {spec.name} is licensed {spec.licence}: do not use it for "
-            "commercial work (pe-av-small/base/large are Apache-2.0)",
-            file=sys.stderr,
-        )
 
 
 def add_library(subparsers: argparse._SubParsersAction) -> None:

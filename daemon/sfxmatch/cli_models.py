@@ -104,3 +104,23 @@ def _run_fetch(args: argparse.Namespace) -> int:
         where = ensure_checkpoint(IMAGEBIND_HUGE, settings=settings, progress=progress)
     print(f"{spec.name}: weights in {where} ({spec.licence})")
     return 0
+
+
+def warn_about_model(model: str, *, meaningless: bool) -> None:
+    """Say once what a user must know about ``model``: random weights (meaningless results)
+    and a licence that forbids commercial use (the library, suggest and daemon commands)."""
+    from sfxmatch.embed.registry import MODELS
+
+    if meaningless:
+        print(
+            "sfxmatch: WARNING: this model has RANDOM weights (development only): kinds, "
+            "matches and suggestions are MEANINGLESS",
+            file=sys.stderr,
+        )
+    spec = MODELS.get(model)
+    if spec is not None and not spec.commercial_use and not meaningless:
+        print(
+            f"sfxmatch: note: {spec.name} is licensed {spec.licence}: do not use it for "
+            "commercial work (pe-av-small/base/large are Apache-2.0)",
+            file=sys.stderr,
+        )

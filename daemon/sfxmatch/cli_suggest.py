@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sfxmatch.cli_daemon import add_mode_options, client_for
-from sfxmatch.cli_library import add_model_options, pipeline_from_args, warn_about_model
+from sfxmatch.cli_library import add_model_options, pipeline_from_args
+from sfxmatch.cli_models import warn_about_model
 
 if TYPE_CHECKING:
     from sfxmatch.pipeline import Progress

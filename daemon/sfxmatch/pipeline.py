@@ -31,16 +31,11 @@ from sfxmatch.errors import (
     NotFoundError,
     NotIndexedError,
     PreconditionError,
+    UnknownLibraryError,
     UnknownSoundError,
 )
 from sfxmatch.files import exclusive, inside, real_paths, storage_writes
-from sfxmatch.library.indexer import (
-    IndexProgress,
-    IndexReport,
-    audio_ids,
-    index_library,
-    label_id,
-)
+from sfxmatch.library.indexer import IndexProgress, IndexReport, index_library
 from sfxmatch.library.registry import (
     IndexedSound,
     IndexState,
@@ -65,6 +60,7 @@ from sfxmatch.suggestions import (
 
 if TYPE_CHECKING:
     from sfxmatch.embed.encoder import Encoder
+    from sfxmatch.suggest import Suggester
 
 Weights = Literal["checkpoint", "random"]
 # Seconds an index run (or a library removal) waits for another process updating the same
@@ -263,22 +259,12 @@ class Pipeline:
     def library_remove(self, name: str) -> int:
         """Forget a library: its vectors, its index rows, its registration. Returns how many
         sounds were removed. The sound files themselves are never touched."""
-        library = self.registry.get(name)
+        self.registry.get(name)  # NotFoundError for an unknown library
         with self._index_lock, self._updating_index():
             sounds = self.state.sounds(name)
-            ids = [i for s in sounds for i in audio_ids(s.entry.sound_id, s.windows)]
-            ids += sorted({label_id(library, s.label, s.kind) for s in sounds})
-            for start in range(0, len(ids), 1000):
-                self.store.delete(ids[start : start + 1000])
-            # Vectors no committed row names (a run killed between upsert and commit, stale
-            # labels): sweep whatever the store still holds for this library.
-            everything = Filter(library=name)
-            probe = np.ones(self.store.dim, np.float32)
-            while self.store.count(everything) > 0:
-                hits = self.store.query(probe, top_k=1000, filter=everything)
-                if not hits:
-                    break
-                self.store.delete([h.id for h in hits])
+            # Every vector of the library, those no committed row names too (a run killed
+            # between upsert and commit, stale labels): they all carry its name.
+            self.store.delete(filter=Filter(library=name))
             self.state.forget_library(name)
             self.registry.remove(name)
         return len(sounds)
@@ -506,13 +492,64 @@ class Pipeline:
         Deterministic for the same inputs, library and model. Raises ``Cancelled`` when
         ``cancel`` is set, MediaError/ConfigError for bad input (naming the file).
         """
-        from sfxmatch.suggest import suggest
+        from sfxmatch.suggest import prepare_edit
 
-        source = source if isinstance(source, Edit) else os.fspath(source)
-        return suggest(
-            self, source, options or SuggestOptions(), progress or _no_progress,
+        edit = prepare_edit(source if isinstance(source, Edit) else os.fspath(source))
+        return self.suggester(options, progress=progress, cancel=cancel).run(edit)
+
+    def suggester(
+        self,
+        options: SuggestOptions | None = None,
+        *,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Suggester:
+        """A suggest run over the libraries ``options`` names (default: all), checked to
+        exist and to be indexed for this model (which it loads), built from this facade's
+        encoder, search and store."""
+        from sfxmatch.suggest import Sounds, Suggester
+
+        options = options or SuggestOptions()
+        libraries = self._suggest_libraries(options)
+
+        def search(
+            vector: np.ndarray, *, kind: Kind, labels: Sequence[str] | None, top_k: int
+        ) -> list[Candidate]:
+            return self.search_audio(
+                vector, kind=kind, library=libraries, labels=labels, top_k=top_k
+            )
+
+        return Suggester(
+            self.encoder,
+            Sounds(libraries, search, self.store),
+            options,
+            progress or _no_progress,
             cancel or threading.Event(),
-        )  # fmt: skip
+            meaningless=self.meaningless,
+        )
+
+    def _suggest_libraries(self, options: SuggestOptions) -> tuple[str, ...]:
+        known = [lib.name for lib in self.libraries()]
+        libraries = tuple(options.libraries) or tuple(known)
+        if not libraries:
+            raise PreconditionError(
+                "no sound library yet: `sfxmatch library add PATH`, then index it"
+            )
+        for name in libraries:
+            if name not in known:
+                raise UnknownLibraryError(name, sorted(known))
+        # The index is per model: load the model first, so a missing checkpoint says how to
+        # provide it rather than calling an index made with another model empty.
+        self.load_model()
+        indexed = sum(s.sounds for name in libraries for s in self.library_status(name))
+        if indexed == 0:
+            others = sorted({key for name in libraries for key in self.indexes_by_model(name)})
+            why = f" for {self.model} (it is indexed for {', '.join(others)})" if others else ""
+            raise NotIndexedError(
+                f"library {', '.join(libraries)} has no indexed sounds{why}: run "
+                "`sfxmatch library index` first"
+            )
+        return libraries
 
     def render(
         self,
@@ -536,7 +573,7 @@ class Pipeline:
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
     ) -> RenderResult:
-        from sfxmatch.mix import RenderCancelled, render_mix
+        from sfxmatch.mix import render_mix
         from sfxmatch.mix.output import write_mix, write_stems
 
         tell = progress or _no_progress
@@ -550,33 +587,30 @@ class Pipeline:
                     Path(target).parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
                     raise ConfigError(f"{target}: its folder cannot be made ({exc})") from None
-        try:
-            if wants_audio:
-                mix = render_mix(
-                    suggestions.placements,
-                    suggestions.edit.duration,
-                    sample_rate=request.sample_rate,
-                    target_lufs=request.target_lufs,
-                    true_peak_ceiling=request.true_peak_dbtp,
-                    progress=lambda stage, f, msg: tell(Progress(stage, f, msg)),
-                    cancel=cancel,
-                )
-                loudness = mix.loudness
-                mix_path = request.mix
-                if request.mix:
-                    files.append(("mix", str(write_mix(request.mix, mix.mix, mix.sample_rate))))
-                if request.stems_dir:
-                    for name, path in write_stems(request.stems_dir, mix.stems).items():
-                        files.append((f"stem:{name}", str(path)))
-                if request.mux:
-                    from sfxmatch.media import Audio
-                    from sfxmatch.mix.mux import mux_video
+        if wants_audio:
+            mix = render_mix(
+                suggestions.placements,
+                suggestions.edit.duration,
+                sample_rate=request.sample_rate,
+                target_lufs=request.target_lufs,
+                true_peak_ceiling=request.true_peak_dbtp,
+                progress=lambda stage, f, msg: tell(Progress(stage, f, msg)),
+                cancel=cancel,
+            )
+            loudness = mix.loudness
+            mix_path = request.mix
+            if request.mix:
+                files.append(("mix", str(write_mix(request.mix, mix.mix, mix.sample_rate))))
+            if request.stems_dir:
+                for name, path in write_stems(request.stems_dir, mix.stems).items():
+                    files.append((f"stem:{name}", str(path)))
+            if request.mux:
+                from sfxmatch.media import Audio
+                from sfxmatch.mix.mux import mux_video
 
-                    video = suggestions.edit.clips[0].path
-                    audio = mix_path or Audio(mix.mix, mix.sample_rate)
-                    files.append(("mux", str(mux_video(video, audio, request.mux, cancel=cancel))))
-        except RenderCancelled as exc:
-            raise Cancelled(str(exc)) from None
+                video = suggestions.edit.clips[0].path
+                audio = mix_path or Audio(mix.mix, mix.sample_rate)
+                files.append(("mux", str(mux_video(video, audio, request.mux, cancel=cancel))))
         if request.timeline:
             from sfxmatch.timeline import write_timeline
 

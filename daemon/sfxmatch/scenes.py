@@ -259,10 +259,9 @@ class SceneSplitter:
         end = self._end_of_video(duration)
         starts = sorted({cut.frame_index: cut.seconds for cut in self._cuts}.items())
         starts = [(index, seconds) for index, seconds in starts if index > 0]
-        # A final sliver shorter than the minimum joins the scene before it, so every
-        # scene honours min_scene_len (only a file shorter than that gives a short one).
-        if starts and end - starts[-1][1] < self.min_scene_len:
-            starts.pop()
+        # The last scene runs from the last cut to the end, however short, as PySceneDetect's
+        # scene list has it (its CLI merges it only with --merge-last-scene): the minimum
+        # length spaces cuts, and a cut near the end is still the editor's cut.
         bounds = [(0, 0.0), *starts, (self._last.frame_index + 1, end)]
         self._scenes = [
             Scene(

@@ -9,8 +9,10 @@ then located on screen (a few frames of each, decoded again near it, through the
 emitter maps) for pan and gain. Placement turns the choices into clips on
 "Ambience"/"Ambience 2" (beds checkerboarded so they crossfade at cuts) and "SFX 1..n".
 
-Algorithms live in :mod:`sfxmatch.match`; this module only wires them to media, encoder
-and store.
+Algorithms live in :mod:`sfxmatch.match` (placement policy in :mod:`sfxmatch.match.placement`);
+this module only wires them to media, the encoder and the library's index. It is given those
+as narrow parts (:class:`Sounds`, an ``Encoder``) and never imports the facade that builds it
+(``Pipeline.suggester``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -34,36 +36,30 @@ from sfxmatch.errors import (
     ConfigError,
     MediaError,
     MissingFileError,
-    NotIndexedError,
-    PreconditionError,
-    UnknownLibraryError,
 )
-from sfxmatch.match.ambience import borrow_short_scenes, rerank_by_effects, search_ambience
+from sfxmatch.library.vector_ids import sound_vector_id
+from sfxmatch.match.ambience import rerank_by_effects, search_ambience
 from sfxmatch.match.autosync import SyncParams, softmax_scores, sync_intervals
+from sfxmatch.match.placement import borrow_ambience, keep_strongest_effects, place, spot_effects
 from sfxmatch.match.scan import ScanPlan, coarse_step, fill, is_coarse, refine_gap
 from sfxmatch.match.spatial import Location, horizontal_position, pan_gain_keyframes
-from sfxmatch.match.spot import spot_effect
+from sfxmatch.progress import Progress
 from sfxmatch.scenes import SceneSplitter
-from sfxmatch.store.base import Filter
+from sfxmatch.store.base import Filter, Kind, VectorStore
 from sfxmatch.suggestions import (
-    AMBIENCE_TRACK,
-    AMBIENCE_TRACK_B,
     Candidate,
     Edit,
     EffectSuggestion,
     Keyframe,
-    Placement,
     SceneSuggestion,
     SourceClip,
     Suggestions,
     SuggestOptions,
     Trace,
-    sfx_track,
 )
 
 if TYPE_CHECKING:
     from sfxmatch.embed.encoder import Encoder
-    from sfxmatch.pipeline import Pipeline, Progress
 
 SCENE_FRAME_RATE = 4.0  # about this many frames a second embed a scene (full scans)
 SEGMENT_BATCH = 16
@@ -72,10 +68,26 @@ SEGMENT_BATCH = 16
 # the emitter is found at the effect's first and last segment and pans in a line between.
 LOCATE_FRAMES = 8
 LOCATE_FRAMES_CPU = 2
-EFFECT_FADE_IN = 0.004  # seconds, at most the pre-roll: the cut into the lead-in never
-# clicks, and the event's attack (at the sync point) is never faded
-EFFECT_FADE_OUT = 0.03
 PLOT_TRACES = 8  # labels whose traces are kept for the plot
+
+
+class SearchAudio(Protocol):
+    """Sounds of the run's libraries whose audio is nearest ``vector``: one candidate per
+    sound, best first, with its sync point (``Pipeline.search_audio``)."""
+
+    def __call__(
+        self, vector: np.ndarray, *, kind: Kind, labels: Sequence[str] | None, top_k: int
+    ) -> list[Candidate]: ...
+
+
+@dataclass(frozen=True)
+class Sounds:
+    """The indexed sounds a suggest run chooses from: the libraries searched, their audio
+    search, and the store for their label texts and whole-sound vectors (read only)."""
+
+    libraries: tuple[str, ...]
+    search: SearchAudio
+    store: VectorStore
 
 
 def edit_for_video(path: str | Path) -> Edit:
@@ -245,20 +257,29 @@ class _SegmentScan:
 
 
 class Suggester:
-    """One ``suggest`` call: holds the library's labels and the running state."""
+    """One ``suggest`` call: holds the library's labels and the running state.
+
+    Built from narrow parts (``Pipeline.suggester`` builds it, having checked that the
+    libraries exist and are indexed for the encoder's model): ``meaningless`` marks the
+    result as made with random weights."""
 
     def __init__(
         self,
-        pipeline: Pipeline,
+        encoder: Encoder,
+        sounds: Sounds,
         options: SuggestOptions,
         progress: Callable[[Progress], None],
         cancel: threading.Event,
+        *,
+        meaningless: bool = False,
     ) -> None:
-        self.pipeline = pipeline
+        self.encoder = encoder
+        self.sounds = sounds
         self.options = options
         self.progress = progress
         self.cancel = cancel
-        self.libraries = list(options.libraries) or [lib.name for lib in pipeline.libraries()]
+        self.meaningless = meaningless
+        self.libraries = sounds.libraries
         # Seconds spent per stage (decode, scenes, embed, score, sync, search, place): for
         # benchmarks, kept out of ``Suggestions`` so equal inputs still give equal values.
         self.timings: dict[str, float] = {}
@@ -275,11 +296,8 @@ class Suggester:
     # -- the steps -----------------------------------------------------------------------
 
     def run(self, edit: Edit) -> Suggestions:
-        from sfxmatch.pipeline import Progress
-
         self._tell = lambda stage, f, msg="": self.progress(Progress(stage, f, msg))
-        self._check_library()
-        encoder = self.pipeline.encoder
+        encoder = self.encoder
         effect_labels = self._labels("effect")
         ambience_labels = self._labels("ambience")
         self._tell("labels", 1.0, f"{len(effect_labels)} effect and {len(ambience_labels)} "
@@ -308,15 +326,18 @@ class Suggester:
                 analysis, effect_labels, effect_vectors, ambience_labels, ambience_vectors,
                 first_index=len(scenes), traces=traces,
             )  # fmt: skip
+        opts = self.options
         with self._timed("place"):
-            scenes = self._borrow(scenes)
-            scenes = self._keep_strongest_effects(scenes)
-        if self.options.spatial:
+            scenes = borrow_ambience(scenes, opts.min_ambience_scene)
+            scenes = keep_strongest_effects(scenes, opts.max_effects)
+        if opts.spatial:
             with self._timed("locate"):
                 scenes = self._locate(scenes, edit, effect_labels, effect_vectors)
         with self._timed("place"):
-            scenes = self._spot(scenes, edit)
-            placements = self._place(scenes, edit)
+            scenes = spot_effects(
+                scenes, edit, preroll_frames=opts.preroll_frames, ring_out=opts.ring_out
+            )
+            placements = place(scenes, edit, crossfade=opts.crossfade)
         kept_traces = self._traces(traces, scenes)
         settings = tuple(
             (name, str(getattr(self.options, name))) for name in self.options.__slots__
@@ -328,39 +349,13 @@ class Suggester:
             placements=tuple(placements),
             model_id=encoder.model_id,
             traces=kept_traces,
-            meaningless=self.pipeline.meaningless,
+            meaningless=self.meaningless,
             settings=settings,
         )
 
-    def _check_library(self) -> None:
-        if not self.libraries:
-            raise PreconditionError(
-                "no sound library yet: `sfxmatch library add PATH`, then index it"
-            )
-        known = {lib.name for lib in self.pipeline.libraries()}
-        for name in self.libraries:
-            if name not in known:
-                raise UnknownLibraryError(name, sorted(known))
-        # The index is per model: load the model first, so a missing checkpoint says how to
-        # provide it rather than calling an index made with another model empty.
-        self.pipeline.load_model()
-        indexed = sum(
-            s.sounds for name in self.libraries for s in self.pipeline.library_status(name)
-        )
-        if indexed == 0:
-            model = self.pipeline.model
-            others = sorted(
-                {key for name in self.libraries for key in self.pipeline.indexes_by_model(name)}
-            )
-            why = f" for {model} (it is indexed for {', '.join(others)})" if others else ""
-            raise NotIndexedError(
-                f"library {', '.join(self.libraries)} has no indexed sounds{why}: run "
-                "`sfxmatch library index` first"
-            )
-
-    def _labels(self, kind: str) -> list[str]:
+    def _labels(self, kind: Kind) -> list[str]:
         flt = Filter(kind=kind, modality="text", library=self.libraries)
-        return self.pipeline.store.labels(flt)
+        return self.sounds.store.labels(flt)
 
     def _cancelled(self) -> None:
         if self.cancel.is_set():
@@ -371,7 +366,7 @@ class Suggester:
     ) -> _ClipAnalysis:
         """One decode pass over the clip's source range."""
         opts = self.options
-        encoder = self.pipeline.encoder
+        encoder = self.encoder
         info = media.probe(clip.path)
         if info.video is None:
             raise MediaError(Path(clip.path), "has no video stream")
@@ -513,7 +508,7 @@ class Suggester:
     ) -> list[SceneSuggestion]:
         opts = self.options
         clip = a.clip
-        temperature = opts.temperature or self.pipeline.encoder.temperature
+        temperature = opts.temperature or self.encoder.temperature
         with self._timed("score"):
             scores = (
                 softmax_scores(a.segment_vectors @ effect_vectors.T, temperature)
@@ -528,7 +523,7 @@ class Suggester:
         self._tell("embed scenes", 0.0, f"{len(a.scenes)} scenes")
         scene_inputs = [_scene_input(a, start, end) for start, end in a.scenes]
         with self._timed("embed"):
-            scene_vectors = self.pipeline.encoder.embed_scenes(scene_inputs) if scene_inputs else []
+            scene_vectors = self.encoder.embed_scenes(scene_inputs) if scene_inputs else []
         params = SyncParams(
             t=opts.sync_t, d=opts.sync_d, max_gap=opts.max_gap, min_duration=opts.min_effect
         )
@@ -551,10 +546,9 @@ class Suggester:
                         seg = idx[interval.first : interval.stop]
                         query = a.segment_vectors[seg].mean(axis=0)
                         with self._timed("search"):
-                            found = self.pipeline.search_audio(
-                                query, kind="effect", library=self.libraries, labels=[label],
-                                top_k=opts.top_k,
-                            )  # fmt: skip
+                            found = self.sounds.search(
+                                query, kind="effect", labels=[label], top_k=opts.top_k
+                            )
                         if not found:
                             continue
                         effects.append(
@@ -603,10 +597,9 @@ class Suggester:
             return [], []
 
         def search(vector: np.ndarray, within: Sequence[str] | None) -> list[Candidate]:
-            return self.pipeline.search_audio(
-                vector, kind="ambience", library=self.libraries, labels=within,
-                top_k=max(opts.top_k, 10),
-            )  # fmt: skip
+            return self.sounds.search(
+                vector, kind="ambience", labels=within, top_k=max(opts.top_k, 10)
+            )
 
         found, used = search_ambience(
             scene_vector, opts.ambience_mode, labels=labels, label_vectors=label_vectors,
@@ -621,27 +614,14 @@ class Suggester:
         return found[: opts.top_k], used
 
     def _audio_vectors(self, sound_ids: Sequence[str]) -> np.ndarray:
-        records = self.pipeline.store.get([f"{sid}:0" for sid in dict.fromkeys(sound_ids)])
+        """The whole-sound vectors of these sounds (each once, in order; missing ones left
+        out)."""
+        ids = [sound_vector_id(sid) for sid in dict.fromkeys(sound_ids)]
+        records = self.sounds.store.get(ids)
         if not records:
-            return np.zeros((0, self.pipeline.dim), np.float32)
+            return np.zeros((0, self.encoder.dim), np.float32)
         by_id = {r.id: r.vector for r in records}
-        return np.stack(
-            [by_id[f"{sid}:0"] for sid in dict.fromkeys(sound_ids) if f"{sid}:0" in by_id]
-        )
-
-    def _borrow(self, scenes: list[SceneSuggestion]) -> list[SceneSuggestion]:
-        from dataclasses import replace
-
-        lenders = borrow_short_scenes(
-            [s.end - s.start for s in scenes], self.options.min_ambience_scene
-        )
-        return [
-            s if lender is None else replace(
-                s, ambience=scenes[lender].ambience, ambience_labels=scenes[lender].ambience_labels,
-                borrowed_from=scenes[lender].index,
-            )
-            for s, lender in zip(scenes, lenders, strict=True)
-        ]  # fmt: skip
+        return np.stack([by_id[i] for i in ids if i in by_id])
 
     def _locate(
         self,
@@ -659,7 +639,7 @@ class Suggester:
         """
         from dataclasses import replace
 
-        encoder = self.pipeline.encoder
+        encoder = self.encoder
         segment = self.options.segment
         offsets = segment_offsets(encoder.spec.segment_frames, segment)
         most = LOCATE_FRAMES_CPU if encoder.placement.device.startswith("cpu") else LOCATE_FRAMES
@@ -719,7 +699,7 @@ class Suggester:
     def _frames_at(self, clip: SourceClip, times: Sequence[float]) -> dict[float, np.ndarray]:
         """The picture on screen at each source time (the last frame shown at or before it),
         decoded in runs from the keyframe before each run's first time."""
-        side = self.pipeline.encoder.spec.decode_side
+        side = self.encoder.spec.decode_side
         out: dict[float, np.ndarray] = {}
         runs: list[list[float]] = []
         for t in times:  # sorted; a gap of a few seconds is cheaper to seek over than decode
@@ -750,116 +730,6 @@ class Suggester:
             if want is not None:
                 raise MediaError(Path(clip.path), f"no frame near {want:.3f} s")
         return out
-
-    def _keep_strongest_effects(self, scenes: list[SceneSuggestion]) -> list[SceneSuggestion]:
-        from dataclasses import replace
-
-        every = [e for s in scenes for e in s.effects]
-        if len(every) <= self.options.max_effects:
-            return scenes
-        ranked = sorted(every, key=lambda e: (-e.confidence, e.start, e.label))
-        keep = {id(e) for e in ranked[: self.options.max_effects]}
-        return [replace(s, effects=tuple(e for e in s.effects if id(e) in keep)) for s in scenes]
-
-    def _spot(self, scenes: list[SceneSuggestion], edit: Edit) -> list[SceneSuggestion]:
-        """Every effect candidate's clip by the sync rule (match.spot): its sync point on the
-        interval's onset frame."""
-        from dataclasses import replace
-
-        fps = Fraction(edit.fps)
-        end_frame = math.floor(edit.duration * fps + 1e-6)
-        out = []
-        for scene in scenes:
-            effects = []
-            for effect in scene.effects:
-                onset = round(Fraction(effect.start) * fps) if effect.start > 0 else 0
-                play = None if self.options.ring_out else max(effect.end - effect.start, 1 / fps)
-                spots = [
-                    spot_effect(
-                        sound_id=c.sound_id, onset_frame=onset, fps=fps,
-                        sync_point=c.sync_point, sound_duration=c.duration, end_frame=end_frame,
-                        preroll_frames=self.options.preroll_frames,
-                        play=None if play is None else float(play),
-                    )
-                    for c in effect.candidates
-                ]  # fmt: skip
-                effects.append(replace(effect, spots=tuple(s for s in spots if s is not None)))
-            out.append(replace(scene, effects=tuple(effects)))
-        return out
-
-    def _place(self, scenes: list[SceneSuggestion], edit: Edit) -> list[Placement]:
-        fps = edit.fps
-        # The last whole frame: an edit whose clips are off the grid must not gain half a
-        # frame (rounding 87.5 frames up put beds past the end).
-        end_of_edit = float(math.floor(edit.duration * fps + 1e-6) / fps)
-        placements: list[Placement] = []
-        # Beds: consecutive scenes with the same first choice make one run.
-        runs: list[tuple[Candidate, float, float, int, tuple[Candidate, ...]]] = []
-        for s in scenes:
-            if not s.ambience:
-                continue
-            top = s.ambience[0]
-            if runs and runs[-1][0].sound_id == top.sound_id and abs(runs[-1][2] - s.start) < 1e-6:
-                first = runs[-1]
-                runs[-1] = (first[0], first[1], s.end, first[3], first[4])
-            else:
-                runs.append((top, s.start, s.end, s.index, s.ambience[1:]))
-        half = self.options.crossfade / 2
-        for number, (sound, start, end, scene_index, alternatives) in enumerate(runs):
-            begin = snap(max(0.0, start - (half if number else 0.0)), fps)
-            finish = snap(min(end_of_edit, end + (half if number < len(runs) - 1 else 0.0)), fps)
-            if finish <= begin:
-                continue
-            length = finish - begin
-            fade_in = min(self.options.crossfade if number else 0.05, length / 2)
-            fade_out = min(self.options.crossfade if number < len(runs) - 1 else 0.05, length / 2)
-            placements.append(
-                Placement(
-                    track=AMBIENCE_TRACK if number % 2 == 0 else AMBIENCE_TRACK_B,
-                    kind="ambience", sound_id=sound.sound_id, path=sound.path, label=sound.label,
-                    record_start=begin, duration=length, source_start=0.0,
-                    source_duration=sound.duration, loop=True, fade_in=fade_in, fade_out=fade_out,
-                    scene_index=scene_index, score=sound.score, alternatives=alternatives,
-                )
-            )  # fmt: skip
-        # Effects: each on the first SFX track free at its start.
-        track_ends: list[float] = []
-        effects = sorted(
-            (e for s in scenes for e in s.effects), key=lambda e: (e.start, -e.confidence, e.label)
-        )
-        for effect in effects:
-            sound = effect.candidates[0]
-            spot = next((s for s in effect.spots if s.sound_id == sound.sound_id), None)
-            if spot is None:  # nothing of it fits before the end of the edit
-                continue
-            start, length = spot.record_start, spot.duration
-            number = next((i for i, t in enumerate(track_ends) if t <= start + 1e-9), None)
-            if number is None:
-                track_ends.append(0.0)
-                number = len(track_ends) - 1
-            track_ends[number] = start + length
-            # Keyframes count from the interval's onset; the clip starts its pre-roll earlier.
-            lead = max(0.0, spot.event_time - start)  # float noise can make 0 a hair negative
-            keyframes = tuple(
-                Keyframe(k.time + lead, k.gain_db, k.pan)
-                for k in effect.automation
-                if k.time + lead < length
-            )
-            placements.append(
-                Placement(
-                    track=sfx_track(number + 1), kind="effect", sound_id=sound.sound_id,
-                    path=sound.path, label=effect.label, record_start=start, duration=length,
-                    source_start=spot.source_start, source_duration=sound.duration,
-                    # Over the pre-roll only: the event's own attack is never faded.
-                    fade_in=min(EFFECT_FADE_IN, lead, length / 4),
-                    fade_out=min(EFFECT_FADE_OUT, length / 4),
-                    scene_index=effect.scene_index, score=effect.confidence,
-                    automation=keyframes, alternatives=effect.candidates[1:],
-                    gain_db=0.0, pan=keyframes[0].pan if keyframes else 0.0,
-                    sync_point=spot.sync_point,
-                )
-            )  # fmt: skip
-        return placements
 
     def _traces(
         self, traces: dict[str, tuple[list[float], list[float]]], scenes: list[SceneSuggestion]
@@ -893,22 +763,13 @@ def _clip_at(edit: Edit, record_time: float) -> SourceClip | None:
     return None
 
 
-def snap(seconds: float, fps: Fraction) -> float:
-    """The time of the frame nearest ``seconds``: the mix and the timeline then agree."""
-    return float(round(seconds * fps) / fps) if seconds > 0 else 0.0
-
-
-def suggest(
-    pipeline: Pipeline,
-    source: str | Path | Edit,
-    options: SuggestOptions,
-    progress: Callable[[Progress], None],
-    cancel: threading.Event,
-) -> Suggestions:
+def prepare_edit(source: str | Path | Edit) -> Edit:
+    """The edit to suggest for: a video file as a one-clip edit, or an editor's clip list;
+    MediaError naming a clip's file when it is missing, ConfigError for an empty edit."""
     edit = source if isinstance(source, Edit) else edit_for_video(source)
     if not edit.clips:
         raise ConfigError("the edit has no clips")
     for clip in edit.clips:
         if not Path(clip.path).is_file():
             raise MissingFileError(Path(clip.path))
-    return Suggester(pipeline, options, progress, cancel).run(edit)
+    return edit

@@ -1,5 +1,8 @@
 """The Encoder protocol the rest of sfxmatch uses, where models run, and the one factory.
 
+The values the families share (``SceneInput``, ``Placement``, ``window_starts``...) live in
+:mod:`sfxmatch.embed.values` and are importable from here too.
+
 Importing this module does not import torch: store, match and service code depend on the
 protocol only. Torch is imported when an encoder is built (:func:`load_encoder`), by the
 family's own module (``sfxmatch.embed.pe`` or ``sfxmatch.embed.imagebind``).
@@ -9,38 +12,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from sfxmatch.config import Settings
 from sfxmatch.embed.checkpoint import Progress
 from sfxmatch.embed.registry import ModelSpec, default_model_name, get_model
+from sfxmatch.embed.values import (
+    TEXT_SPACES,
+    TORCH_DTYPES,
+    Placement,
+    SceneInput,
+    TextSpace,
+    Weights,
+    window_starts,
+)
 from sfxmatch.errors import ConfigError
-
-TextSpace = Literal["video", "audio"]
-"""Which modality a text is compared with. PE-AV projects text with a head per modality pair
-(a label matched against picture is embedded by its video-text head, a query for sounds by
-its audio-text head); ImageBind has one text space, so both give the same vectors."""
-
-TEXT_SPACES: tuple[TextSpace, ...] = ("video", "audio")
-
-Weights = Literal["checkpoint", "random"]
-
-
-@dataclass(frozen=True)
-class SceneInput:
-    """A scene for ``embed_scenes``: its decoded frames and where it lies.
-
-    ``frames``: (H, W, 3) uint8 RGB images shown at ``times`` (seconds, same clock as
-    start/end). Each encoder samples from them what its video tower was trained on.
-    """
-
-    frames: Sequence[np.ndarray] | np.ndarray
-    times: Sequence[float] | np.ndarray
-    start: float
-    end: float
 
 
 @runtime_checkable
@@ -113,25 +101,6 @@ class Encoder(Protocol):
         ...
 
 
-def window_starts(n_samples: int, sample_rate: int, window: float, hop: float) -> list[int]:
-    """Sample offsets of windows of ``window`` s every ``hop`` s over ``n_samples``.
-
-    The tail is covered by one more window aligned to the end; an input no longer than a
-    window gives a single window at 0. Every encoder windows long sounds by this rule, so the
-    embedding cache knows the windows without asking the model.
-    """
-    win = round(window * sample_rate)
-    step = round(hop * sample_rate)
-    if win < 1 or step < 1:
-        raise ValueError("window and hop must be positive")
-    if n_samples <= win:
-        return [0]
-    starts = list(range(0, n_samples - win + 1, step))
-    if starts[-1] + win < n_samples:
-        starts.append(n_samples - win)
-    return starts
-
-
 # --- device and dtype ----------------------------------------------------------------------
 
 _DTYPE_ALIASES = {
@@ -144,15 +113,6 @@ _DTYPE_ALIASES = {
     "float16": "fp16",
     "half": "fp16",
 }
-TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where and in what precision the model runs."""
-
-    device: str  # "cpu", "cuda", "cuda:1", "mps"
-    dtype: str  # "fp32", "bf16", "fp16"
 
 
 def choose_placement(
@@ -299,3 +259,21 @@ def weights_here(spec: ModelSpec, settings: Settings) -> bool:
 
     explicit = settings.weights or settings.imagebind_checkpoint
     return (explicit or cache_path(IMAGEBIND_HUGE, settings)).is_file()
+
+
+__all__ = [
+    "TEXT_SPACES",
+    "TORCH_DTYPES",
+    "Encoder",
+    "Placement",
+    "SceneInput",
+    "TextSpace",
+    "Weights",
+    "choose_placement",
+    "default_batch_size",
+    "detect_placement",
+    "load_encoder",
+    "resolve_model_name",
+    "weights_here",
+    "window_starts",
+]

@@ -17,13 +17,13 @@ One run per library (:func:`index_library`):
    the vectors, then
    commit the batch's rows in one SQLite transaction.
 
-Crash safety: vector ids are deterministic (``<sound_id>:0`` the whole sound, ``:w<k>``
-windows, ``t:<library>:<hash>`` label texts), the store upsert happens before the commit and
-deletions before the rows go. A run killed anywhere leaves the state at its last commit;
-the next run redoes the uncommitted work, writing the same ids again: no duplicates, nothing
-missing. A file that cannot be read is recorded as a fault and skipped; its previously
-indexed vectors (if any) stay until it is readable again or deleted (this includes a file
-the scan now reports as empty, not audio or unreadable: it is still there, so not deleted).
+Crash safety: vector ids are deterministic (:mod:`sfxmatch.library.vector_ids`), the store
+upsert happens before the commit and deletions before the rows go. A run killed anywhere
+leaves the state at its last commit; the next run redoes the uncommitted work, writing the
+same ids again: no duplicates, nothing missing. A file that cannot be read is recorded as a
+fault and skipped; its previously indexed vectors (if any) stay until it is readable again
+or deleted (this includes a file the scan now reports as empty, not audio or unreadable: it
+is still there, so not deleted).
 
 ``batch_files`` (files per committed batch, default 16; ``Settings.index_batch``, from
 ``SFXMATCH_INDEX_BATCH``) gives the crash tests many small commits. They also stop the
@@ -35,7 +35,6 @@ process): production code never looks for it.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import queue
 import threading
@@ -70,6 +69,12 @@ from sfxmatch.library.registry import (
     encode_path,
 )
 from sfxmatch.library.scan import FileEntry, ScanFault, ScanResult, scan
+from sfxmatch.library.vector_ids import (
+    audio_vector_ids,
+    label_vector_id,
+    sound_vector_id,
+    window_vector_id,
+)
 from sfxmatch.match.onset import Onset, detect_onset
 from sfxmatch.progress import IndexProgress
 from sfxmatch.store.base import Record, SoundMeta, VectorStore
@@ -161,11 +166,6 @@ def catalogue_signature(library: LibraryConfig) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
-def audio_ids(sound_id: str, windows: int) -> list[str]:
-    """Every vector id of a sound with ``windows`` window vectors."""
-    return [f"{sound_id}:0"] + [f"{sound_id}:w{k}" for k in range(windows)]
-
-
 def gets_windows(kind: str, duration: float, window: float) -> bool:
     """Whether a sound is also stored as windows: ambience long enough that matching its best
     part beats its whole (8 s, and half a window more than one window of the model)."""
@@ -177,11 +177,6 @@ def window_hop(duration: float, window: float) -> float:
     ``MAX_WINDOWS`` (``window_starts`` adds one window aligned to the end after the regular
     ones)."""
     return max(window / 2, (duration - window) / (MAX_WINDOWS - 2))
-
-
-def label_id(library: LibraryConfig, label: str, kind: str) -> str:
-    digest = hashlib.blake2b(f"{kind}\0{label}".encode(), digest_size=10).hexdigest()
-    return f"t:{library.library_id}:{digest}"
 
 
 def _marks(label: SoundLabel) -> dict[str, Any]:
@@ -400,7 +395,7 @@ class _Batcher:
             meta = self._meta(sound)
             if item.relabel_only and old is not None:
                 # Same audio: carry the stored vectors over with the new label and kind.
-                ids = audio_ids(entry.sound_id, old.windows)
+                ids = audio_vector_ids(entry.sound_id, old.windows)
                 kept = {r.id: r for r in self.store.get(ids)}
                 if len(kept) != len(ids):  # vectors lost somehow: embed again next run
                     continue
@@ -410,7 +405,7 @@ class _Batcher:
                         Record(r.id, r.vector, replace(meta, start=r.meta.start, end=r.meta.end))
                     )
             else:
-                records.append(Record(f"{entry.sound_id}:0", whole[entry.sound_id], meta))
+                records.append(Record(sound_vector_id(entry.sound_id), whole[entry.sound_id], meta))
                 window = self.encoder.spec.audio_window
                 if gets_windows(decision.kind, duration, window):
                     with self.model_time():
@@ -421,14 +416,14 @@ class _Batcher:
                         end = min(duration, float(start) + window)
                         records.append(
                             Record(
-                                f"{entry.sound_id}:w{k}",
+                                window_vector_id(entry.sound_id, k),
                                 vector,
                                 replace(meta, start=float(start), end=end),
                             )
                         )
                     sound = replace(sound, windows=len(vectors))
                 if old is not None and old.windows > sound.windows:
-                    stale += audio_ids(entry.sound_id, old.windows)[1 + sound.windows :]
+                    stale += audio_vector_ids(entry.sound_id, old.windows)[1 + sound.windows :]
             records.append(self._label_record(sound, by_text[sound.label]))
             sounds.append(sound)
         self.store.upsert(records)
@@ -467,7 +462,7 @@ class _Batcher:
         )
 
     def _label_record(self, sound: IndexedSound, vector: np.ndarray) -> Record:
-        rid = label_id(self.library, sound.label, sound.kind)
+        rid = label_vector_id(self.library.library_id, sound.label, sound.kind)
         meta = SoundMeta(
             sound_id=rid,
             library=self.library.name,
@@ -488,7 +483,7 @@ class _Batcher:
                 continue
             sound = replace(old, entry=new_entry)
             meta = self._meta(sound)
-            for r in self.store.get(audio_ids(old.entry.sound_id, old.windows)):
+            for r in self.store.get(audio_vector_ids(old.entry.sound_id, old.windows)):
                 records.append(
                     Record(r.id, r.vector, replace(meta, start=r.meta.start, end=r.meta.end))
                 )
@@ -503,7 +498,7 @@ class _Batcher:
         for sid in sound_ids:
             old = self.state.sound(sid)
             if old is not None:
-                ids += audio_ids(sid, old.windows)
+                ids += audio_vector_ids(sid, old.windows)
         if ids:
             self.store.delete(ids)
         _checkpoint("deleted")
@@ -525,7 +520,8 @@ class _Batcher:
         labels = self.store.labels(flt)
         if not labels:
             return []
-        ids = [label_id(self.library, label, kind) for label in labels for kind in KINDS]
+        library_id = self.library.library_id
+        ids = [label_vector_id(library_id, label, kind) for label in labels for kind in KINDS]
         return self.store.get(ids)
 
 

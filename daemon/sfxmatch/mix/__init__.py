@@ -8,7 +8,7 @@ Layers, pure maths apart from I/O:
 
 :func:`render_mix` runs the first two in one call. Long work reports through ``progress``
 (``progress(stage, fraction, message)``) and stops when the ``cancel`` ``threading.Event``
-is set, raising :class:`RenderCancelled`.
+is set, raising :class:`~sfxmatch.errors.Cancelled`.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ from .render import (
     DEFAULT_SAMPLE_RATE,
     Loader,
     Progress,
-    RenderCancelled,
     SoundCache,
     Stems,
     check_cancel,
@@ -56,7 +55,6 @@ __all__ = [
     "LoudnessReport",
     "Mix",
     "Progress",
-    "RenderCancelled",
     "SoundCache",
     "Stems",
     "audio_codec_for",

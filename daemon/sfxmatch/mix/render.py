@@ -58,14 +58,10 @@ Progress = Callable[[str, float, str], None]
 "write", "mux"); fraction runs from 0 to 1 within the stage."""
 
 
-# The one Cancelled class (a cancelled render wrote nothing); the name is kept for callers.
-RenderCancelled = Cancelled
-
-
 def check_cancel(cancel: threading.Event | None, stage: str) -> None:
-    """Raise :class:`RenderCancelled` when ``cancel`` is set."""
+    """Raise :class:`~sfxmatch.errors.Cancelled` when ``cancel`` is set."""
     if cancel is not None and cancel.is_set():
-        raise RenderCancelled(f"cancelled during {stage}")
+        raise Cancelled(f"cancelled during {stage}")
 
 
 def report(progress: Progress | None, stage: str, fraction: float, message: str = "") -> None:
@@ -179,7 +175,7 @@ def render_stems(
     timeline that matches. ``loader`` defaults to a fresh :class:`SoundCache` (each file
     decoded once). A missing or unreadable sound raises :class:`~sfxmatch.errors.MediaError`
     naming it. ``cancel`` is checked before every placement; when set,
-    :class:`RenderCancelled` is raised.
+    :class:`~sfxmatch.errors.Cancelled` is raised.
     """
     _check_rate(sample_rate)
     if not math.isfinite(duration) or duration < 0:

@@ -13,8 +13,7 @@
 
 from __future__ import annotations
 
-import os
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sfxmatch.store.base import (
     DEFAULT_DIM,
@@ -29,10 +28,29 @@ from sfxmatch.store.base import (
     StoreError,
     VectorStore,
 )
-from sfxmatch.store.exact import ExactStore
-from sfxmatch.store.lance import IvfSearch, LanceIndexConfig, LanceStore, default_store_dir
+
+if TYPE_CHECKING:
+    import os
+
+    from sfxmatch.store.exact import ExactStore
+    from sfxmatch.store.lance import IvfSearch, LanceIndexConfig, LanceStore, default_store_dir
 
 Backend = Literal["lance", "exact", "pinecone"]
+_LANCE_NAMES = frozenset({"IvfSearch", "LanceIndexConfig", "LanceStore", "default_store_dir"})
+
+
+def __getattr__(name: str) -> Any:
+    """The backends load on first use: code that needs only the contract (``store.base``:
+    records, filters, the protocol) imports no storage engine and touches no file."""
+    if name == "ExactStore":
+        from sfxmatch.store.exact import ExactStore
+
+        return ExactStore
+    if name in _LANCE_NAMES:
+        from sfxmatch.store import lance
+
+        return getattr(lance, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def open_store(
@@ -50,8 +68,12 @@ def open_store(
     ``host=``, ``create=True``.
     """
     if backend == "lance":
+        from sfxmatch.store.lance import LanceStore
+
         return LanceStore(path, dim, **options)
     if backend == "exact":
+        from sfxmatch.store.exact import ExactStore
+
         return ExactStore(dim, path, **options)
     if backend == "pinecone":
         from sfxmatch.store.pinecone import PineconeStore

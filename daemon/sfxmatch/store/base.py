@@ -223,8 +223,9 @@ class VectorStore(Protocol):
         """Insert or replace by id; returns how many records were written."""
         ...
 
-    def delete(self, ids: Iterable[str]) -> None:
-        """Remove these ids; unknown ids are ignored."""
+    def delete(self, ids: Iterable[str] | None = None, *, filter: Filter | None = None) -> None:
+        """Remove these ids, or every record ``filter`` matches (one of the two, as Pinecone's
+        delete takes one selector); unknown ids are ignored."""
         ...
 
     def get(self, ids: Sequence[str]) -> list[Record]:
@@ -304,6 +305,18 @@ def prepare_ids(ids: Iterable[str]) -> list[str]:
     if isinstance(ids, str):
         raise TypeError("pass a sequence of ids, not a single str")
     return list(dict.fromkeys(check_id(i) for i in ids))
+
+
+def delete_selector(ids: Iterable[str] | None, filter: Filter | None) -> list[str] | Filter:
+    """What a ``delete`` call removes: validated ids, or the filter. Exactly one is given."""
+    if (ids is None) == (filter is None):
+        raise TypeError("delete takes ids or a filter (exactly one)")
+    if filter is not None:
+        if not isinstance(filter, Filter):
+            raise TypeError(f"filter must be a Filter, not {type(filter).__name__}")
+        return filter
+    assert ids is not None
+    return prepare_ids(ids)
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

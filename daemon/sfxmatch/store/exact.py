@@ -31,6 +31,7 @@ from sfxmatch.store.base import (
     StoreError,
     StoreLifecycle,
     check_top_k,
+    delete_selector,
     normalize_query,
     prepare_ids,
     prepare_records,
@@ -161,10 +162,12 @@ class ExactStore(StoreLifecycle):
             self._save()
         return len(prepared)
 
-    def delete(self, ids: Iterable[str]) -> None:
+    def delete(self, ids: Iterable[str] | None = None, *, filter: Filter | None = None) -> None:
         self._check_open()
+        selected = delete_selector(ids, filter)
+        wanted = self._matching_ids(selected) if isinstance(selected, Filter) else selected
         changed = False
-        for record_id in prepare_ids(ids):
+        for record_id in wanted:
             if record_id in self._where:
                 self._remove(record_id)
                 changed = True
@@ -231,6 +234,13 @@ class ExactStore(StoreLifecycle):
             for kind, block in self._blocks.items()
             if block.size and (kinds is None or kind in kinds)
         ]
+
+    def _matching_ids(self, filter: Filter) -> list[str]:
+        out: list[str] = []
+        for block, rows in self._selection(filter):
+            every = block.ids[: block.size]
+            out += every if rows is None else [every[r] for r in rows.tolist()]
+        return out
 
     def _codes(self, meta: SoundMeta) -> dict[str, int]:
         out = {}

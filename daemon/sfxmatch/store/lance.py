@@ -58,6 +58,7 @@ from sfxmatch.store.base import (
     StoreLifecycle,
     check_top_k,
     chunks,
+    delete_selector,
     normalize_query,
     prepare_ids,
     prepare_records,
@@ -541,11 +542,24 @@ class LanceStore(StoreLifecycle):
 
     @_writes
     @_locked
-    def delete(self, ids: Iterable[str]) -> None:
+    def delete(self, ids: Iterable[str] | None = None, *, filter: Filter | None = None) -> None:
         table = self._open_table()
-        wanted = prepare_ids(ids)
-        for chunk in chunks(wanted, _ID_CHUNK):
-            table.delete(f"id IN ({', '.join(sql_literal(i) for i in chunk)})")
+        selected = delete_selector(ids, filter)
+        if isinstance(selected, Filter):
+            where = sql_where(selected)
+            if where == "FALSE":
+                return
+            # The in-memory search is keyed by id: read the ids the predicate removes.
+            scan = table.search().select(["id"])
+            if where is not None:
+                scan = scan.where(where)
+            wanted = scan.limit(None).to_arrow().column("id").to_pylist()
+            if wanted:
+                table.delete(where or "TRUE")
+        else:
+            wanted = selected
+            for chunk in chunks(wanted, _ID_CHUNK):
+                table.delete(f"id IN ({', '.join(sql_literal(i) for i in chunk)})")
         if wanted and self._search is not None:
             self._search.delete(wanted)
             self._dirty = True

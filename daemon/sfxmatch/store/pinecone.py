@@ -7,6 +7,8 @@ numbers only: Pinecone stores no nulls).
 Semantics kept equal to the embedded stores (the conformance tests run on all of them):
 - ids are unique across libraries: an upsert also deletes those ids from the other known
   namespaces, so moving a sound to another library leaves no stale copy behind;
+- ``delete`` with a filter deletes by metadata filter server-side, per namespace (a filter
+  on the library alone empties its namespace);
 - ``count``/``labels`` with a filter on more than the library walk ``fetch_by_metadata``
   (serverless indexes do not filter ``describe_index_stats``); that reads every matching
   record, so cache the answer where it is used often.
@@ -47,6 +49,7 @@ from sfxmatch.store.base import (
     StoreLifecycle,
     check_top_k,
     chunks,
+    delete_selector,
     normalize_query,
     prepare_ids,
     prepare_records,
@@ -179,12 +182,24 @@ class PineconeStore(StoreLifecycle):
                 self._delete_in(other, ids)
         return len(prepared)
 
-    def delete(self, ids: Iterable[str]) -> None:
+    def delete(self, ids: Iterable[str] | None = None, *, filter: Filter | None = None) -> None:
         self._check_open()
-        wanted = prepare_ids(ids)
+        selected = delete_selector(ids, filter)
         self._refresh_namespaces()
-        for namespace in sorted(self._namespaces):
-            self._delete_in(namespace, wanted)
+        if not isinstance(selected, Filter):
+            for namespace in sorted(self._namespaces):
+                self._delete_in(namespace, selected)
+            return
+        if selected.is_empty:
+            return
+        # Pinecone deletes by metadata filter server-side; a filter on the library alone is
+        # its whole namespace (delete_all: a filter must carry a condition).
+        flt = pinecone_filter(selected)
+        for namespace in sorted(set(self._namespaces_for(selected)) & self._namespaces):
+            if flt is None:
+                self._call(lambda ns=namespace: self._index.delete(delete_all=True, namespace=ns))
+            else:
+                self._call(lambda ns=namespace: self._index.delete(filter=flt, namespace=ns))
 
     def get(self, ids: Sequence[str]) -> list[Record]:
         self._check_open()

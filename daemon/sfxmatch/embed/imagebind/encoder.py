@@ -14,14 +14,14 @@ import numpy as np
 
 from sfxmatch.config import Settings
 from sfxmatch.embed.checkpoint import IMAGEBIND_HUGE, Progress, checkpoint_digest, ensure_checkpoint
-from sfxmatch.embed.encoder import (
+from sfxmatch.embed.registry import ModelSpec
+from sfxmatch.embed.values import (
     TORCH_DTYPES,
     Placement,
     SceneInput,
     TextSpace,
     Weights,
 )
-from sfxmatch.embed.registry import ModelSpec
 from sfxmatch.errors import ConfigError, ModelError
 from sfxmatch.match.autosync import DEFAULT_TEMPERATURE
 

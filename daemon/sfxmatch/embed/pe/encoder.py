@@ -35,7 +35,9 @@ import numpy as np
 
 from sfxmatch.config import Settings
 from sfxmatch.embed.checkpoint import Progress, checkpoint_digest
-from sfxmatch.embed.encoder import (
+from sfxmatch.embed.pe.preprocess import FrameSpec, audio_batch, frames_to_pixels, prepare_audio
+from sfxmatch.embed.registry import ModelSpec
+from sfxmatch.embed.values import (
     TORCH_DTYPES,
     Placement,
     SceneInput,
@@ -43,8 +45,6 @@ from sfxmatch.embed.encoder import (
     Weights,
     window_starts,
 )
-from sfxmatch.embed.pe.preprocess import FrameSpec, audio_batch, frames_to_pixels, prepare_audio
-from sfxmatch.embed.registry import ModelSpec
 from sfxmatch.errors import ConfigError, ModelError
 from sfxmatch.match.autosync import DEFAULT_TEMPERATURE
 
