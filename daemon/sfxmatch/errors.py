@@ -22,7 +22,6 @@ class with the same message (``from_wire``), so a local run and a daemon run fai
 from __future__ import annotations
 
 import errno
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -148,7 +147,7 @@ class StorageFullError(ResourceExhaustedError):
     The message says what was being written and where, in words, never the storage
     engine's own text (which carries its source paths and error numbers)."""
 
-    def __init__(self, what: str, folder: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, what: str, folder: str | Path | None = None) -> None:
         self.what = what
         self.folder = Path(folder) if folder is not None else None
         where = f" (in {self.folder})" if self.folder is not None else ""

@@ -31,7 +31,7 @@ def storage_writes(what: str, folder: str | os.PathLike[str] | None = None) -> I
         raise
     except Exception as exc:
         if is_storage_full(exc):
-            raise StorageFullError(what, folder) from exc
+            raise StorageFullError(what, None if folder is None else Path(folder)) from exc
         raise
 
 
