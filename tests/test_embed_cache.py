@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sfxmatch.embed.cache import CachedEncoder, EmbeddingCache, content_key
-from sfxmatch.embed.encoder import Encoder, Placement, SceneInput
+from sfxmatch.embed.encoder import DevicePlacement, Encoder, SceneInput
 from sfxmatch.embed.registry import ModelSpec, get_model
 
 DIM = 16
@@ -50,8 +50,8 @@ class CountingEncoder:
         return 0.01
 
     @property
-    def placement(self) -> Placement:
-        return Placement("cpu", "fp32")
+    def placement(self) -> DevicePlacement:
+        return DevicePlacement("cpu", "fp32")
 
     def prepare_audio(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
         return np.asarray(samples, np.float32)

@@ -12,8 +12,8 @@ from sfxmatch.config import Settings
 from sfxmatch.embed.cache import CachedEncoder, EmbeddingCache
 from sfxmatch.embed.checkpoint import IMAGEBIND_HUGE
 from sfxmatch.embed.encoder import (
+    DevicePlacement,
     Encoder,
-    Placement,
     SceneInput,
     choose_placement,
     load_encoder,
@@ -158,7 +158,7 @@ def test_environment_chooses_dtype_and_batch_size(monkeypatch):
     monkeypatch.setenv("SFXMATCH_DTYPE", "bf16")
     monkeypatch.setenv("SFXMATCH_BATCH_SIZE", "3")
     encoder = load_encoder(TINY, progress=None)
-    assert encoder.placement == Placement("cpu", "bf16")  # no CUDA on a test machine
+    assert encoder.placement == DevicePlacement("cpu", "bf16")  # no CUDA on a test machine
     assert encoder.batch_size == 3
     assert next(encoder.model.parameters()).dtype == torch.bfloat16
     _unit_rows(encoder.embed_video_segments(_segments(4)), 4, 24)
@@ -187,15 +187,15 @@ def test_compiled_encoder_pads_partial_batches(tiny):
 @pytest.mark.parametrize(
     ("device", "dtype", "cuda", "bf16", "mps", "expected"),
     [
-        (None, None, True, True, True, Placement("cuda", "bf16")),
-        (None, None, True, False, False, Placement("cuda", "fp16")),
-        (None, None, False, False, False, Placement("cpu", "fp32")),
-        (None, None, False, False, True, Placement("mps", "fp16")),
-        (None, "fp16", True, True, False, Placement("cuda", "fp16")),
-        ("cpu", None, True, True, True, Placement("cpu", "fp32")),
-        ("cpu", "bfloat16", False, False, False, Placement("cpu", "bf16")),
-        ("CUDA:1", "float32", True, True, False, Placement("cuda:1", "fp32")),
-        ("mps", "fp32", False, False, True, Placement("mps", "fp32")),
+        (None, None, True, True, True, DevicePlacement("cuda", "bf16")),
+        (None, None, True, False, False, DevicePlacement("cuda", "fp16")),
+        (None, None, False, False, False, DevicePlacement("cpu", "fp32")),
+        (None, None, False, False, True, DevicePlacement("mps", "fp16")),
+        (None, "fp16", True, True, False, DevicePlacement("cuda", "fp16")),
+        ("cpu", None, True, True, True, DevicePlacement("cpu", "fp32")),
+        ("cpu", "bfloat16", False, False, False, DevicePlacement("cpu", "bf16")),
+        ("CUDA:1", "float32", True, True, False, DevicePlacement("cuda:1", "fp32")),
+        ("mps", "fp32", False, False, True, DevicePlacement("mps", "fp32")),
     ],
 )
 def test_choose_placement(device, dtype, cuda, bf16, mps, expected):

@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sfxmatch.errors import ConfigError, LimitError
 from sfxmatch.library.kinds import (
-    KINDS,
     MAX_GLOB_CHARS,
     MAX_KIND_OVERRIDES,
     KindOverrides,
@@ -31,6 +30,7 @@ from sfxmatch.library.kinds import (
     zero_shot_scores,
 )
 from sfxmatch.library.ucs import UcsCategory, lookup_cat_id
+from sfxmatch.store.base import KINDS
 from sfxmatch.testing.synth import noise_burst, tone
 
 RATE = 16000

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from sfxmatch.config import Settings
-from sfxmatch.embed.encoder import Encoder, Placement, SceneInput, TextSpace, window_starts
+from sfxmatch.embed.encoder import DevicePlacement, Encoder, SceneInput, TextSpace, window_starts
 from sfxmatch.embed.registry import ModelSpec
 from sfxmatch.errors import is_storage_full
 
@@ -241,7 +241,7 @@ class CachedEncoder:
         return self.encoder.temperature
 
     @property
-    def placement(self) -> Placement:
+    def placement(self) -> DevicePlacement:
         return self.encoder.placement
 
     def embed_video_segments(self, clips: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:

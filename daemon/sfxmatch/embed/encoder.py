@@ -1,6 +1,6 @@
 """The Encoder protocol the rest of sfxmatch uses, where models run, and the one factory.
 
-The values the families share (``SceneInput``, ``Placement``, ``window_starts``...) live in
+The values the families share (``SceneInput``, ``DevicePlacement``, ``window_starts``...) live in
 :mod:`sfxmatch.embed.values` and are importable from here too.
 
 Importing this module does not import torch: store, match and service code depend on the
@@ -22,7 +22,7 @@ from sfxmatch.embed.registry import ModelSpec, default_model_name, get_model
 from sfxmatch.embed.values import (
     TEXT_SPACES,
     TORCH_DTYPES,
-    Placement,
+    DevicePlacement,
     SceneInput,
     TextSpace,
     Weights,
@@ -53,7 +53,7 @@ class Encoder(Protocol):
     def dim(self) -> int: ...
 
     @property
-    def placement(self) -> Placement:
+    def placement(self) -> DevicePlacement:
         """Where the model runs (device, dtype)."""
         ...
 
@@ -122,7 +122,7 @@ def choose_placement(
     cuda_available: bool,
     cuda_bf16: bool,
     mps_available: bool = False,
-) -> Placement:
+) -> DevicePlacement:
     """Pick device and dtype from requests (None = automatic) and what the machine has.
 
     Automatic: CUDA when available, in bf16 where the GPU supports it (Ampere and later) and
@@ -158,10 +158,10 @@ def choose_placement(
         raise ConfigError("fp16 is for GPUs: on CPU use fp32 (default) or bf16")
     if kind == "mps" and name == "bf16":
         raise ConfigError("bf16 is not supported on MPS: use fp16 (default) or fp32")
-    return Placement(device, name)
+    return DevicePlacement(device, name)
 
 
-def detect_placement(device: str | None = None, dtype: str | None = None) -> Placement:
+def detect_placement(device: str | None = None, dtype: str | None = None) -> DevicePlacement:
     """``choose_placement`` with what torch reports about this machine."""
     import torch
 
@@ -186,7 +186,7 @@ def resolve_model_name(name: str | None, settings: Settings) -> str:
     return default_model_name(device)
 
 
-def default_batch_size(placement: Placement) -> int:
+def default_batch_size(placement: DevicePlacement) -> int:
     return 64 if placement.device.startswith(("cuda", "mps")) else 8
 
 
@@ -264,8 +264,8 @@ def weights_here(spec: ModelSpec, settings: Settings) -> bool:
 __all__ = [
     "TEXT_SPACES",
     "TORCH_DTYPES",
+    "DevicePlacement",
     "Encoder",
-    "Placement",
     "SceneInput",
     "TextSpace",
     "Weights",

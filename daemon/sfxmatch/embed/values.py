@@ -42,7 +42,7 @@ TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
 @dataclass(frozen=True)
-class Placement:
+class DevicePlacement:
     """Where and in what precision the model runs."""
 
     device: str  # "cpu", "cuda", "cuda:1", "mps"

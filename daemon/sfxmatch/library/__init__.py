@@ -10,8 +10,6 @@
 
 from sfxmatch.library.catalogue import Catalogue, load_catalogue, load_ontology
 from sfxmatch.library.kinds import (
-    KINDS,
-    Kind,
     KindDecision,
     KindOverrides,
     PromptSet,
@@ -37,6 +35,7 @@ from sfxmatch.library.scan import (
 )
 from sfxmatch.library.tags import read_embedded
 from sfxmatch.library.ucs import UcsCategory, lookup_cat_id, parse_ucs_name
+from sfxmatch.store.base import KINDS, Kind
 
 __all__ = [
     "KINDS",

@@ -50,7 +50,6 @@ from sfxmatch import media
 from sfxmatch.errors import Cancelled, MediaError, SfxmatchError
 from sfxmatch.library.catalogue import Catalogue, load_catalogue
 from sfxmatch.library.kinds import (
-    KINDS,
     KindOverrides,
     PromptSet,
     ZeroShot,
@@ -77,7 +76,7 @@ from sfxmatch.library.vector_ids import (
 )
 from sfxmatch.match.onset import Onset, detect_onset
 from sfxmatch.progress import IndexProgress
-from sfxmatch.store.base import Record, SoundMeta, VectorStore
+from sfxmatch.store.base import KINDS, Record, SoundMeta, VectorStore
 
 if TYPE_CHECKING:
     from sfxmatch.embed.encoder import Encoder

@@ -26,12 +26,11 @@ import numpy as np
 
 from sfxmatch.errors import ConfigError, LimitError
 from sfxmatch.library.ucs import UcsCategory
+from sfxmatch.store.base import Kind
 
 if TYPE_CHECKING:
     from sfxmatch.embed.encoder import Encoder
 
-Kind = Literal["ambience", "effect", "music"]
-KINDS: tuple[Kind, ...] = ("ambience", "effect", "music")
 KindSource = Literal["override", "ucs", "zero_shot", "heuristic", "default"]
 
 SHORT_SECONDS = 2.0  # shorter: an effect, whatever the label says

@@ -17,7 +17,7 @@ from sfxmatch.embed.checkpoint import IMAGEBIND_HUGE, Progress, checkpoint_diges
 from sfxmatch.embed.registry import ModelSpec
 from sfxmatch.embed.values import (
     TORCH_DTYPES,
-    Placement,
+    DevicePlacement,
     SceneInput,
     TextSpace,
     Weights,
@@ -47,7 +47,7 @@ class ImageBindEncoder:
         *,
         spec: ModelSpec,
         model_id: str,
-        placement: Placement,
+        placement: DevicePlacement,
         batch_size: int,
         compile: bool | str = False,
     ) -> None:
@@ -304,7 +304,7 @@ def load_imagebind(
     *,
     weights: Weights,
     weights_path: str | os.PathLike[str] | None,
-    placement: Placement,
+    placement: DevicePlacement,
     batch_size: int,
     compile: bool | str,
     seed: int,

@@ -39,7 +39,7 @@ from sfxmatch.embed.pe.preprocess import FrameSpec, audio_batch, frames_to_pixel
 from sfxmatch.embed.registry import ModelSpec
 from sfxmatch.embed.values import (
     TORCH_DTYPES,
-    Placement,
+    DevicePlacement,
     SceneInput,
     TextSpace,
     Weights,
@@ -70,7 +70,7 @@ class PeAvEncoder:
         *,
         spec: ModelSpec,
         model_id: str,
-        placement: Placement,
+        placement: DevicePlacement,
         batch_size: int,
         frames: FrameSpec,
         sampling_rate: int,
@@ -399,7 +399,7 @@ def quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def load_folder(folder: Path, placement: Placement) -> tuple[Any, Any]:
+def load_folder(folder: Path, placement: DevicePlacement) -> tuple[Any, Any]:
     """transformers' PE-AV model (with our frame encoder) and tokenizer from a checkpoint
     folder in the hub's layout, on the placement's device and dtype. The audio-video fusion
     tower is dropped after loading: no step uses it."""
@@ -469,7 +469,7 @@ def _drop_fusion(model: Any) -> None:
             delattr(model, name)
 
 
-def random_model(config: Any, *, seed: int, placement: Placement) -> Any:
+def random_model(config: Any, *, seed: int, placement: DevicePlacement) -> Any:
     """transformers' PE-AV at ``config``'s sizes with its own seeded initialisation."""
     import torch
 
@@ -492,7 +492,7 @@ def load_pe_av(
     *,
     weights: Weights,
     weights_path: str | os.PathLike[str] | None,
-    placement: Placement,
+    placement: DevicePlacement,
     batch_size: int,
     compile: bool | str,
     seed: int,
