@@ -523,7 +523,11 @@ class Suggester:
         self._tell("embed scenes", 0.0, f"{len(a.scenes)} scenes")
         scene_inputs = [_scene_input(a, start, end) for start, end in a.scenes]
         with self._timed("embed"):
-            scene_vectors = self.encoder.embed_scenes(scene_inputs) if scene_inputs else []
+            scene_vectors = (
+                self.encoder.embed_scenes(scene_inputs)
+                if scene_inputs
+                else np.empty((0, self.encoder.spec.dim), np.float32)
+            )
         params = SyncParams(
             t=opts.sync_t, d=opts.sync_d, max_gap=opts.max_gap, min_duration=opts.min_effect
         )

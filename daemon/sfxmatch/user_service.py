@@ -149,7 +149,7 @@ def detect_platform(name: str | None = None) -> Platform:
     """``sys.platform`` (or ``name``) as one of ``PLATFORMS``."""
     name = sys.platform if name is None else name
     if name in PLATFORMS:
-        return name  # type: ignore[return-value]
+        return name
     if name.startswith(("win", "cygwin", "msys")):
         return "windows"
     if name == "darwin":

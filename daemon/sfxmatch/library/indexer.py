@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sfxmatch import media
-from sfxmatch.errors import Cancelled, MediaError, SfxmatchError
+from sfxmatch.errors import Cancelled, InternalError, MediaError, SfxmatchError
 from sfxmatch.library.catalogue import Catalogue, load_catalogue
 from sfxmatch.library.kinds import (
     KindOverrides,
@@ -131,6 +131,13 @@ class _Work:
     sidecar: str = ""
     onset: Onset | None = None
     fault: ScanFault | None = None
+
+    @property
+    def samples(self) -> np.ndarray:
+        """The decoded audio of an item whose vectors are made (read before embedding)."""
+        if self.audio is None:
+            raise InternalError(f"{self.entry.display_path}: embedded before it was read")
+        return self.audio
 
 
 @dataclass
@@ -354,7 +361,7 @@ class _Batcher:
         whole: dict[str, np.ndarray] = {}
         if full:
             with self.model_time():
-                vectors = self.encoder.embed_audio([it.audio for it in full], rate)
+                vectors = self.encoder.embed_audio([it.samples for it in full], rate)
             whole = {it.entry.sound_id: v for it, v in zip(full, np.asarray(vectors), strict=True)}
         for item, shot in zip(items, shots, strict=True):
             entry, label = item.entry, item.label
@@ -409,7 +416,7 @@ class _Batcher:
                 if gets_windows(decision.kind, duration, window):
                     with self.model_time():
                         vectors, starts = self.encoder.embed_audio_windows(
-                            item.audio, rate, window=window, hop=window_hop(duration, window)
+                            item.samples, rate, window=window, hop=window_hop(duration, window)
                         )
                     for k, (vector, start) in enumerate(zip(vectors, starts, strict=True)):
                         end = min(duration, float(start) + window)
@@ -586,7 +593,7 @@ def index_library(
 def _index_scanned(
     library: LibraryConfig,
     result: ScanResult,
-    encoder: object,
+    encoder: Encoder,
     store: VectorStore,
     state: IndexState,
     timer: _Timer,

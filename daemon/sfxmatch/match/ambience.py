@@ -75,13 +75,13 @@ def borrow_short_scenes(durations: Sequence[float], minimum: float) -> list[int 
 
 
 def search_ambience(
-    scene_vector: npt.ArrayLike,
+    scene_vector: np.ndarray,
     mode: str,
     *,
     labels: Sequence[str],
     label_vectors: npt.ArrayLike,
     vta_labels: int,
-    search: Callable[[npt.ArrayLike, Sequence[str] | None], list[Candidate]],
+    search: Callable[[np.ndarray, Sequence[str] | None], list[Candidate]],
 ) -> tuple[list[Candidate], list[tuple[str, float]]]:
     """Ranked beds for one scene, and (VTA) the labels searched inside.
 

@@ -75,12 +75,12 @@ def spot_effects(
         effects = []
         for effect in scene.effects:
             onset = round(Fraction(effect.start) * fps) if effect.start > 0 else 0
-            play = None if ring_out else max(effect.end - effect.start, 1 / fps)
+            play = None if ring_out else max(float(effect.end - effect.start), float(1 / fps))
             spots = [
                 spot_effect(
                     sound_id=c.sound_id, onset_frame=onset, fps=fps, sync_point=c.sync_point,
                     sound_duration=c.duration, end_frame=end_frame, preroll_frames=preroll_frames,
-                    play=None if play is None else float(play),
+                    play=play,
                 )
                 for c in effect.candidates
             ]  # fmt: skip

@@ -55,7 +55,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from concurrent import futures
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -344,7 +344,7 @@ class Servicer:
             text,
             kind=kind,
             library=libraries or None,
-            top_k=top_k,  # type: ignore[arg-type]
+            top_k=top_k,
         )
         return pb.LibrarySearchReply(candidates=[translate.candidate_msg(c) for c in found])
 
@@ -515,7 +515,7 @@ class HealthState:
         with self._lock:
             return dict(self._status)
 
-    async def watch(self, service: str) -> AsyncIterator[int]:
+    async def watch(self, service: str) -> AsyncGenerator[int, None]:
         """The status now, then each change (SERVICE_UNKNOWN for an unknown service)."""
         changed = asyncio.Event()
         me = (asyncio.get_running_loop(), changed)
@@ -813,7 +813,7 @@ class _Transport(grpc.GenericRpcHandler):
         await context.abort(code, job.error_message or job.state.value, trailers)
 
 
-async def _job_events(job: Job) -> AsyncIterator[Any]:
+async def _job_events(job: Job) -> AsyncGenerator[Any, None]:
     """A job's events as they come, until it is done; no thread waits for them."""
     loop = asyncio.get_running_loop()
     changed = asyncio.Event()

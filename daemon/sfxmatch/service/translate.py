@@ -44,6 +44,7 @@ from sfxmatch.files import inside, real_paths
 from sfxmatch.library.kinds import MAX_GLOB_CHARS, MAX_KIND_OVERRIDES
 from sfxmatch.library.registry import MAX_LIBRARIES
 from sfxmatch.service.jobs import Job, JobState
+from sfxmatch.store.base import KINDS, Kind
 from sfxmatch.suggestions import (
     Candidate,
     Edit,
@@ -70,7 +71,6 @@ MAX_MIX_SAMPLES = int(MAX_SECONDS * 48_000)  # an edit's length times the mix's 
 MAX_MESSAGE = 64 * 1024 * 1024  # bytes of a request message (gRPC refuses longer ones), so
 # of Render's suggestions_json too
 MAX_GRACE = 3600.0  # seconds a Shutdown may give running jobs
-KINDS = ("ambience", "effect", "music")
 FLAVOURS = ("generic", "resolve", "premiere")
 # Suggest options that are numbers: their accepted ranges (inclusive).
 OPTION_RANGES: dict[str, tuple[float, float]] = {
@@ -149,7 +149,7 @@ def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     message = str(error) or type(error).__name__
     for cls in type(error).__mro__:
         if cls in STATUS:
-            return STATUS[cls], message  # type: ignore[index]
+            return STATUS[cls], message
     raise AssertionError("SfxmatchError is in STATUS")  # pragma: no cover
 
 
@@ -293,12 +293,13 @@ def check_grace(seconds: float) -> float:
     return seconds
 
 
-def check_kind(kind: str) -> str | None:
+def check_kind(kind: str) -> Kind | None:
     if not kind:
         return None
-    if kind not in KINDS:
-        raise invalid(f"kind must be one of {', '.join(KINDS)}, not {kind[:40]!r}")
-    return kind
+    for known in KINDS:
+        if kind == known:
+            return known
+    raise invalid(f"kind must be one of {', '.join(KINDS)}, not {kind[:40]!r}")
 
 
 def check_top_k(top_k: int, default: int = 10) -> int:

@@ -319,6 +319,7 @@ def delete_selector(ids: Iterable[str] | None, filter: Filter | None) -> list[st
     return prepare_ids(ids)
 
 
-def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+def chunks(items: Sequence[Any] | np.ndarray, size: int) -> Iterable[Any]:
+    """Consecutive slices of at most ``size`` items."""
     for start in range(0, len(items), size):
         yield items[start : start + size]

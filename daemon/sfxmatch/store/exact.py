@@ -26,6 +26,7 @@ from sfxmatch.store.base import (
     KINDS,
     Filter,
     Hit,
+    Kind,
     Record,
     SoundMeta,
     StoreError,
@@ -128,7 +129,7 @@ class ExactStore(StoreLifecycle):
     def __init__(self, dim: int = DEFAULT_DIM, path: str | os.PathLike[str] | None = None) -> None:
         self._dim = dim
         self._blocks = {kind: _Block(dim) for kind in KINDS}
-        self._where: dict[str, tuple[str, int]] = {}  # id -> (kind, row)
+        self._where: dict[str, tuple[Kind, int]] = {}  # id -> (kind, row)
         self._vocab: dict[str, dict[str, int]] = {name: {} for name in _CODED_FIELDS}
         self._file = Path(path) / _FILE_NAME if path is not None else None
         self._closed = False
@@ -265,7 +266,9 @@ class ExactStore(StoreLifecycle):
         if moved is not None:
             self._where[moved] = (kind, row)
 
-    def _fill(self, ids: Sequence[str], vectors: NDArray[np.float32], metas: Sequence[SoundMeta]):
+    def _fill(
+        self, ids: Sequence[str], vectors: NDArray[np.float32], metas: Sequence[SoundMeta]
+    ) -> None:
         """Bulk load into empty blocks: one fancy-index copy per kind."""
         kinds = np.array([m.kind for m in metas])
         for kind, block in self._blocks.items():

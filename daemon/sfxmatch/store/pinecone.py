@@ -32,6 +32,7 @@ import hashlib
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -197,9 +198,9 @@ class PineconeStore(StoreLifecycle):
         flt = pinecone_filter(selected)
         for namespace in sorted(set(self._namespaces_for(selected)) & self._namespaces):
             if flt is None:
-                self._call(lambda ns=namespace: self._index.delete(delete_all=True, namespace=ns))
+                self._call(partial(self._index.delete, delete_all=True, namespace=namespace))
             else:
-                self._call(lambda ns=namespace: self._index.delete(filter=flt, namespace=ns))
+                self._call(partial(self._index.delete, filter=flt, namespace=namespace))
 
     def get(self, ids: Sequence[str]) -> list[Record]:
         self._check_open()
@@ -209,7 +210,7 @@ class PineconeStore(StoreLifecycle):
         for namespace in sorted(self._namespaces):
             for chunk in chunks(wanted, FETCH_IDS_PER_REQUEST):
                 response = self._call(
-                    lambda c=chunk, ns=namespace: self._index.fetch(ids=list(c), namespace=ns)
+                    partial(self._index.fetch, ids=list(chunk), namespace=namespace)
                 )
                 for vid, vector in response.vectors.items():
                     found[vid] = self._record(vid, vector.values, vector.metadata)
@@ -341,10 +342,11 @@ class PineconeStore(StoreLifecycle):
         pending = items
         for attempt in range(self._max_attempts):
             response = self._call(
-                lambda p=pending: self._index.upsert(
-                    vectors=p,
+                partial(
+                    self._index.upsert,
+                    vectors=pending,
                     namespace=namespace,
-                    batch_size=self._batch_size(p),
+                    batch_size=self._batch_size(pending),
                     show_progress=False,
                     max_concurrency=self._max_concurrency,
                 )
@@ -367,7 +369,7 @@ class PineconeStore(StoreLifecycle):
 
     def _delete_in(self, namespace: str, ids: Sequence[str]) -> None:
         for chunk in chunks(ids, MAX_IDS_PER_DELETE):
-            self._call(lambda c=chunk: self._index.delete(ids=list(c), namespace=namespace))
+            self._call(partial(self._index.delete, ids=list(chunk), namespace=namespace))
 
     def _scan(self, namespaces: Sequence[str], filter: Filter | None) -> Iterator[dict[str, Any]]:
         """Metadata of every matching record (fetch_by_metadata, page by page)."""
@@ -376,8 +378,12 @@ class PineconeStore(StoreLifecycle):
             token: str | None = None
             while True:
                 page = self._call(
-                    lambda t=token, ns=namespace: self._index.fetch_by_metadata(
-                        filter=flt, namespace=ns, limit=FETCH_PAGE, pagination_token=t
+                    partial(
+                        self._index.fetch_by_metadata,
+                        filter=flt,
+                        namespace=namespace,
+                        limit=FETCH_PAGE,
+                        pagination_token=token,
                     )
                 )
                 for vector in page.vectors.values():

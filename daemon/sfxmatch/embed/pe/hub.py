@@ -246,7 +246,7 @@ def _silent_tqdm() -> type:
     have sfxmatch's own progress)."""
     from tqdm.auto import tqdm
 
-    class Silent(tqdm):  # type: ignore[misc]
+    class Silent(tqdm):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs["disable"] = True
             super().__init__(*args, **kwargs)
