@@ -297,7 +297,7 @@ def _candidate(c: Candidate) -> dict[str, Any]:
 
 def _start_rate(edit: Edit) -> tuple[FrameRate, int]:
     tc = edit.start_timecode or "00:00:00:00"
-    rate = FrameRate(Fraction(edit.fps), ";" in tc)
+    rate = FrameRate(Fraction(edit.fps), edit.drop_frame or ";" in tc)
     return rate, timecode_to_frames(tc, rate)
 
 

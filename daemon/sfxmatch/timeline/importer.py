@@ -107,6 +107,7 @@ def read_edit_with_notes(path: str | Path, *, track: int | str | None = None) ->
         height=height,
         start_timecode=start_tc,
         name=timeline.name or "",
+        drop_frame=rate.drop_frame,
     )
     return ReadResult(edit, tuple(notes))
 
