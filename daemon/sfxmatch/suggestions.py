@@ -87,6 +87,7 @@ class Edit:
     start_timecode: str = "00:00:00:00"
     name: str = ""
     drop_frame: bool = False
+    sample_rate: int = 0  # the sequence's audio rate when the editor said it (0: unknown)
 
     def __post_init__(self) -> None:
         tc = self.start_timecode or "00:00:00:00"

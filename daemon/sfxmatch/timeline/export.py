@@ -295,6 +295,11 @@ def _candidate(c: Candidate) -> dict[str, Any]:
     }
 
 
+def sample_rate_of(edit: Edit) -> int:
+    """The sequence's audio sample rate: the edit's, else 48 kHz."""
+    return edit.sample_rate or DEFAULT_SAMPLE_RATE
+
+
 def _start_rate(edit: Edit) -> tuple[FrameRate, int]:
     tc = edit.start_timecode or "00:00:00:00"
     rate = FrameRate(Fraction(edit.fps), edit.drop_frame or ";" in tc)
@@ -333,14 +338,17 @@ def to_otio(
         "settings": {k: v for k, v in suggestions.settings},
         "width": edit.width,
         "height": edit.height,
+        "sample_rate": sample_rate_of(edit),
     }
     link = _LinkIds()
     timeline.tracks.append(_video_track(edit, rate, flavour, link))
-    sample_rate = DEFAULT_SAMPLE_RATE
+    # The sequence's audio rate: the edit's own when it came from an editor that said it,
+    # else 48 kHz, the rate of picture (never a library file's: an 8 kHz effect is resampled
+    # by the editor, the sequence stays at 48 kHz).
+    sample_rate = sample_rate_of(edit)
     for track_name in suggestions.tracks:
         placed = [p for p in suggestions.placements if p.track == track_name]
-        track, rates = _audio_track(track_name, placed, rate, flavour, link, loop_crossfade)
-        sample_rate = max(rates, default=sample_rate) if rates else sample_rate
+        track, _rates = _audio_track(track_name, placed, rate, flavour, link, loop_crossfade)
         timeline.tracks.append(track)
     for marker in _markers(suggestions, rate):
         timeline.tracks.markers.append(marker)
@@ -763,27 +771,94 @@ def _xml_string(timeline: otio.schema.Timeline) -> str:
     import xml.etree.ElementTree as ET
 
     text = otio.adapters.write_to_string(for_fcp_xml(timeline), adapter_name="fcp_xml")
-    drop = bool(timeline.metadata.get(NAMESPACE, {}).get("drop_frame", False))
-    if not drop:
-        head, _sep, body = text.partition("\n")
-        if head.startswith("<?xml") and "<!DOCTYPE" not in text:
-            return '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE xmeml>\n' + body
-        return text
-    # The adapter writes every timecode non-drop unless told otherwise through metadata
-    # that it would also copy into the XML; fix the sequence's start timecode here.
-    from sfxmatch.timeline.timecode import frames_to_timecode
-
     root = ET.fromstring(text)
-    rate = FrameRate(Fraction(timeline.metadata[NAMESPACE]["fps"]), True)
+    meta = timeline.metadata.get(NAMESPACE, {})
     for seq in root.iter("sequence"):
-        tc = seq.find("./timecode")
-        if tc is None or tc.find("./frame") is None:
-            continue
-        frame = int(tc.findtext("./frame") or 0)
-        tc.find("./string").text = frames_to_timecode(frame, rate)  # type: ignore[union-attr]
-        tc.find("./displayformat").text = "DF"  # type: ignore[union-attr]
+        _sequence_settings(seq, timeline, meta)
+    if bool(meta.get("drop_frame", False)):
+        # The adapter writes every timecode non-drop unless told otherwise through metadata
+        # that it would also copy into the XML; fix the sequence's start timecode here.
+        from sfxmatch.timeline.timecode import frames_to_timecode
+
+        rate = FrameRate(Fraction(meta["fps"]), True)
+        for seq in root.iter("sequence"):
+            tc = seq.find("./timecode")
+            if tc is None or tc.find("./frame") is None:
+                continue
+            frame = int(tc.findtext("./frame") or 0)
+            tc.find("./string").text = frames_to_timecode(frame, rate)  # type: ignore[union-attr]
+            tc.find("./displayformat").text = "DF"  # type: ignore[union-attr]
+    ET.indent(root, space="    ")
     body = ET.tostring(root, encoding="unicode")
     return '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE xmeml>\n' + body + "\n"
+
+
+SEQUENCE_AUDIO_DEPTH = 24
+"""Bits per sample of the sequence's audio, as Premiere's sequences of picture are."""
+
+
+def _sub(parent: Any, tag: str, text: str | None = None, *, first: bool = False) -> Any:
+    import xml.etree.ElementTree as ET
+
+    element = ET.Element(tag)
+    element.text = text
+    if first:
+        parent.insert(0, element)
+    else:
+        parent.append(element)
+    return element
+
+
+def _sequence_settings(seq: Any, timeline: otio.schema.Timeline, meta: Any) -> None:
+    """What Premiere reads a sequence's settings from (its own exports write them; the
+    adapter leaves ``<format/>`` empty): the video format's frame size, rate and square
+    pixels, the audio format's 48 kHz (or the edit's rate) at 24 bits, and per track its
+    name (``MZ.TrackName``, as Premiere writes it), ``<enabled>`` and ``<locked>``."""
+    import copy as _copy
+
+    media = seq.find("./media")
+    if media is None:
+        return
+    video, audio = media.find("./video"), media.find("./audio")
+    if video is not None:
+        fmt = video.find("./format")
+        if fmt is None:
+            fmt = _sub(video, "format", first=True)
+        for child in list(fmt):
+            fmt.remove(child)
+        chars = _sub(fmt, "samplecharacteristics")
+        rate = seq.find("./rate")
+        if rate is not None:
+            chars.append(_copy.deepcopy(rate))
+        width, height = int(meta.get("width", 0) or 0), int(meta.get("height", 0) or 0)
+        if width and height:
+            _sub(chars, "width", str(width))
+            _sub(chars, "height", str(height))
+        _sub(chars, "anamorphic", "FALSE")
+        _sub(chars, "pixelaspectratio", "square")
+        _sub(chars, "fielddominance", "none")
+    if audio is not None:
+        fmt = audio.find("./format")
+        if fmt is None:
+            fmt = _sub(audio, "format", first=True)
+        chars = fmt.find("./samplecharacteristics")
+        if chars is None:
+            chars = _sub(fmt, "samplecharacteristics")
+        for child in list(chars):
+            chars.remove(child)
+        _sub(chars, "depth", str(SEQUENCE_AUDIO_DEPTH))
+        sample_rate = int(meta.get("sample_rate", 0) or DEFAULT_SAMPLE_RATE)
+        _sub(chars, "samplerate", str(sample_rate))
+    kinds = ((video, list(timeline.video_tracks())), (audio, list(timeline.audio_tracks())))
+    for section, tracks in kinds:
+        if section is None:
+            continue
+        for element, track in zip(section.findall("./track"), tracks, strict=False):
+            if track.name:
+                element.set("MZ.TrackName", track.name)
+            for tag, value in (("enabled", track.enabled), ("locked", False)):
+                if element.find(f"./{tag}") is None:
+                    _sub(element, tag, "TRUE" if value else "FALSE")
 
 
 def timeline_to_string(timeline: otio.schema.Timeline, suffix: str) -> str:
