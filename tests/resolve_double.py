@@ -495,6 +495,10 @@ class MediaPool:
         made = []
         for path in paths:
             seconds = self.project.sounds.get(path)
+            if seconds is None and os.path.isfile(path) and importable(path):
+                from sfxmatch.media import probe  # a real file the test made: its length
+
+                seconds = probe(path).duration
             if seconds is None or not importable(path):
                 continue  # Resolve skips what it cannot import (its answer lacks them)
             fps = self.project.sound_fps.get(path) or self.project.frame_rate.removesuffix(

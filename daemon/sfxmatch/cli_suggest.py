@@ -89,6 +89,12 @@ def add_suggest(subparsers: argparse._SubParsersAction) -> None:
         help="frames of an effect kept before its sync point (default 2); its earlier lead-in "
         "is trimmed through the clip's source in point",
     )  # fmt: skip
+    parser.add_argument(
+        "--keep-original-formats", action="store_true",
+        help="point timelines at the library's own files even where an editor cannot import "
+        "them (Ogg, Opus, FLAC); by default such sounds are conformed once into 48 kHz "
+        "24-bit Broadcast WAV in the library's conform cache",
+    )  # fmt: skip
     add_mode_options(parser)
     add_model_options(parser)
     parser.set_defaults(handler=run_suggest)
@@ -129,6 +135,7 @@ def _options(args: argparse.Namespace) -> SuggestOptions:
             coarse_step=args.coarse_step,
             temperature=args.temperature,
             preroll_frames=args.preroll_frames,
+            keep_original_formats=args.keep_original_formats,
         )
     except ValueError as exc:
         from sfxmatch.errors import ConfigError

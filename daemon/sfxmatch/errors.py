@@ -25,6 +25,11 @@ class MediaError(SfxmatchError):
         super().__init__(f"{self.path}: {problem}")
 
 
+class ConformError(MediaError):
+    """A sound an editor cannot import could not be conformed into one it can (names the
+    file and why: undecodable, or its conform could not be written)."""
+
+
 class ModelError(SfxmatchError):
     """The model cannot be built or its weights cannot be had (says how to provide them)."""
 

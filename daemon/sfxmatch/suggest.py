@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sfxmatch import media
+from sfxmatch.conform import conform_suggestions
 from sfxmatch.embed.encoder import SceneInput
 from sfxmatch.errors import ConfigError, MediaError, NotFoundError, PreconditionError
 from sfxmatch.match.ambience import borrow_short_scenes, rerank_by_effects, search_ambience
@@ -313,8 +314,7 @@ class Suggester:
         settings = tuple(
             (name, str(getattr(self.options, name))) for name in self.options.__slots__
         )
-        self._tell("done", 1.0, f"{len(scenes)} scenes, {len(placements)} placements")
-        return Suggestions(
+        result = Suggestions(
             edit=edit,
             scenes=tuple(scenes),
             placements=tuple(placements),
@@ -323,6 +323,11 @@ class Suggester:
             meaningless=self.pipeline.meaningless,
             settings=settings,
         )
+        if not self.options.keep_original_formats:
+            with self._timed("conform"):
+                result = conform_suggestions(result, self.pipeline.conform_cache())
+        self._tell("done", 1.0, f"{len(scenes)} scenes, {len(placements)} placements")
+        return result
 
     def _check_library(self) -> None:
         if not self.libraries:

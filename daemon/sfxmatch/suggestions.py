@@ -511,6 +511,9 @@ class SuggestOptions:
     # min_effect: every interval AutoSync keeps then holds a coarse segment.
     scan: ScanMode = "auto"
     coarse_step: int = 3
+    # Sounds editors cannot import (Ogg, Opus, FLAC...) are conformed into BWF WAV for the
+    # timelines and the Resolve script (sfxmatch.conform); True keeps the originals.
+    keep_original_formats: bool = False
 
     def __post_init__(self) -> None:
         if self.top_k < 1:
