@@ -95,6 +95,35 @@ def timecode_frames(timecode: str, rate_text: str) -> int:
     return count
 
 
+IMPORTABLE_AUDIO = {
+    ".wav",
+    ".bwf",
+    ".aif",
+    ".aiff",
+    ".aifc",
+    ".mp3",
+    ".aac",
+    ".m4a",
+    ".caf",
+    ".ac3",
+}
+"""The audio formats Resolve's manual lists for import (WAV/BWF, AIFF, MP3, AAC, CAF, AC3):
+no Ogg Vorbis, Opus or FLAC."""
+IMPORTABLE_VIDEO = {".mov", ".mp4", ".mxf", ".avi", ".mkv", ".m4v", ".dng", ".braw", ".r3d"}
+
+
+def importable(path: str) -> bool:
+    """Whether Resolve imports a file of this kind (by its suffix, as its media pool does)."""
+    suffix = os.path.splitext(path)[1].lower()
+    return suffix in IMPORTABLE_AUDIO or suffix in IMPORTABLE_VIDEO
+
+
+def url_to_path(url: str) -> str:
+    from urllib.parse import unquote, urlparse
+
+    return unquote(urlparse(url).path)
+
+
 def frames_of(seconds: float, rate_text: str) -> int:
     rate, _ = rate_of(rate_text)
     return math.floor(Fraction(seconds) * rate + Fraction(1, 2))
@@ -159,11 +188,15 @@ class TimelineItem:
         left: int = 0,
         name: str = "",
         enabled: bool = True,
+        timeline_rate: str = "",
+        source_start_api: bool = True,
     ) -> None:
         self.media = media
         self.start = start
         self.end = end
-        self.left = left
+        self.left = left  # the first frame of the media it plays, at the media's own rate
+        self.timeline_rate = timeline_rate
+        self.source_start_api = source_start_api  # Resolve 19.0.2+
         self.name = name or (media.GetName() if media else "Title")
         self.enabled = enabled
         self.color = ""
@@ -182,18 +215,33 @@ class TimelineItem:
     def GetDuration(self) -> int:
         return self.end - self.start
 
+    def _media_rate(self) -> Fraction:
+        if self.media is None or not self.media.fps:
+            return rate_of(self.timeline_rate or "24")[0]
+        return rate_of(self.media.fps)[0]
+
     def GetLeftOffset(self) -> int:
-        return self.left
+        """Where the item starts in its media, counted in TIMELINE frames (measured: 50p media
+        on a 25p timeline, audio items on 29.97 timelines), not the media's own frames."""
+        if not self.timeline_rate:
+            return self.left
+        seconds = Fraction(self.left) / self._media_rate()
+        return math.floor(seconds * rate_of(self.timeline_rate)[0] + Fraction(1, 2))
 
-    def GetSourceStartFrame(self) -> int:
-        """The first frame of the media the item plays (Resolve 19.0.2+)."""
-        return self.left
+    @property
+    def GetSourceStartFrame(self) -> Any:
+        """The first frame of the media the item plays, at the media's rate (19.0.2+; older
+        builds have no such method: ``getattr`` finds nothing)."""
+        if not self.source_start_api:
+            raise AttributeError("GetSourceStartFrame")
+        return lambda: self.left
 
-    def GetSourceStartTime(self) -> float:
-        """The same in seconds of the media, at its own frame rate."""
-        if self.media is None:
-            return 0.0
-        return float(self.left / rate_of(self.media.fps)[0])
+    @property
+    def GetSourceStartTime(self) -> Any:
+        """The same in seconds of the media (19.0.2+)."""
+        if not self.source_start_api:
+            raise AttributeError("GetSourceStartTime")
+        return lambda: float(Fraction(self.left) / self._media_rate())
 
     def GetRightOffset(self) -> int:
         total = self.media.frames if self.media else self.end - self.start
@@ -265,7 +313,10 @@ class Timeline:
         self.project = project
         self.name = name
         self.start_timecode = start_timecode
-        self.start_frame = timecode_frames(start_timecode, project.frame_rate)
+        rate_text = project.frame_rate
+        if project._drop() and not rate_text.endswith(" DF"):
+            rate_text = rate_text.removesuffix(" NDF") + " DF"  # the DF setting, colons or not
+        self.start_frame = timecode_frames(start_timecode, rate_text)
         self.tracks: dict[str, list[Track]] = {
             "video": [Track("Video 1")],
             "audio": [Track("Audio 1", "stereo")],
@@ -290,7 +341,7 @@ class Timeline:
             self.tracks[kind].append(
                 Track(f"{kind.title()} {number}", "stereo" if kind == "audio" else "")
             )
-        item = TimelineItem(media, record, record + frames, left, name, enabled)
+        item = TimelineItem(media, record, record + frames, left, name, enabled, *self._item_api())
         self.tracks[kind][track - 1].items.append(item)
         return item
 
@@ -302,6 +353,10 @@ class Timeline:
 
     def audio_track_names(self) -> list[str]:
         return [t.name for t in self.tracks["audio"]]
+
+    def _item_api(self) -> tuple[str, bool]:
+        rate = self.project.frame_rate.removesuffix(" DF").removesuffix(" NDF")
+        return rate, self.project.source_start_api
 
     def _is_current(self) -> bool:
         return self.project.current is self
@@ -384,7 +439,9 @@ class Timeline:
                 twin = Track(track.name, track.subtype)
                 twin.enabled = track.enabled
                 for i in track.items:
-                    item = TimelineItem(i.media, i.start, i.end, i.left, i.name, i.enabled)
+                    item = TimelineItem(
+                        i.media, i.start, i.end, i.left, i.name, i.enabled, *self._item_api()
+                    )
                     item.color, item.markers = i.color, {f: dict(m) for f, m in i.markers.items()}
                     twin.items.append(item)
                 copy.tracks[kind].append(twin)
@@ -394,6 +451,8 @@ class Timeline:
     def DeleteClips(self, items: list[TimelineItem], ripple: bool = False) -> bool:
         if not self._is_current() or not items or ripple:
             return False  # ripple is not modelled; the script must never ask for it
+        if self.project.page != "edit":
+            return False  # measured: DeleteClips does nothing unless the Edit page shows
         found = 0
         for tracks in self.tracks.values():
             for track in tracks:
@@ -410,6 +469,7 @@ class MediaPool:
         self.current = self.root
         self.append_calls: list[list[dict[str, Any]]] = []
         self.imported_timelines: list[tuple[str, dict[str, Any]]] = []
+        self.imported_media: list[str] = []  # media of imported timeline files
 
     def GetRootFolder(self) -> Folder:
         return self.root
@@ -435,9 +495,15 @@ class MediaPool:
         made = []
         for path in paths:
             seconds = self.project.sounds.get(path)
-            if seconds is None:
-                continue
-            fps = self.project.frame_rate.removesuffix(" DF").removesuffix(" NDF")
+            if seconds is None and os.path.isfile(path) and importable(path):
+                from sfxmatch.media import probe  # a real file the test made: its length
+
+                seconds = probe(path).duration
+            if seconds is None or not importable(path):
+                continue  # Resolve skips what it cannot import (its answer lacks them)
+            fps = self.project.sound_fps.get(path) or self.project.frame_rate.removesuffix(
+                " DF"
+            ).removesuffix(" NDF")
             item = MediaPoolItem(path, fps, frames_of(seconds, fps))
             self.current.clips.append(item)
             made.append(item)
@@ -490,17 +556,43 @@ class MediaPool:
         if isinstance(record, bool) or not isinstance(record, int):
             return None
         length = end - start + (1 if self.project.end_inclusive else 0)
-        item = TimelineItem(media, record, record + length, start)
+        item_rate = rate_of(media.fps)[0] if media.fps else None
+        timeline_rate = rate_of(timeline._item_api()[0])[0]
+        if item_rate is not None and item_rate != timeline_rate:
+            # Media at another rate than the timeline: its length on the timeline is FLOORED
+            # (measured: loop passes of a 25 fps item on a 29.97 timeline a frame short).
+            length = math.floor(Fraction(length) * timeline_rate / item_rate)
+            if length < 1:
+                return None
+        item = TimelineItem(media, record, record + length, start, "", True, *timeline._item_api())
         if any(item.start < i.end and i.start < item.end for i in track.items):
             return item if self.project.overlap_mode == "phantom" else None
         track.items.append(item)
         return item
 
     def ImportTimelineFromFile(self, path: str, options: dict[str, Any] | None = None) -> Any:
+        """A timeline file whose clips all point at media Resolve can import (existing files,
+        or sounds the test declared, in formats of its import list) becomes a new timeline;
+        anything else answers None, as Resolve does when media is missing."""
         options = dict(options or {})
         self.imported_timelines.append((path, options))
         if not os.path.isfile(path):
             return None
+        if path.lower().endswith(".otio"):
+            import opentimelineio as otio
+
+            try:
+                read = otio.adapters.read_from_file(path)
+            except Exception:  # what Resolve cannot read it does not import
+                return None
+            for clip in read.find_clips():
+                ref = clip.media_reference
+                url = getattr(ref, "target_url", "") or ""
+                media = url_to_path(url) if url.startswith("file:") else url
+                known = media in self.project.known_media() or os.path.isfile(media)
+                if not known or not importable(media):
+                    return None
+                self.imported_media.append(media)
         name = options.get("timelineName") or os.path.basename(path)
         timeline = Timeline(self.project, name, self.project.current.start_timecode)
         self.project.timelines.append(timeline)
@@ -516,6 +608,7 @@ class Project:
         height: int = 1080,
         name: str = "Project",
         overlap_mode: str = "phantom",
+        drop_frame: bool | None = None,
     ) -> None:
         self.frame_rate = frame_rate
         self.width = width
@@ -524,6 +617,11 @@ class Project:
         self.overlap_mode = overlap_mode
         self.end_inclusive = False  # how older builds were reported to read endFrame
         self.sounds: dict[str, float] = {}  # importable sound files: path -> seconds
+        self.sound_fps: dict[str, str] = {}  # a pool item's own rate, where not the project's
+        self.source_start_api = True  # GetSourceStartFrame/Time (Resolve 19.0.2+)
+        self.page = "edit"  # the page showing: resolve.OpenPage / GetCurrentPage
+        self.version = [20, 0, 0, 0, ""]  # resolve.GetVersion()
+        self.drop_frame = drop_frame  # the DF setting; None: from " DF" in the rate
         self.media_pool = MediaPool(self)
         self.current: Timeline | None = Timeline(self, "Timeline 1", start_timecode)
         self.timelines = [self.current]
@@ -554,12 +652,23 @@ class Project:
     def GetTimelineByIndex(self, index: int) -> Timeline | None:
         return self.timelines[index - 1] if 1 <= index <= len(self.timelines) else None
 
+    def known_media(self) -> set[str]:
+        """Paths Resolve can find: declared sounds and the media of clips in its timelines."""
+        found = set(self.sounds)
+        for timeline in self.timelines:
+            for tracks in timeline.tracks.values():
+                found.update(i.media.path for t in tracks for i in t.items if i.media)
+        return found
+
+    def _drop(self) -> bool:
+        return self.frame_rate.endswith(" DF") if self.drop_frame is None else self.drop_frame
+
     def GetSetting(self, name: str = "") -> Any:
         settings = {
             "timelineFrameRate": self.frame_rate,
             "timelineResolutionWidth": str(self.width),
             "timelineResolutionHeight": str(self.height),
-            "timelineDropFrameTimecode": "1" if self.frame_rate.endswith(" DF") else "0",
+            "timelineDropFrameTimecode": "1" if self._drop() else "0",
         }
         return settings if not name else settings.get(name, "")
 
@@ -591,8 +700,30 @@ class Resolve:
     def GetProductName(self) -> str:
         return "DaVinci Resolve Studio"
 
+    def _project(self) -> Project | None:
+        return self.manager.project
+
+    def GetVersion(self) -> list[Any]:
+        project = self._project()
+        return list(project.version) if project else [20, 0, 0, 0, ""]
+
     def GetVersionString(self) -> str:
-        return "20.0.0.0"
+        version = self.GetVersion()
+        text = ".".join(str(v) for v in version[:4])
+        return f"{text} {version[4]}".strip()
+
+    PAGES = ("media", "cut", "edit", "fusion", "color", "fairlight", "deliver")
+
+    def OpenPage(self, name: str) -> bool:
+        project = self._project()
+        if name not in self.PAGES or project is None:
+            return False
+        project.page = name
+        return True
+
+    def GetCurrentPage(self) -> str:
+        project = self._project()
+        return project.page if project else "media"
 
 
 # --- UIManager / UIDispatcher ------------------------------------------------------------

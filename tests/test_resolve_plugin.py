@@ -34,6 +34,7 @@ from sfxmatch.suggestions import (
     SceneSuggestion,
     SourceClip,
     Suggestions,
+    edit_from_dict,
     from_dict,
     loop_passes,
     loop_schedule,
@@ -156,18 +157,12 @@ class Client:
         stderr = "\n".join(lines) + "\n"
         if self.exit_code:
             return self.exit_code, "", stderr
-        if "-o" in argv:
-            Path(argv[argv.index("-o") + 1]).write_text('{"OTIO_SCHEMA": "Timeline.1"}')
+        edit = edit_from_dict(data)
+        if "-o" in argv:  # the timeline the client writes (its media need not exist here)
+            flavour = argv[argv.index("--flavour") + 1] if "--flavour" in argv else "generic"
+            timeline = to_otio(self.build(edit), flavour)
+            Path(argv[argv.index("-o") + 1]).write_text(timeline.to_json_string())
             return 0, "", stderr
-        clips = tuple(SourceClip(**clip) for clip in data["clips"])
-        edit = Edit(
-            clips,
-            Fraction(data["fps"]),
-            data["width"],
-            data["height"],
-            data["start_timecode"],
-            data["name"],
-        )
         return 0, json.dumps(to_dict(self.build(edit))), stderr
 
 

@@ -33,7 +33,8 @@ def add_suggest(subparsers: argparse._SubParsersAction) -> None:
         "--edit",
         type=Path,
         help="an editor's clip list instead of a video: Edit JSON (what the Resolve script "
-        "sends), an .otio or a Premiere FCP7 .xml",
+        "sends), an .otio, a Premiere FCP7 .xml, or free Resolve's exports (.otio, .fcpxml "
+        "1.8-1.11, .edl)",
     )
     parser.add_argument("--library", action="append", default=[], help="libraries (default: all)")
     out = parser.add_argument_group("outputs")
@@ -90,6 +91,17 @@ def add_suggest(subparsers: argparse._SubParsersAction) -> None:
         help="frames of an effect kept before its sync point (default 2); its earlier lead-in "
         "is trimmed through the clip's source in point",
     )  # fmt: skip
+    parser.add_argument(
+        "--edit-fps", metavar="RATE",
+        help="the frame rate of an --edit EDL (EDLs do not state it; default: 29.97 when drop "
+        "frame, else the first clip's own)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--keep-original-formats", action="store_true",
+        help="point timelines at the library's own files even where an editor cannot import "
+        "them (Ogg, Opus, FLAC); by default such sounds are conformed once into 48 kHz "
+        "24-bit Broadcast WAV in the library's conform cache",
+    )  # fmt: skip
     add_mode_options(parser)
     add_model_options(parser)
     parser.set_defaults(handler=run_suggest)
@@ -130,6 +142,7 @@ def _options(args: argparse.Namespace) -> SuggestOptions:
             coarse_step=args.coarse_step,
             temperature=args.temperature,
             preroll_frames=args.preroll_frames,
+            keep_original_formats=args.keep_original_formats,
         )
     except ValueError as exc:
         from sfxmatch.errors import ConfigError
@@ -155,9 +168,21 @@ def _request(args: argparse.Namespace) -> RenderRequest:
     )
 
 
-def load_edit(path: Path) -> Edit:
-    """An editor's clip list: Edit JSON (the Resolve script), OTIO or FCP7 XML."""
+def load_edit(path: Path, fps: str | None = None) -> Edit:
+    """An editor's clip list: Edit JSON (the Resolve script), OTIO, FCP7 XML, or what free
+    Resolve exports (FCPXML 1.x, CMX 3600 EDL: sfxmatch.timeline.exchange; ``fps`` is an
+    EDL's frame rate, which the file does not state)."""
     from sfxmatch.errors import MediaError, MissingFileError
+
+    suffix = path.suffix.lower()
+    if suffix == ".fcpxml":
+        from sfxmatch.timeline.exchange import read_fcpxml
+
+        return read_fcpxml(path)
+    if suffix == ".edl":
+        from sfxmatch.timeline.exchange import read_edl
+
+        return read_edl(path, fps)
 
     if path.suffix.lower() == ".json":
         from sfxmatch.suggestions import edit_from_dict
@@ -210,7 +235,7 @@ def run_suggest(args: argparse.Namespace) -> int:
 
     if (args.video is None) == (args.edit is None):
         raise ConfigError("give a VIDEO or --edit FILE (one of them)")
-    source: Any = load_edit(args.edit) if args.edit else args.video
+    source: Any = load_edit(args.edit, args.edit_fps) if args.edit else args.video
     options = _options(args)
     request = _request(args)
     from sfxmatch.pipeline import check_render_request

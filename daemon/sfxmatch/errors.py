@@ -63,6 +63,11 @@ class MediaError(SfxmatchError):
         return error
 
 
+class ConformError(MediaError):
+    """A sound an editor cannot import could not be conformed into one it can (names the
+    file and why: undecodable, or its conform could not be written)."""
+
+
 class ConfigError(SfxmatchError):
     """An option or configuration value that does not make sense."""
 
@@ -210,6 +215,7 @@ _WIRE: dict[str, type[SfxmatchError]] = {
     for cls in (
         SfxmatchError,
         MediaError,
+        ConformError,
         ConfigError,
         LimitError,
         TimelineError,

@@ -35,15 +35,44 @@ def storage_writes(what: str, folder: str | os.PathLike[str] | None = None) -> I
         raise
 
 
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+def umask() -> int:
+    """The process's file-mode creation mask, read without changing it where the system says
+    it (Linux's /proc; changing it to read it would race with other threads' writes)."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def normal_mode(target: str | os.PathLike[str]) -> int:
+    """The mode a file at ``target`` gets as the user's own programs would make it: an
+    existing file's mode is kept; a new one is 0666 less the umask (0644 with umask 022). A
+    temporary file from ``mkstemp`` is 0600, unreadable to the others of a shared project."""
+    with contextlib.suppress(OSError):
+        return os.stat(target).st_mode & 0o7777
+    return 0o666 & ~umask()
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str, *, private: bool = False) -> Path:
     """Write ``text`` (UTF-8) through a temporary file beside ``path``, fsync, then rename:
     readers see the old file or the new one, never a mix. Creates the folder if needed.
+    The file gets the user's normal mode (:func:`normal_mode`); ``private`` keeps it 0600.
     A full disk raises StorageFullError and leaves the old file as it was."""
     target = Path(path)
     with storage_writes(target.name, target.parent):
         target.parent.mkdir(parents=True, exist_ok=True)
+        mode = 0o600 if private else normal_mode(target)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
+            if mode != 0o600 and sys.platform != "win32":
+                os.fchmod(fd, mode)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
                 f.flush()

@@ -59,6 +59,7 @@ from sfxmatch.suggestions import (
 )
 
 if TYPE_CHECKING:
+    from sfxmatch.conform import ConformCache
     from sfxmatch.embed.encoder import Encoder
     from sfxmatch.suggest import Suggester
 
@@ -255,6 +256,20 @@ class Pipeline:
 
     def libraries(self) -> list[LibraryConfig]:
         return self.registry.all()
+
+    def conform_cache(self) -> ConformCache:
+        """Where sounds editors cannot import are conformed (sfxmatch.conform): one folder
+        per library under ``<library dir>/conform``, ``other`` for sounds outside them."""
+        from sfxmatch.conform import ConformCache
+        from sfxmatch.files import inside
+
+        roots = {os.path.realpath(lib.root): lib.library_id for lib in self.libraries()}
+
+        def folder_for(real: str) -> str:
+            root = inside(real, sorted(roots, key=len, reverse=True))
+            return roots[root] if root is not None else "other"
+
+        return ConformCache(self.settings.library_dir / "conform", folder_for)
 
     def library_remove(self, name: str) -> int:
         """Forget a library: its vectors, its index rows, its registration. Returns how many

@@ -7,10 +7,12 @@ reading numbers. Matplotlib with the Agg backend (no display needed), imported o
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 from sfxmatch.errors import MediaError
+from sfxmatch.files import normal_mode
 from sfxmatch.suggestions import Suggestions
 
 SYNC_COLOUR = "#2e8b3a"
@@ -78,6 +80,8 @@ def plot_suggestions(
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=out.parent)
     os.close(fd)
     try:
+        if sys.platform != "win32":
+            os.chmod(tmp, normal_mode(out))  # not mkstemp's 0600
         fig.savefig(tmp, dpi=110)
         os.replace(tmp, out)
     except OSError as exc:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from sfxmatch import media
+from sfxmatch.conform import conform_suggestions
 from sfxmatch.embed.encoder import SceneInput
 from sfxmatch.errors import (
     Cancelled,
@@ -342,8 +343,7 @@ class Suggester:
         settings = tuple(
             (name, str(getattr(self.options, name))) for name in self.options.__slots__
         )
-        self._tell("done", 1.0, f"{len(scenes)} scenes, {len(placements)} placements")
-        return Suggestions(
+        result = Suggestions(
             edit=edit,
             scenes=tuple(scenes),
             placements=tuple(placements),
@@ -352,6 +352,11 @@ class Suggester:
             meaningless=self.meaningless,
             settings=settings,
         )
+        if not self.options.keep_original_formats:
+            with self._timed("conform"):
+                result = conform_suggestions(result, self.pipeline.conform_cache())
+        self._tell("done", 1.0, f"{len(scenes)} scenes, {len(placements)} placements")
+        return result
 
     def _labels(self, kind: Kind) -> list[str]:
         flt = Filter(kind=kind, modality="text", library=self.libraries)

@@ -72,7 +72,13 @@ class SourceClip:
 
 @dataclass(frozen=True, slots=True)
 class Edit:
-    """The picture the suggestions are for: its clips, frame rate and size."""
+    """The picture the suggestions are for: its clips, frame rate and size.
+
+    ``drop_frame`` is the timeline's own drop-frame setting (Resolve's
+    ``timelineDropFrameTimecode``, an FCP7 ``<displayformat>DF``, an EDL's ``FCM: DROP
+    FRAME``): editors may write a drop-frame start timecode with colons, so a semicolon is
+    not the only sign. Either sign makes the edit drop-frame, and its ``start_timecode`` is
+    then written the drop-frame way (``;`` before the frames), which is how it travels."""
 
     clips: tuple[SourceClip, ...]
     fps: Fraction
@@ -80,6 +86,15 @@ class Edit:
     height: int = 0
     start_timecode: str = "00:00:00:00"
     name: str = ""
+    drop_frame: bool = False
+    sample_rate: int = 0  # the sequence's audio rate when the editor said it (0: unknown)
+
+    def __post_init__(self) -> None:
+        tc = self.start_timecode or "00:00:00:00"
+        if ";" in tc:
+            object.__setattr__(self, "drop_frame", True)
+        elif self.drop_frame and len(tc) > 3 and tc[-3] in ":.":
+            object.__setattr__(self, "start_timecode", tc[:-3] + ";" + tc[-2:])
 
     @property
     def duration(self) -> float:
@@ -496,6 +511,9 @@ class SuggestOptions:
     # min_effect: every interval AutoSync keeps then holds a coarse segment.
     scan: ScanMode = "auto"
     coarse_step: int = 3
+    # Sounds editors cannot import (Ogg, Opus, FLAC...) are conformed into BWF WAV for the
+    # timelines and the Resolve script (sfxmatch.conform); True keeps the originals.
+    keep_original_formats: bool = False
 
     def __post_init__(self) -> None:
         if self.top_k < 1:

@@ -37,6 +37,7 @@ SFX_PREFIX = "SFX "
 MAX_CANDIDATES_SHOWN = 5
 SCHEMA_VERSION = 1
 CLIENT_ENV = "SFXMATCH_CLIENT"
+MINIMUM_VERSION = (18, 0)  # AppendToTimeline's recordFrame/mediaType; see README.md
 LOOP_CROSSFADE = 1.0  # seconds, sfxmatch.suggestions.LOOP_CROSSFADE (a test keeps them equal)
 
 _NTSC_BASES = (24, 30, 48, 60, 96, 120)
@@ -241,6 +242,40 @@ def run_client(runner, argv, report):
     return out
 
 
+# --- the Resolve it runs in ----------------------------------------------------------------
+
+
+def resolve_version(resolve):
+    """(major, minor, patch) of the running Resolve, or None when it does not say."""
+    version = _call(resolve, "GetVersion")
+    if isinstance(version, dict):  # some builds answer {1: major, 2: minor, ...}
+        version = [version[k] for k in sorted(version)]
+    if not isinstance(version, (list, tuple)) or not version:
+        text = str(_call(resolve, "GetVersionString") or "")
+        version = text.split()[0].split(".") if text.strip() else []
+    numbers = []
+    for part in list(version)[:3]:
+        try:
+            numbers.append(int(part))
+        except (TypeError, ValueError):
+            break
+    if not numbers:
+        return None
+    return tuple(numbers + [0] * (3 - len(numbers)))
+
+
+def check_version(resolve):
+    """PluginError on a Resolve older than MINIMUM_VERSION, saying which one runs."""
+    version = resolve_version(resolve)
+    if version is not None and version[:2] < MINIMUM_VERSION:
+        raise PluginError(
+            "sfxmatch needs DaVinci Resolve {}.{} or later; this is Resolve {}. Update "
+            "Resolve, or use sfxmatch's free-Resolve path (File > Import > Timeline, "
+            "README.md).".format(*MINIMUM_VERSION, ".".join(str(v) for v in version))
+        )
+    return version
+
+
 # --- reading the timeline ----------------------------------------------------------------
 
 
@@ -273,9 +308,36 @@ def timeline_rate(project, timeline):
     return rate, drop
 
 
+def source_position(item, media_rate, rate):
+    """Seconds into its media where a timeline item starts.
+
+    ``GetSourceStartTime`` (seconds) or ``GetSourceStartFrame`` (frames at the media's own
+    rate) where Resolve has them (19.0.2+). Older builds only have ``GetLeftOffset()``, which
+    Resolve counts in frames of the TIMELINE's rate, whatever the media's rate (measured: 50p
+    media on a 25p timeline, audio items on 29.97 timelines); read at the media's rate it
+    would be off by their ratio."""
+    seconds = _call(item, "GetSourceStartTime")
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and seconds >= 0:
+        return float(seconds)
+    frame = _call(item, "GetSourceStartFrame")
+    if isinstance(frame, (int, float)) and not isinstance(frame, bool) and frame >= 0:
+        return to_seconds(frame, media_rate)
+    return to_seconds(item.GetLeftOffset() or 0, rate)
+
+
+def start_timecode(timeline, drop):
+    """The timeline's start timecode, written the drop-frame way (";" before the frames) when
+    the timeline's drop-frame setting is on: Resolve may report a DF start with colons, and
+    read as non-drop it would place everything 108 frames (3.6 s) off per hour."""
+    tc = str(timeline.GetStartTimecode() or "00:00:00:00")
+    if drop and ";" not in tc and len(tc) > 3 and tc[-3] in ":.":
+        tc = tc[:-3] + ";" + tc[-2:]
+    return tc
+
+
 def read_edit(project, timeline):
     """The Edit JSON for the timeline, and what was skipped and why (a list of strings)."""
-    rate, _drop = timeline_rate(project, timeline)
+    rate, drop = timeline_rate(project, timeline)
     start = timeline.GetStartFrame()
     clips = []
     skipped = []
@@ -303,7 +365,7 @@ def read_edit(project, timeline):
             if record_end <= record_start:
                 skipped.append(f"{name} (V{index}): empty")
                 continue
-            source_in = to_seconds(item.GetLeftOffset() or 0, media_rate)
+            source_in = source_position(item, media_rate, rate)
             clips.append(
                 {
                     "path": path,
@@ -319,7 +381,8 @@ def read_edit(project, timeline):
         "fps": fraction_text(rate),
         "width": _as_int(_setting(project, timeline, "timelineResolutionWidth")),
         "height": _as_int(_setting(project, timeline, "timelineResolutionHeight")),
-        "start_timecode": timeline.GetStartTimecode() or "00:00:00:00",
+        "start_timecode": start_timecode(timeline, drop),
+        "drop_frame": bool(drop),
         "name": timeline.GetName() or "",
     }
     return edit, skipped
@@ -691,16 +754,36 @@ def import_sounds(media_pool, paths):
     return {p: items.get(os.path.normcase(os.path.normpath(p))) for p in paths}
 
 
+def media_frames_for(frames, rate, item_rate):
+    """(source frames at the pool item's rate, timeline frames Resolve will make of them):
+    the fewest source frames that cover ``frames`` of the timeline. Resolve FLOORS a clip's
+    length when the item's rate differs from the timeline's, so a length rounded at the
+    timeline's rate can come out a frame short; the answer is computed at the item's rate,
+    and can be a frame longer than asked where the item's frames are longer (the next clip of
+    a chain then starts where this one really ends)."""
+    if item_rate == rate:
+        return frames, frames
+    source = math.ceil(Fraction(frames) * item_rate / rate)
+    return source, math.floor(Fraction(source) * rate / item_rate)
+
+
 def frame_clips(clips, rate, start_frame, media):
-    """Add record_frame/frames and the source range in the sound's own frames."""
+    """Add record_frame/frames and the source range in the pool item's own frames.
+
+    Clips that butt (the passes of a loop: one's record_end is the next one's record_start)
+    stay butted on the timeline: each starts where Resolve will really end the one before."""
     ready = []
     problems = []
-    for clip in clips:
+    ends = {}  # (path, seconds where a clip ends) -> the timeline frame where it really ends
+    order = sorted(range(len(clips)), key=lambda k: float(clips[k]["record_start"]))
+    for position in order:
+        clip = dict(clips[position], _position=position)
         item = media.get(clip["path"])
         if item is None:
             problems.append(dict(clip, reason="Resolve could not import the file"))
             continue
         record = to_frames(clip["record_start"], rate)
+        record = ends.get((clip["path"], float(clip["record_start"])), record)
         # Loop passes butt: the end is the next pass's very start, not start + duration.
         end = clip.get("record_end", clip["record_start"] + clip["duration"])
         frames = to_frames(end, rate) - record
@@ -715,14 +798,18 @@ def frame_clips(clips, rate, start_frame, media):
         # half a frame), as in sfxmatch's timeline export.
         shift = to_seconds(record, rate) - float(clip["record_start"])
         source_start = max(0, to_frames(float(clip["source_start"]) + shift, sound_rate))
-        source_frames = math.floor(frames * sound_rate / rate + Fraction(1, 2))
+        source_frames, frames = media_frames_for(frames, rate, sound_rate)
         available = _as_int(item.GetClipProperty("Frames"), 0)
         if available and source_start + source_frames > available:
             source_frames = max(0, available - source_start)
-            frames = math.floor(source_frames * rate / sound_rate + Fraction(1, 2))
+            if sound_rate == rate:
+                frames = source_frames
+            else:
+                frames = math.floor(Fraction(source_frames) * rate / sound_rate)
             if frames <= 0:
                 problems.append(dict(clip, reason="the source range lies past the file's end"))
                 continue
+        ends[(clip["path"], float(end))] = record + frames
         ready.append(
             dict(
                 clip,
@@ -732,6 +819,10 @@ def frame_clips(clips, rate, start_frame, media):
                 source_end_frame=source_start + source_frames,
             )
         )
+    # In the order they came (the order of the appends decides which of two overlapping
+    # clips Resolve keeps).
+    ready.sort(key=lambda c: c.pop("_position"))
+    problems.sort(key=lambda c: c.pop("_position"))
     return ready, problems
 
 
@@ -749,7 +840,7 @@ def place(project, timeline, clips, rate):
     if old and (not timeline.DeleteClips(old, False) or our_items(timeline)):
         raise PluginError(
             "Resolve did not remove the earlier sfxmatch clips; nothing was "
-            "placed (is the timeline or a track locked?)"
+            "placed (is the Edit page showing, or the timeline or a track locked?)"
         )
 
     media = import_sounds(media_pool, sorted({c["path"] for c in clips}))
@@ -1091,6 +1182,7 @@ def main(
     try:
         if resolve is None:
             raise PluginError("DaVinci Resolve is not reachable from this script")
+        check_version(resolve)
         project = resolve.GetProjectManager().GetCurrentProject()
         if not project:
             raise PluginError("Open a project in DaVinci Resolve first")
@@ -1148,6 +1240,8 @@ def main(
             return _summary("cancelled", "Cancelled; the timeline is unchanged", skipped=skipped)
         rate, _drop = timeline_rate(project, timeline)
         clips = chosen_clips(slots, picks, data.get("placements") or [])
+        # DeleteClips (of our earlier clips) does nothing unless the Edit page shows.
+        _call(resolve, "OpenPage", "edit")
         result = place(project, timeline, clips, rate)
         message = "Placed {} clip(s) on {}; replaced {} earlier one(s).".format(
             result["placed"], ", ".join(result["tracks"]) or "no track", result["replaced"]

@@ -170,7 +170,7 @@ class Registry:
 
     def _write(self, libraries: Iterable[LibraryConfig]) -> None:
         data = {"version": 1, "libraries": [lib.to_json() for lib in libraries]}
-        write_text_atomic(self.path, json.dumps(data, indent=2, ensure_ascii=False))
+        write_text_atomic(self.path, json.dumps(data, indent=2, ensure_ascii=False), private=True)
 
 
 # --------------------------------------------------------------------------- index state

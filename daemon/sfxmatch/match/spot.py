@@ -12,7 +12,9 @@ effect interval:
   its source in-point is exact (seconds, to the sample), so that
   ``record_start + (sync_point - source_start)`` is the onset frame's time exactly.
 - It plays to the end of the sound (``play=None``), or for ``play`` seconds after the sync
-  point, and never past the end of the edit.
+  point, and never past the end of the edit nor of the file: its length is the whole frames
+  of the file from the in point (:func:`sfxmatch.timeline.timecode.media_frames`, floored),
+  so an editor is never asked for media past the file's last sample.
 
 The mixer renders the resulting placement, the OTIO / FCP7 XML exporter and the Resolve
 script lay its clip, and the Premiere outputs come from the same file: one rule everywhere.
@@ -25,6 +27,7 @@ import math
 from fractions import Fraction
 
 from sfxmatch.suggestions import DEFAULT_PREROLL_FRAMES, Spot
+from sfxmatch.timeline.timecode import media_frames
 
 _EPS = 1e-9
 
@@ -57,11 +60,24 @@ def spot_effect(
     lead = max(lead, 0)
     start_frame = onset_frame - lead
     source_start = max(Fraction(0), sync - lead * frame)
-    after = Fraction(max(0.0, sound_duration)) - sync  # the sound from its event on
-    if play is not None:
-        after = min(after, Fraction(max(0.0, play)))
-    wanted = lead * frame + max(after, Fraction(0))
-    frames = max(1, round(wanted / frame))
+    length = Fraction(max(0.0, sound_duration))
+    # The clip never asks for media the file does not have: its length is the file's whole
+    # frames from the in point (timecode.media_frames), its last partial frame left out.
+    media = media_frames(length - source_start, fps)
+    if media <= lead:
+        # Less than a frame of the sound after its event: the clip is one frame more than the
+        # pre-roll, ending on the file's last sample, its in point earlier by what is missing
+        # (the event then sounds late by less than a frame, and the spot says where). A file
+        # shorter than that cannot lie on a frame grid at all.
+        if length < (lead + 1) * frame:
+            return None
+        source_start = length - (lead + 1) * frame
+        media = lead + 1
+    if play is None:
+        frames = media
+    else:
+        after = min(length - sync, Fraction(max(0.0, play)))
+        frames = min(media, max(1, round((lead * frame + max(after, Fraction(0))) / frame)))
     frames = min(frames, end_frame - start_frame)
     if frames <= 0:
         return None

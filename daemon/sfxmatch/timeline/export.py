@@ -61,6 +61,7 @@ from sfxmatch.suggestions import Candidate, Edit, LoopPass, Placement, Suggestio
 from sfxmatch.timeline import flavours as fl
 from sfxmatch.timeline.timecode import (
     FrameRate,
+    media_frames,
     seconds_to_frames,
     timecode_to_frames,
 )
@@ -185,8 +186,13 @@ def exact_source_in(
 
 def pass_spans(p: Placement, passes: tuple[LoopPass, ...], rate: FrameRate) -> list[FrameSpan]:
     """One frame span per pass, butting: pass k runs from the frame nearest its cut in to the
-    frame where pass k + 1 starts (the last one to the frame nearest the placement's end)."""
-    starts = [seconds_to_frames(ps.cut_in, rate) for ps in passes]
+    frame where pass k + 1 starts (the last one to the frame nearest the placement's end).
+    A pass shorter than half a frame still gets its frame: the next one starts a frame later
+    (its in point following, so the sound stays in place)."""
+    starts: list[int] = []
+    for ps in passes:
+        at = seconds_to_frames(ps.cut_in, rate)
+        starts.append(at if not starts else max(at, starts[-1] + 1))
     ends = [*starts[1:], seconds_to_frames(p.record_end, rate)]
     return [
         _snapped(a, b, ps.cut_in, ps.clip_source_start, rate)
@@ -194,12 +200,54 @@ def pass_spans(p: Placement, passes: tuple[LoopPass, ...], rate: FrameRate) -> l
     ]
 
 
+def inside_media(
+    span: FrameSpan, file_frames: int | None, *, slide: bool = False
+) -> FrameSpan | None:
+    """``span`` cut so that its source range lies inside a file of ``file_frames`` whole
+    frames (None: unknown, left as it is); None when the file has nothing at its in point.
+
+    ``slide``: a clip whose in point was rounded to its nearest frame may end a frame past
+    the file's last whole one; its in point moves back to fit instead (the sound then plays
+    up to a frame early rather than a frame short). Loop passes are cut instead: their place
+    in the file is the loop rule's."""
+    if file_frames is None or span.source_start + span.duration <= file_frames:
+        return span
+    if slide and span.duration <= file_frames:
+        return FrameSpan(span.start, span.duration, file_frames - span.duration)
+    if slide:
+        return FrameSpan(span.start, file_frames, 0) if file_frames > 0 else None
+    if span.source_start >= file_frames:
+        return None
+    return FrameSpan(span.start, file_frames - span.source_start, span.source_start)
+
+
+def _exact_in_samples(
+    exact: Fraction, frames: int, rate: FrameRate, media: float, sample_rate: int
+) -> int:
+    """An exact in point (an effect's, spotted by its sync point: written to the sample at
+    the file's own rate) as whole samples, moved earlier where the clip's ``frames`` would
+    otherwise end past the file's last whole sample. Only rounding puts it there (the sync
+    rule keeps the clip inside the file in exact seconds), so it moves a sample or two."""
+    at = round(exact * sample_rate)
+    if media <= 0:
+        return at
+    need = math.ceil(Fraction(frames) / rate.fps * sample_rate)
+    return max(0, min(at, media_frames(media, sample_rate) - need))
+
+
 def _seam(
-    before: FrameSpan, after: FrameSpan, ps: LoopPass, rate: FrameRate, file_frames: int
+    before: FrameSpan | None,
+    after: FrameSpan | None,
+    ps: LoopPass,
+    rate: FrameRate,
+    file_frames: int | None,
 ) -> otio.schema.Transition | None:
     """The dissolve at the cut into pass ``ps``: from the frame nearest where the mix's
     crossfade starts to the one nearest where it ends, shortened where the file has less
-    media either side of the cut; None when a side would be under a frame."""
+    media either side of the cut (its whole frames, ``file_frames``); None when a side would
+    be under a frame or the two clips do not butt (one was cut at the end of the media)."""
+    if before is None or after is None or before.end != after.start:
+        return None
     cut = after.start
     before_cut = min(
         cut - seconds_to_frames(ps.record_start, rate),
@@ -208,9 +256,10 @@ def _seam(
     )
     after_cut = min(
         seconds_to_frames(ps.record_start + ps.crossfade_in, rate) - cut,
-        file_frames - (before.source_start + before.duration),  # the outgoing's, after its out
         after.duration,
     )
+    if file_frames is not None:  # the outgoing clip's media after its out point
+        after_cut = min(after_cut, file_frames - (before.source_start + before.duration))
     if before_cut < 1 or after_cut < 1:
         return None
     transition = otio.schema.Transition(
@@ -246,9 +295,14 @@ def _candidate(c: Candidate) -> dict[str, Any]:
     }
 
 
+def sample_rate_of(edit: Edit) -> int:
+    """The sequence's audio sample rate: the edit's, else 48 kHz."""
+    return edit.sample_rate or DEFAULT_SAMPLE_RATE
+
+
 def _start_rate(edit: Edit) -> tuple[FrameRate, int]:
     tc = edit.start_timecode or "00:00:00:00"
-    rate = FrameRate(Fraction(edit.fps), ";" in tc)
+    rate = FrameRate(Fraction(edit.fps), edit.drop_frame or ";" in tc)
     return rate, timecode_to_frames(tc, rate)
 
 
@@ -284,14 +338,17 @@ def to_otio(
         "settings": {k: v for k, v in suggestions.settings},
         "width": edit.width,
         "height": edit.height,
+        "sample_rate": sample_rate_of(edit),
     }
     link = _LinkIds()
     timeline.tracks.append(_video_track(edit, rate, flavour, link))
-    sample_rate = DEFAULT_SAMPLE_RATE
+    # The sequence's audio rate: the edit's own when it came from an editor that said it,
+    # else 48 kHz, the rate of picture (never a library file's: an 8 kHz effect is resampled
+    # by the editor, the sequence stays at 48 kHz).
+    sample_rate = sample_rate_of(edit)
     for track_name in suggestions.tracks:
         placed = [p for p in suggestions.placements if p.track == track_name]
-        track, rates = _audio_track(track_name, placed, rate, flavour, link, loop_crossfade)
-        sample_rate = max(rates, default=sample_rate) if rates else sample_rate
+        track, _rates = _audio_track(track_name, placed, rate, flavour, link, loop_crossfade)
         timeline.tracks.append(track)
     for marker in _markers(suggestions, rate):
         timeline.tracks.markers.append(marker)
@@ -357,8 +414,12 @@ def _video_track(edit: Edit, rate: FrameRate, flavour: str, link: _LinkIds) -> o
         facts = media_facts(clip.path)
         origin = seconds_to_frames(facts.origin, rate)
         span = snap(clip.record_start, clip.duration, clip.source_in, rate)
-        length = seconds_to_frames(facts.duration, rate) if facts.duration else 0
-        length = max(length, span.source_start + span.duration)
+        if facts.duration:  # the picture's whole frames (a whole video: never a frame past it)
+            length = media_frames(facts.duration, rate)
+            span = inside_media(span, length) or span
+            length = max(length, span.source_start + span.duration)
+        else:
+            length = span.source_start + span.duration
         ref = otio.schema.ExternalReference(
             target_url=fl.media_url(clip.path, flavour),
             available_range=_range(origin, length, fps),
@@ -408,29 +469,36 @@ def _audio_track(
         channels_seen.append(channels)
         rates.append(sample_rate)
         passes = loop_passes(p, file_length, loop_crossfade)
-        spans = pass_spans(p, passes, rate)
-        # The file's length on the frame grid, the nearest frame as in its available range.
-        file_frames = seconds_to_frames(file_length, rate)
+        # What the file has (the probe's length when it can be read; the index's otherwise),
+        # in whole frames and whole samples: every range handed over lies inside it.
+        known = facts.duration if facts.duration else file_length
+        media = min(file_length, known) if file_length > 0 else known
+        file_frames = media_frames(media, rate) if media > 0 else None
+        spans = [
+            inside_media(span, file_frames, slide=not p.loop)
+            for span in pass_spans(p, passes, rate)
+        ]
         seams = [None] + [
             _seam(spans[i - 1], spans[i], passes[i], rate, file_frames)
             for i in range(1, len(passes))
         ]
         origin = seconds_to_frames(facts.origin, rate)
         for index, (ps, span, seam) in enumerate(zip(passes, spans, seams, strict=True)):
+            if span is None:  # nothing of the file left at this pass's in point
+                continue
             cut_in, cut_length = ps.cut_in, ps.cut_out - ps.cut_in
             following = seams[index + 1] if index + 1 < len(seams) else None
             used = span.source_start + span.duration
             used += int(following.out_offset.value) if following is not None else 0
-            avail_seconds = max(file_length, float(used / rate.fps))
             if flavour == "generic":
-                available = _range(
-                    round(origin / rate.fps * sample_rate),
-                    math.ceil(avail_seconds * sample_rate - _EPS),
-                    sample_rate,
+                whole = (
+                    media_frames(media, sample_rate)
+                    if media > 0
+                    else math.ceil(used / rate.fps * sample_rate - _EPS)
                 )
+                available = _range(round(origin / rate.fps * sample_rate), whole, sample_rate)
             else:
-                frames = max(seconds_to_frames(avail_seconds, rate), used)
-                available = _range(origin, frames, fps)
+                available = _range(origin, used if file_frames is None else file_frames, fps)
             ref = otio.schema.ExternalReference(
                 target_url=fl.media_url(p.path, flavour), available_range=available
             )
@@ -442,7 +510,9 @@ def _audio_track(
                 # length stay whole frames): the sync point lands on its frame exactly.
                 # (Loop passes stay on frames, as beds always have: their dissolves need
                 # the media either side of each cut counted in frames.)
-                in_samples = round(origin / rate.fps * sample_rate) + round(exact * sample_rate)
+                in_samples = round(origin / rate.fps * sample_rate) + _exact_in_samples(
+                    exact, span.duration, rate, media, sample_rate
+                )
                 source_range = otio.opentime.TimeRange(
                     otio.opentime.RationalTime(float(in_samples), float(sample_rate)),
                     _rt(span.duration, rate),
@@ -584,7 +654,18 @@ def for_fcp_xml(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
             path = fl.url_to_path(ref.target_url)
             ref.target_url = fl.path_to_url(path, localhost=True)
             info = ref.metadata.get(NAMESPACE, {})
+            ar = ref.available_range
+            if ar is not None and ar.start_time.rate != rate:
+                # The file's whole frames (media_frames): FCP7 <file><duration> never claims
+                # a frame the file does not have in full.
+                ref.available_range = otio.opentime.TimeRange(
+                    ar.start_time.rescaled_to(rate).round(),
+                    otio.opentime.RationalTime(
+                        media_frames(Fraction(ar.duration.to_seconds()), fps), rate
+                    ),
+                )
             _frame_source_range(clip, rate)
+            _clamp_to_media(clip)
             if "channels" in info:  # an audio clip: say which channels Premiere should take
                 channels = int(info["channels"])
                 ref.metadata["fcp_xml"] = {
@@ -602,14 +683,6 @@ def for_fcp_xml(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
                     "sourcetrack": {"mediatype": "audio", "trackindex": 1},
                     **_ppro_ticks(clip, fps),
                 }
-            ar = ref.available_range
-            if ar is not None and ar.start_time.rate != rate:
-                ref.available_range = otio.opentime.TimeRange(
-                    ar.start_time.rescaled_to(rate).round(),
-                    otio.opentime.RationalTime(
-                        math.ceil(ar.duration.value_rescaled_to(rate) - 1e-6), rate
-                    ),
-                )
     return out
 
 
@@ -617,7 +690,7 @@ PPRO_TICKS_PER_SECOND = 254_016_000_000
 """Premiere Pro's time unit: a whole number of ticks for every frame rate and sample rate."""
 
 
-def _frame_source_range(clip: otio.schema.Clip, rate: otio.opentime.RationalTime) -> None:
+def _frame_source_range(clip: otio.schema.Clip, rate: float) -> None:
     """A source range at a sample rate (the generic flavour's exact in points) laid on the
     timeline's frames: FCP7 ``<in>``/``<out>`` count frames (the exact in point rides along
     as Premiere's ``pproTicksIn``)."""
@@ -629,6 +702,33 @@ def _frame_source_range(clip: otio.schema.Clip, rate: otio.opentime.RationalTime
     clip.source_range = otio.opentime.TimeRange(
         start or sr.start_time.rescaled_to(rate).round(), sr.duration.rescaled_to(rate).round()
     )
+
+
+def _clamp_to_media(clip: otio.schema.Clip) -> None:
+    """A frame-laid source range kept inside the media's (floored) available range: laying
+    an exact in point on its nearest frame may reach a frame past the file's last whole one.
+    The in point moves back to fit (the exact one rides along as ``pproTicksIn``); what still
+    does not fit is cut off the clip's end and left as a gap, so nothing after it moves."""
+    sr, ar = clip.source_range, clip.media_reference.available_range
+    if sr is None or ar is None or sr.start_time.rate != ar.start_time.rate:
+        return
+    rate = sr.start_time.rate
+    start, length = round(sr.start_time.value), round(sr.duration.value)
+    first, end = round(ar.start_time.value), round(ar.start_time.value + ar.duration.value)
+    if start + length <= end:
+        return
+    start = max(first, end - length)
+    kept = max(1, min(length, end - start))
+    clip.source_range = otio.opentime.TimeRange(
+        otio.opentime.RationalTime(float(start), rate),
+        otio.opentime.RationalTime(float(kept), rate),
+    )
+    if kept < length and isinstance(clip.parent(), otio.schema.Track):
+        track = clip.parent()
+        track.insert(
+            track.index(clip) + 1,
+            otio.schema.Gap(source_range=_range(0, length - kept, rate)),
+        )
 
 
 def _ppro_ticks(clip: otio.schema.Clip, fps: Fraction) -> dict[str, int]:
@@ -667,27 +767,94 @@ def _xml_string(timeline: otio.schema.Timeline) -> str:
     import xml.etree.ElementTree as ET
 
     text = otio.adapters.write_to_string(for_fcp_xml(timeline), adapter_name="fcp_xml")
-    drop = bool(timeline.metadata.get(NAMESPACE, {}).get("drop_frame", False))
-    if not drop:
-        head, _sep, body = text.partition("\n")
-        if head.startswith("<?xml") and "<!DOCTYPE" not in text:
-            return '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE xmeml>\n' + body
-        return text
-    # The adapter writes every timecode non-drop unless told otherwise through metadata
-    # that it would also copy into the XML; fix the sequence's start timecode here.
-    from sfxmatch.timeline.timecode import frames_to_timecode
-
     root = ET.fromstring(text)
-    rate = FrameRate(Fraction(timeline.metadata[NAMESPACE]["fps"]), True)
+    meta = timeline.metadata.get(NAMESPACE, {})
     for seq in root.iter("sequence"):
-        tc = seq.find("./timecode")
-        if tc is None or tc.find("./frame") is None:
-            continue
-        frame = int(tc.findtext("./frame") or 0)
-        tc.find("./string").text = frames_to_timecode(frame, rate)  # type: ignore[union-attr]
-        tc.find("./displayformat").text = "DF"  # type: ignore[union-attr]
+        _sequence_settings(seq, timeline, meta)
+    if bool(meta.get("drop_frame", False)):
+        # The adapter writes every timecode non-drop unless told otherwise through metadata
+        # that it would also copy into the XML; fix the sequence's start timecode here.
+        from sfxmatch.timeline.timecode import frames_to_timecode
+
+        rate = FrameRate(Fraction(meta["fps"]), True)
+        for seq in root.iter("sequence"):
+            tc = seq.find("./timecode")
+            if tc is None or tc.find("./frame") is None:
+                continue
+            frame = int(tc.findtext("./frame") or 0)
+            tc.find("./string").text = frames_to_timecode(frame, rate)  # type: ignore[union-attr]
+            tc.find("./displayformat").text = "DF"  # type: ignore[union-attr]
+    ET.indent(root, space="    ")
     body = ET.tostring(root, encoding="unicode")
     return '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE xmeml>\n' + body + "\n"
+
+
+SEQUENCE_AUDIO_DEPTH = 24
+"""Bits per sample of the sequence's audio, as Premiere's sequences of picture are."""
+
+
+def _sub(parent: Any, tag: str, text: str | None = None, *, first: bool = False) -> Any:
+    import xml.etree.ElementTree as ET
+
+    element = ET.Element(tag)
+    element.text = text
+    if first:
+        parent.insert(0, element)
+    else:
+        parent.append(element)
+    return element
+
+
+def _sequence_settings(seq: Any, timeline: otio.schema.Timeline, meta: Any) -> None:
+    """What Premiere reads a sequence's settings from (its own exports write them; the
+    adapter leaves ``<format/>`` empty): the video format's frame size, rate and square
+    pixels, the audio format's 48 kHz (or the edit's rate) at 24 bits, and per track its
+    name (``MZ.TrackName``, as Premiere writes it), ``<enabled>`` and ``<locked>``."""
+    import copy as _copy
+
+    media = seq.find("./media")
+    if media is None:
+        return
+    video, audio = media.find("./video"), media.find("./audio")
+    if video is not None:
+        fmt = video.find("./format")
+        if fmt is None:
+            fmt = _sub(video, "format", first=True)
+        for child in list(fmt):
+            fmt.remove(child)
+        chars = _sub(fmt, "samplecharacteristics")
+        rate = seq.find("./rate")
+        if rate is not None:
+            chars.append(_copy.deepcopy(rate))
+        width, height = int(meta.get("width", 0) or 0), int(meta.get("height", 0) or 0)
+        if width and height:
+            _sub(chars, "width", str(width))
+            _sub(chars, "height", str(height))
+        _sub(chars, "anamorphic", "FALSE")
+        _sub(chars, "pixelaspectratio", "square")
+        _sub(chars, "fielddominance", "none")
+    if audio is not None:
+        fmt = audio.find("./format")
+        if fmt is None:
+            fmt = _sub(audio, "format", first=True)
+        chars = fmt.find("./samplecharacteristics")
+        if chars is None:
+            chars = _sub(fmt, "samplecharacteristics")
+        for child in list(chars):
+            chars.remove(child)
+        _sub(chars, "depth", str(SEQUENCE_AUDIO_DEPTH))
+        sample_rate = int(meta.get("sample_rate", 0) or DEFAULT_SAMPLE_RATE)
+        _sub(chars, "samplerate", str(sample_rate))
+    kinds = ((video, list(timeline.video_tracks())), (audio, list(timeline.audio_tracks())))
+    for section, tracks in kinds:
+        if section is None:
+            continue
+        for element, track in zip(section.findall("./track"), tracks, strict=False):
+            if track.name:
+                element.set("MZ.TrackName", track.name)
+            for tag, value in (("enabled", track.enabled), ("locked", False)):
+                if element.find(f"./{tag}") is None:
+                    _sub(element, tag, "TRUE" if value else "FALSE")
 
 
 def timeline_to_string(timeline: otio.schema.Timeline, suffix: str) -> str:

@@ -100,6 +100,9 @@ def read_edit_with_notes(path: str | Path, *, track: int | str | None = None) ->
     res = ppro.get("VideoResolution") if hasattr(ppro, "get") else None
     if res and not width:
         width, height = int(res.get("width", 0)), int(res.get("height", 0))
+    sample_rate = int(meta.get("sample_rate", 0) or 0)
+    if not sample_rate and hasattr(ppro, "get") and ppro.get("AudioFrameRate"):
+        sample_rate = round(float(ppro["AudioFrameRate"]))
     edit = Edit(
         clips=tuple(clips),
         fps=fps,
@@ -107,6 +110,8 @@ def read_edit_with_notes(path: str | Path, *, track: int | str | None = None) ->
         height=height,
         start_timecode=start_tc,
         name=timeline.name or "",
+        drop_frame=rate.drop_frame,
+        sample_rate=sample_rate,
     )
     return ReadResult(edit, tuple(notes))
 

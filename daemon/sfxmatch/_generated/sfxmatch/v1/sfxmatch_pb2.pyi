@@ -425,7 +425,7 @@ class Edit(_message.Message):
     def __init__(self, clips: _Optional[_Iterable[_Union[SourceClip, _Mapping]]] = ..., fps: _Optional[_Union[Rational, _Mapping]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., start_timecode: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
 class SuggestOptions(_message.Message):
-    __slots__ = ("libraries", "top_k", "ambience_mode", "vta_labels", "rerank_weight", "min_ambience_scene", "crossfade", "detector", "threshold", "min_scene_len", "segment", "temperature", "rule", "sync_t", "sync_d", "max_gap", "min_effect", "ring_out", "max_effects", "spatial", "scan", "coarse_step", "preroll_frames")
+    __slots__ = ("libraries", "top_k", "ambience_mode", "vta_labels", "rerank_weight", "min_ambience_scene", "crossfade", "detector", "threshold", "min_scene_len", "segment", "temperature", "rule", "sync_t", "sync_d", "max_gap", "min_effect", "ring_out", "max_effects", "spatial", "scan", "coarse_step", "preroll_frames", "keep_original_formats")
     LIBRARIES_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     AMBIENCE_MODE_FIELD_NUMBER: _ClassVar[int]
@@ -449,6 +449,7 @@ class SuggestOptions(_message.Message):
     SCAN_FIELD_NUMBER: _ClassVar[int]
     COARSE_STEP_FIELD_NUMBER: _ClassVar[int]
     PREROLL_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    KEEP_ORIGINAL_FORMATS_FIELD_NUMBER: _ClassVar[int]
     libraries: _containers.RepeatedScalarFieldContainer[str]
     top_k: int
     ambience_mode: str
@@ -472,7 +473,8 @@ class SuggestOptions(_message.Message):
     scan: str
     coarse_step: int
     preroll_frames: int
-    def __init__(self, libraries: _Optional[_Iterable[str]] = ..., top_k: _Optional[int] = ..., ambience_mode: _Optional[str] = ..., vta_labels: _Optional[int] = ..., rerank_weight: _Optional[float] = ..., min_ambience_scene: _Optional[float] = ..., crossfade: _Optional[float] = ..., detector: _Optional[str] = ..., threshold: _Optional[float] = ..., min_scene_len: _Optional[float] = ..., segment: _Optional[float] = ..., temperature: _Optional[float] = ..., rule: _Optional[str] = ..., sync_t: _Optional[float] = ..., sync_d: _Optional[float] = ..., max_gap: _Optional[float] = ..., min_effect: _Optional[float] = ..., ring_out: _Optional[bool] = ..., max_effects: _Optional[int] = ..., spatial: _Optional[bool] = ..., scan: _Optional[str] = ..., coarse_step: _Optional[int] = ..., preroll_frames: _Optional[int] = ...) -> None: ...
+    keep_original_formats: bool
+    def __init__(self, libraries: _Optional[_Iterable[str]] = ..., top_k: _Optional[int] = ..., ambience_mode: _Optional[str] = ..., vta_labels: _Optional[int] = ..., rerank_weight: _Optional[float] = ..., min_ambience_scene: _Optional[float] = ..., crossfade: _Optional[float] = ..., detector: _Optional[str] = ..., threshold: _Optional[float] = ..., min_scene_len: _Optional[float] = ..., segment: _Optional[float] = ..., temperature: _Optional[float] = ..., rule: _Optional[str] = ..., sync_t: _Optional[float] = ..., sync_d: _Optional[float] = ..., max_gap: _Optional[float] = ..., min_effect: _Optional[float] = ..., ring_out: _Optional[bool] = ..., max_effects: _Optional[int] = ..., spatial: _Optional[bool] = ..., scan: _Optional[str] = ..., coarse_step: _Optional[int] = ..., preroll_frames: _Optional[int] = ..., keep_original_formats: _Optional[bool] = ...) -> None: ...
 
 class SuggestRequest(_message.Message):
     __slots__ = ("video_path", "edit", "options")
