@@ -134,7 +134,7 @@ def test_every_range_lies_inside_its_media(case) -> None:
 
 
 def test_a_length_of_whole_frames_in_floats_keeps_its_last_frame() -> None:
-    from sfxmatch.timeline.timecode import media_frames
+    from sfxmatch.timecode import media_frames
 
     # 2.3 s at 24000/1001 is 55.14 frames: 55 whole ones; 110 frames of 25 fps in floats is 110
     assert media_frames(2.3, Fraction(24000, 1001)) == 55

@@ -7,7 +7,7 @@ from fractions import Fraction
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sfxmatch.timeline.timecode import (
+from sfxmatch.timecode import (
     FrameRate,
     frames_to_seconds,
     frames_to_timecode,

@@ -21,10 +21,10 @@ from sfxmatch.suggestions import (
     SourceClip,
     Suggestions,
 )
+from sfxmatch.timecode import FrameRate, seconds_to_frames, timecode_to_frames
 from sfxmatch.timeline import to_otio, write_timeline
 from sfxmatch.timeline.export import exact_source_in, snap
 from sfxmatch.timeline.flavours import url_to_path
-from sfxmatch.timeline.timecode import FrameRate, seconds_to_frames, timecode_to_frames
 
 RATES = {
     "23.976": (Fraction(24000, 1001), "01:00:00:00"),

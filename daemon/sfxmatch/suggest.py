@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from sfxmatch import media
-from sfxmatch.conform import conform_suggestions
+from sfxmatch.conform import ConformCache, conform_suggestions
 from sfxmatch.embed.encoder import SceneInput
 from sfxmatch.errors import (
     Cancelled,
@@ -262,7 +262,8 @@ class Suggester:
 
     Built from narrow parts (``Pipeline.suggester`` builds it, having checked that the
     libraries exist and are indexed for the encoder's model): ``meaningless`` marks the
-    result as made with random weights."""
+    result as made with random weights; ``conform`` is where sounds editors cannot import
+    are conformed (unless the options keep the originals)."""
 
     def __init__(
         self,
@@ -273,8 +274,10 @@ class Suggester:
         cancel: threading.Event,
         *,
         meaningless: bool = False,
+        conform: ConformCache | None = None,
     ) -> None:
         self.encoder = encoder
+        self.conform = conform  # None: sounds stay in their own formats
         self.sounds = sounds
         self.options = options
         self.progress = progress
@@ -352,9 +355,9 @@ class Suggester:
             meaningless=self.meaningless,
             settings=settings,
         )
-        if not self.options.keep_original_formats:
+        if self.conform is not None and not self.options.keep_original_formats:
             with self._timed("conform"):
-                result = conform_suggestions(result, self.pipeline.conform_cache())
+                result = conform_suggestions(result, self.conform)
         self._tell("done", 1.0, f"{len(scenes)} scenes, {len(placements)} placements")
         return result
 

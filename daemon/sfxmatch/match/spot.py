@@ -13,7 +13,7 @@ effect interval:
   ``record_start + (sync_point - source_start)`` is the onset frame's time exactly.
 - It plays to the end of the sound (``play=None``), or for ``play`` seconds after the sync
   point, and never past the end of the edit nor of the file: its length is the whole frames
-  of the file from the in point (:func:`sfxmatch.timeline.timecode.media_frames`, floored),
+  of the file from the in point (:func:`sfxmatch.timecode.media_frames`, floored),
   so an editor is never asked for media past the file's last sample.
 
 The mixer renders the resulting placement, the OTIO / FCP7 XML exporter and the Resolve
@@ -27,7 +27,7 @@ import math
 from fractions import Fraction
 
 from sfxmatch.suggestions import DEFAULT_PREROLL_FRAMES, Spot
-from sfxmatch.timeline.timecode import media_frames
+from sfxmatch.timecode import media_frames
 
 _EPS = 1e-9
 

@@ -1,15 +1,12 @@
 """Timelines in and out: timecode maths, OTIO / FCP7 XML export per editor, edit import.
 
-- :mod:`~sfxmatch.timeline.timecode`: seconds ↔ frames ↔ SMPTE timecode (DF and NDF).
+- :mod:`~sfxmatch.timecode`: seconds ↔ frames ↔ SMPTE timecode (DF and NDF).
 - :mod:`~sfxmatch.timeline.export`: ``to_otio`` / ``write_timeline`` (generic, resolve,
   premiere flavours; ``.otio`` and FCP7 ``.xml``).
 - :mod:`~sfxmatch.timeline.importer`: ``read_edit`` from an editor's ``.otio`` / ``.xml``.
 """
 
-from sfxmatch.timeline.export import NAMESPACE, timeline_to_string, to_otio, write_timeline
-from sfxmatch.timeline.flavours import FLAVOURS, Flavour, path_to_url, url_to_path
-from sfxmatch.timeline.importer import ReadResult, read_edit, read_edit_with_notes, read_timeline
-from sfxmatch.timeline.timecode import (
+from sfxmatch.timecode import (
     FrameRate,
     frames_to_seconds,
     frames_to_timecode,
@@ -19,6 +16,9 @@ from sfxmatch.timeline.timecode import (
     timecode_to_frames,
     timecode_to_seconds,
 )
+from sfxmatch.timeline.export import NAMESPACE, timeline_to_string, to_otio, write_timeline
+from sfxmatch.timeline.flavours import FLAVOURS, Flavour, path_to_url, url_to_path
+from sfxmatch.timeline.importer import ReadResult, read_edit, read_edit_with_notes, read_timeline
 
 __all__ = [
     "FLAVOURS",

@@ -34,13 +34,13 @@ from pathlib import Path
 
 from sfxmatch.errors import MediaError
 from sfxmatch.suggestions import Edit, SourceClip
-from sfxmatch.timeline import flavours as fl
-from sfxmatch.timeline.timecode import (
+from sfxmatch.timecode import (
     FrameRate,
     frames_to_timecode,
     parse_rate,
     timecode_to_frames,
 )
+from sfxmatch.timeline import flavours as fl
 
 __all__ = ["read_edl", "read_fcpxml"]
 

@@ -58,13 +58,13 @@ import opentimelineio as otio
 from sfxmatch.errors import TimelineError
 from sfxmatch.files import write_text_atomic
 from sfxmatch.suggestions import Candidate, Edit, LoopPass, Placement, Suggestions, loop_passes
-from sfxmatch.timeline import flavours as fl
-from sfxmatch.timeline.timecode import (
+from sfxmatch.timecode import (
     FrameRate,
     media_frames,
     seconds_to_frames,
     timecode_to_frames,
 )
+from sfxmatch.timeline import flavours as fl
 
 NAMESPACE = "sfxmatch"
 VIDEO_TRACK = "Video 1"
@@ -112,7 +112,7 @@ def _media_origin(path: str, fps: Fraction | None, sample_rate: int | None) -> f
     Broadcast WAV ``time_reference`` (samples since midnight). 0 when there is none."""
     import av
 
-    from sfxmatch.timeline.timecode import timecode_to_seconds
+    from sfxmatch.timecode import timecode_to_seconds
 
     try:
         with av.open(path) as container:
@@ -774,7 +774,7 @@ def _xml_string(timeline: otio.schema.Timeline) -> str:
     if bool(meta.get("drop_frame", False)):
         # The adapter writes every timecode non-drop unless told otherwise through metadata
         # that it would also copy into the XML; fix the sequence's start timecode here.
-        from sfxmatch.timeline.timecode import frames_to_timecode
+        from sfxmatch.timecode import frames_to_timecode
 
         rate = FrameRate(Fraction(meta["fps"]), True)
         for seq in root.iter("sequence"):

@@ -18,8 +18,8 @@ import opentimelineio as otio
 
 from sfxmatch.errors import MediaError, MissingFileError
 from sfxmatch.suggestions import Edit, SourceClip
+from sfxmatch.timecode import FrameRate, frames_to_timecode, rate_from_float
 from sfxmatch.timeline import flavours as fl
-from sfxmatch.timeline.timecode import FrameRate, frames_to_timecode, rate_from_float
 
 __all__ = ["ReadResult", "read_edit", "read_edit_with_notes", "read_timeline"]
 
