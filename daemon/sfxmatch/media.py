@@ -35,7 +35,6 @@ import itertools
 import math
 import os
 import re
-import secrets
 import struct
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -51,6 +50,7 @@ import av.video.reformatter
 import numpy as np
 
 from sfxmatch.errors import ConfigError, MediaError, MissingFileError
+from sfxmatch.files import atomic_write
 
 ChannelMode = Literal["mono", "first", "stereo", "keep"]
 """mono: mix-down of all channels; first: channel 0 only; stereo: 2 channels (mono is
@@ -1331,26 +1331,15 @@ def write_wav(path: str | Path, audio: Audio, *, subtype: WavSubtype = "float32"
         )
     header = b"RIFF" + struct.pack("<I", riff_size) + b"WAVE" + chunks
     header += b"data" + struct.pack("<I", data_size)
-    # A hidden name beside the target: same filesystem, so the rename is atomic.
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        with open(tmp, "xb") as f:
+        with atomic_write(p) as tmp, open(tmp, "wb") as f:
             f.write(header)
             for a in range(0, n, _CHUNK_FRAMES):
                 f.write(_wav_bytes(samples[:, a : a + _CHUNK_FRAMES], subtype))
             if pad:
                 f.write(b"\x00")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise MediaError(p, f"cannot be written: {_describe(exc)}") from exc
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
     return p
 
 
