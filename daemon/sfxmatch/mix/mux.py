@@ -61,6 +61,8 @@ def mux_video(
     sound = audio if isinstance(audio, media.Audio) else media.load_audio(audio, channels="keep")
     if sound.channels not in (1, 2):
         raise ConfigError(f"the muxed audio must be mono or stereo, not {sound.channels} channels")
+    if not out.parent.is_dir():  # the caller's folder, never one made here
+        raise MediaError(out, "cannot be written: its folder does not exist")
     written: Path | None = None
     try:
         with atomic_write(out, suffix=out.suffix) as tmp:
