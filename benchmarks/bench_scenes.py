@@ -47,6 +47,7 @@ from pathlib import Path
 
 import av
 from sfxmatch import media
+from sfxmatch.media import frames as media_frames
 from sfxmatch.scenes import DEFAULT_MAX_SIDE, detect_scenes
 from sfxmatch.testing.media import cache_root, media_path
 
@@ -123,14 +124,14 @@ def timed_lib(
 
 
 @contextlib.contextmanager
-def _fast_interpolation(name: media._Interpolation) -> Iterator[None]:
+def _fast_interpolation(name: media_frames._Interpolation) -> Iterator[None]:
     """Experiment only: the swscale filter of media's analysis decoding."""
-    real = media._FAST_INTERPOLATION
-    media._FAST_INTERPOLATION = name
+    real = media_frames._FAST_INTERPOLATION
+    media_frames._FAST_INTERPOLATION = name
     try:
         yield
     finally:
-        media._FAST_INTERPOLATION = real
+        media_frames._FAST_INTERPOLATION = real
 
 
 def timed_fast_area(path: Path, max_side: int) -> tuple[float, float, tuple[int, ...]]:
@@ -157,7 +158,7 @@ def profile(path: Path, max_side: int) -> dict[str, float]:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        stream.codec_context.options = dict(media._FAST_DECODER_OPTIONS)
+        stream.codec_context.options = dict(media_frames._FAST_DECODER_OPTIONS)
         for _ in container.decode(stream):
             pass
     decode = time.perf_counter() - start

@@ -13,7 +13,8 @@ import av
 import numpy as np
 import pytest
 from sfxmatch import media
-from sfxmatch.errors import ConfigError, MediaError
+from sfxmatch.errors import ConfigError, MediaError, StorageFullError
+from sfxmatch.media import wav as media_wav
 from sfxmatch.testing import synth
 
 
@@ -448,8 +449,8 @@ def test_write_wav_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     def broken(block: np.ndarray, subtype: str) -> bytes:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(media, "_wav_bytes", broken)
-    with pytest.raises(MediaError, match="No space left"):
+    monkeypatch.setattr(media_wav, "_wav_bytes", broken)
+    with pytest.raises(StorageFullError, match=r"out\.wav"):
         media.write_wav(target, media.Audio(np.ones((1, 100), np.float32), 8000))
     assert target.read_bytes() == before  # the old file is whole
     assert [p.name for p in tmp_path.iterdir()] == ["out.wav"]  # no temporary left behind

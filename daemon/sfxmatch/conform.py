@@ -25,7 +25,6 @@ import dataclasses
 import hashlib
 import os
 import struct
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -34,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from sfxmatch.errors import ConformError, MediaError
-from sfxmatch.files import normal_mode
+from sfxmatch.files import atomic_write
 
 __all__ = [
     "CONFORM_RATE",
@@ -160,18 +159,8 @@ class ConformCache:
         samples = np.asarray(audio.samples, dtype=np.float64)
         try:
             blob = _bwf_bytes(samples, description, name)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-            try:
-                os.fchmod(fd, normal_mode(target))
-                with os.fdopen(fd, "wb") as out:
-                    out.write(blob)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            with atomic_write(target) as tmp:
+                tmp.write_bytes(blob)
         except (OSError, ValueError) as exc:
             raise ConformError(path, f"its conform cannot be written to {target} ({exc})") from None
         self.conformed += 1

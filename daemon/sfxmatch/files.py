@@ -60,29 +60,64 @@ def normal_mode(target: str | os.PathLike[str]) -> int:
     return 0o666 & ~umask()
 
 
-def write_text_atomic(path: str | os.PathLike[str], text: str, *, private: bool = False) -> Path:
-    """Write ``text`` (UTF-8) through a temporary file beside ``path``, fsync, then rename:
-    readers see the old file or the new one, never a mix. Creates the folder if needed.
-    The file gets the user's normal mode (:func:`normal_mode`); ``private`` keeps it 0600.
-    A full disk raises StorageFullError and leaves the old file as it was."""
+@contextlib.contextmanager
+def atomic_write(
+    path: str | os.PathLike[str], *, private: bool = False, suffix: str = ".tmp"
+) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; when the block succeeds, what was written
+    there replaces ``path`` atomically: flushed to disk (fsync), renamed, and the folder
+    synced so the rename survives a power cut. Readers see the old file or the new one,
+    never a mix. On any error the temporary file is removed and ``path`` is as it was.
+
+    The folder is created if needed. The file gets the user's normal mode
+    (:func:`normal_mode`); ``private`` keeps it 0600. ``suffix`` ends the temporary name
+    (writers that choose a format by extension need the real one). A full disk raises
+    StorageFullError."""
     target = Path(path)
     with storage_writes(target.name, target.parent):
         target.parent.mkdir(parents=True, exist_ok=True)
         mode = 0o600 if private else normal_mode(target)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+        os.close(fd)
+        tmp = Path(name)
         try:
             if mode != 0o600 and sys.platform != "win32":
-                os.fchmod(fd, mode)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
+                os.chmod(tmp, mode)  # not mkstemp's 0600
+            yield tmp
+            _fsync_file(tmp)
             os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(OSError):
-                os.unlink(tmp)
+                tmp.unlink()
             raise
-    return target
+        fsync_folder(target.parent)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Flush a folder's entries (a rename into it) to disk; nothing on Windows."""
+    if sys.platform == "win32":  # no directory handles to sync; NTFS journals the rename
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str, *, private: bool = False) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_write`."""
+    with atomic_write(path, private=private) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
 
 
 # --- locks ------------------------------------------------------------------------------

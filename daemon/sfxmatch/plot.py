@@ -6,13 +6,10 @@ reading numbers. Matplotlib with the Agg backend (no display needed), imported o
 
 from __future__ import annotations
 
-import os
-import sys
-import tempfile
 from pathlib import Path
 
 from sfxmatch.errors import MediaError
-from sfxmatch.files import normal_mode
+from sfxmatch.files import atomic_write
 from sfxmatch.suggestions import Suggestions
 
 SYNC_COLOUR = "#2e8b3a"
@@ -76,16 +73,10 @@ def plot_suggestions(
         title += "  [RANDOM WEIGHTS: MEANINGLESS]"
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=out.parent)
-    os.close(fd)
     try:
-        if sys.platform != "win32":
-            os.chmod(tmp, normal_mode(out))  # not mkstemp's 0600
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, out)
+        with atomic_write(out, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=110)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise MediaError(out, f"cannot be written: {exc.strerror or exc}") from exc
     finally:
         plt.close(fig)

@@ -50,6 +50,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 from sfxmatch.config import environment
 from sfxmatch.errors import SfxmatchError
+from sfxmatch.files import atomic_write
 
 Platform = Literal["linux", "macos", "windows"]
 PLATFORMS: tuple[Platform, ...] = ("linux", "macos", "windows")
@@ -472,10 +473,8 @@ def install_service(
     if changed:
         ctx.note(f"{'update' if old is not None else 'write'} {layout.definition}")
         if not dry_run:
-            layout.definition.parent.mkdir(parents=True, exist_ok=True)
-            tmp = layout.definition.with_name(layout.definition.name + ".tmp")
-            tmp.write_bytes(content)
-            os.replace(tmp, layout.definition)
+            with atomic_write(layout.definition) as tmp:
+                tmp.write_bytes(content)
     else:
         ctx.actions.append(f"unchanged: {layout.definition}")
     try:

@@ -35,6 +35,7 @@ from typing import IO, Literal, Protocol
 
 from sfxmatch.config import ENV_CACHE_DIR, ENV_IMAGEBIND_CHECKPOINT, ENV_OFFLINE, Settings, env_path
 from sfxmatch.errors import ModelError
+from sfxmatch.files import fsync_folder, write_text_atomic
 
 ProgressCallback = Callable[[int, "int | None"], None]
 """Called with (bytes done, total bytes or None) as a download or a hash check advances."""
@@ -176,7 +177,7 @@ def download_file(
             f"copy at {dest} by hand"
         )
     os.replace(part, dest)  # atomic on one filesystem: the final name is never half-written
-    _fsync_dir(dest.parent)
+    fsync_folder(dest.parent)
     meta.unlink(missing_ok=True)
     return digest
 
@@ -215,9 +216,7 @@ def checkpoint_digest(
         with contextlib.suppress(OSError, ValueError):
             known = json.loads(book.read_text())  # another process may have added entries
         known[str(path)] = [*signature, digest]
-        tmp = book.with_name(book.name + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(known, indent=1))
-        os.replace(tmp, book)
+        write_text_atomic(book, json.dumps(known, indent=1))
     return digest
 
 
@@ -405,9 +404,7 @@ def _stamp_ok(target: Path, spec: CheckpointSpec) -> bool:
 def _write_stamp(target: Path, digest: str) -> None:
     stat = target.stat()
     stamp = _stamp_path(target)
-    tmp = stamp.with_name(stamp.name + ".tmp")
-    tmp.write_text(f"{digest} {stat.st_size} {stat.st_mtime_ns}\n")
-    os.replace(tmp, stamp)
+    write_text_atomic(stamp, f"{digest} {stat.st_size} {stat.st_mtime_ns}\n")
 
 
 def _verify_in_place(target: Path, spec: CheckpointSpec, progress: Progress) -> None:
@@ -534,13 +531,3 @@ def _unlock(handle: IO[bytes]) -> None:
     import fcntl
 
     fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def _fsync_dir(directory: Path) -> None:
-    if os.name == "nt":
-        return  # directories cannot be opened for fsync on Windows; NTFS journals renames
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -11,8 +11,6 @@ and only then renamed into place.
 from __future__ import annotations
 
 import contextlib
-import os
-import secrets
 import threading
 from fractions import Fraction
 from pathlib import Path
@@ -25,6 +23,7 @@ import numpy as np
 
 from sfxmatch import media
 from sfxmatch.errors import ConfigError, MediaError
+from sfxmatch.files import atomic_write
 
 from .render import Progress, check_cancel, report
 
@@ -62,23 +61,21 @@ def mux_video(
     sound = audio if isinstance(audio, media.Audio) else media.load_audio(audio, channels="keep")
     if sound.channels not in (1, 2):
         raise ConfigError(f"the muxed audio must be mono or stereo, not {sound.channels} channels")
-    tmp = out.with_name(f".{out.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp{out.suffix}")
+    if not out.parent.is_dir():  # the caller's folder, never one made here
+        raise MediaError(out, "cannot be written: its folder does not exist")
+    written: Path | None = None
     try:
-        _write(Path(video), sound, tmp, fmt, audio_codec_for(out), progress, cancel)
-        check = media.probe(tmp)
-        if check.video is None or not check.audio:
-            raise MediaError(out, "the written file lacks its video or its audio stream")
-        os.replace(tmp, out)
+        with atomic_write(out, suffix=out.suffix) as tmp:
+            written = tmp
+            _write(Path(video), sound, tmp, fmt, audio_codec_for(out), progress, cancel)
+            check = media.probe(tmp)
+            if check.video is None or not check.audio:
+                raise MediaError(out, "the written file lacks its video or its audio stream")
     except (OSError, av.error.FFmpegError) as exc:
-        _remove(tmp)
         raise MediaError(out, f"cannot be written: {exc}") from exc
     except MediaError as exc:
-        _remove(tmp)
-        if exc.path == tmp:  # a problem found in the temporary file is one of the output
+        if written is not None and exc.path == written:  # found in the temporary file
             raise MediaError(out, exc.problem) from exc
-        raise
-    except BaseException:
-        _remove(tmp)
         raise
     report(progress, "mux", 1.0, out.name)
     return out

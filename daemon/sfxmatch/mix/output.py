@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import tempfile
 import unicodedata
@@ -13,6 +12,7 @@ import numpy as np
 
 from sfxmatch import media
 from sfxmatch.errors import MediaError
+from sfxmatch.files import atomic_write
 
 from .render import Stems
 
@@ -64,16 +64,17 @@ def write_mix(
         return media.write_wav(out, audio, subtype=subtype)
     from pydub import AudioSegment
 
-    with tempfile.TemporaryDirectory(dir=out.parent) as work:
+    with (
+        atomic_write(out, suffix=out.suffix) as tmp,
+        tempfile.TemporaryDirectory(dir=out.parent) as work,
+    ):
         wav = media.write_wav(Path(work) / "mix.wav", audio, subtype="pcm24")
-        tmp = Path(work) / f"mix{out.suffix}"
         try:
             AudioSegment.from_wav(wav).export(tmp, format=fmt)
         except (OSError, RuntimeError, ValueError) as exc:
             raise MediaError(
                 out, f"cannot be encoded as {fmt} (is ffmpeg installed?): {exc}"
             ) from exc
-        os.replace(tmp, out)
     return out
 
 

@@ -50,7 +50,7 @@ from sfxmatch.config import (
     env_path,
 )
 from sfxmatch.errors import ConfigError
-from sfxmatch.files import try_lock, unlock
+from sfxmatch.files import try_lock, unlock, write_text_atomic
 
 __all__ = ["ENV_DAEMON_ADDRESS", "ENV_DAEMON_TOKEN_FILE"]  # defined in config, named here too
 SOCKET_NAME = "sfxmatch.sock"
@@ -489,16 +489,7 @@ def info_path(data_dir: Path | None = None) -> Path:
 def write_info(path: Path, info: DaemonInfo) -> None:
     """Write ``daemon.json`` atomically, mode 0600."""
     ensure_private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=".daemon.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(info.to_json())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_text_atomic(path, info.to_json(), private=True)
 
 
 def read_info(path: Path) -> DaemonInfo | None:

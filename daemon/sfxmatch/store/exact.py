@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from sfxmatch.files import atomic_write
 from sfxmatch.store.base import (
     DEFAULT_DIM,
     FILTER_FIELDS,
@@ -295,19 +295,14 @@ class ExactStore(StoreLifecycle):
         )
         ids = [i for b in blocks for i in b.ids]
         metas = json.dumps([m.to_dict() for b in blocks for m in b.metas], ensure_ascii=False)
-        # Write a sibling temp file, fsync, then rename: a crash leaves the old or new file.
-        fd, tmp = tempfile.mkstemp(prefix=".exact-", suffix=".npz", dir=self._file.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(
-                    handle, vectors=vectors, ids=np.array(ids, dtype=np.str_), metas=np.array(metas)
-                )
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self._file)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # A crash leaves the old file or the new one.
+        with (
+            atomic_write(self._file, private=True, suffix=".npz") as tmp,
+            open(tmp, "wb") as handle,
+        ):
+            np.savez(
+                handle, vectors=vectors, ids=np.array(ids, dtype=np.str_), metas=np.array(metas)
+            )
 
     def _load(self, file: Path) -> None:
         try:

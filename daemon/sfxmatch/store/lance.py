@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 from numpy.typing import ArrayLike, NDArray
 
 from sfxmatch.config import Settings
-from sfxmatch.files import storage_writes
+from sfxmatch.files import storage_writes, write_text_atomic
 from sfxmatch.store.base import (
     DEFAULT_DIM,
     FILTER_FIELDS,
@@ -714,9 +714,7 @@ class LanceStore(StoreLifecycle):
             "dim": self._dim,
             "config": asdict(self._config),
         }
-        tmp = self._sidecar / "current.json.tmp"
-        tmp.write_text(json.dumps(pointer))
-        os.replace(tmp, self._sidecar / "current.json")
+        write_text_atomic(self._sidecar / "current.json", json.dumps(pointer))
         for old in self._sidecar.iterdir():
             if old.is_dir() and old.name != folder.name:
                 shutil.rmtree(old, ignore_errors=True)
