@@ -70,11 +70,7 @@ IO_MODULES = (
     "sfxmatch.service",
     "sfxmatch.client",
     "sfxmatch.pipeline",
-    "sfxmatch.cli",
-    "sfxmatch.cli_daemon",
-    "sfxmatch.cli_library",
-    "sfxmatch.cli_models",
-    "sfxmatch.cli_suggest",
+    "sfxmatch._cli",
     "sfxmatch.service_install",
     "sfxmatch.testing",
 )

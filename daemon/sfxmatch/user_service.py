@@ -738,7 +738,7 @@ def add_service_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def add_daemon_subcommands(commands: argparse._SubParsersAction) -> None:
-    """The name ``sfxmatch.cli_daemon`` looks for: the same as add_service_commands."""
+    """The name ``sfxmatch._cli.daemon`` looks for: the same as add_service_commands."""
     add_service_commands(commands)
 
 

@@ -166,7 +166,7 @@ def _say_model_terms(args: argparse.Namespace) -> None:
     """The daemon's user must hear what the CLI's would: random weights, or a model whose
     licence forbids commercial work. A model name that does not resolve is the model's
     own error, said when it loads."""
-    from sfxmatch.cli_models import warn_about_model
+    from sfxmatch._cli.models import warn_about_model
     from sfxmatch.config import Settings
     from sfxmatch.embed.encoder import resolve_model_name
     from sfxmatch.embed.registry import get_model

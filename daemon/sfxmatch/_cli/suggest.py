@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sfxmatch.cli_daemon import add_mode_options, client_for
-from sfxmatch.cli_library import add_model_options, pipeline_from_args
-from sfxmatch.cli_models import warn_about_model
+from sfxmatch._cli.daemon import add_mode_options, client_for
+from sfxmatch._cli.library import add_model_options, pipeline_from_args
+from sfxmatch._cli.models import warn_about_model
 
 if TYPE_CHECKING:
     from sfxmatch.pipeline import Progress

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from sfxmatch import __version__, scenes
+from sfxmatch import __version__
 from sfxmatch.errors import Cancelled, InternalError, SfxmatchError
 
 PROG = "sfxmatch"
@@ -69,6 +69,8 @@ def _non_negative_float(text: str) -> float:
 
 
 def _add_scenes(subparsers: argparse._SubParsersAction) -> None:
+    from sfxmatch import scenes  # PyAV and OpenCV: not for commands that only call a daemon
+
     parser = subparsers.add_parser(
         "scenes",
         help="split a video into scenes",
@@ -116,6 +118,8 @@ def _add_scenes(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_scenes(args: argparse.Namespace) -> int:
+    from sfxmatch import scenes
+
     with _progress_bar(f"scenes {args.video.name}") as progress:
         found = scenes.detect_scenes(
             args.video,
@@ -202,25 +206,25 @@ def _progress_bar(description: str) -> Iterator[Callable[[float, float], None] |
 
 
 def _add_library(subparsers: argparse._SubParsersAction) -> None:
-    from sfxmatch.cli_library import add_library
+    from sfxmatch._cli.library import add_library
 
     add_library(subparsers)
 
 
 def _add_suggest(subparsers: argparse._SubParsersAction) -> None:
-    from sfxmatch.cli_suggest import add_suggest
+    from sfxmatch._cli.suggest import add_suggest
 
     add_suggest(subparsers)
 
 
 def _add_daemon(subparsers: argparse._SubParsersAction) -> None:
-    from sfxmatch.cli_daemon import add_daemon
+    from sfxmatch._cli.daemon import add_daemon
 
     add_daemon(subparsers)
 
 
 def _add_models(subparsers: argparse._SubParsersAction) -> None:
-    from sfxmatch.cli_models import add_models
+    from sfxmatch._cli.models import add_models
 
     add_models(subparsers)
 

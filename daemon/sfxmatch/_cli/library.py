@@ -55,7 +55,7 @@ def pipeline_from_args(args: argparse.Namespace) -> Pipeline:
 def warn_if_meaningless(pipeline: Pipeline) -> None:
     """Say once what a user must know about the model: random weights (meaningless results)
     and a licence that forbids commercial use."""
-    from sfxmatch.cli_models import warn_about_model
+    from sfxmatch._cli.models import warn_about_model
 
     warn_about_model(pipeline.model, meaningless=pipeline.meaningless)
 
@@ -85,7 +85,7 @@ def add_library(subparsers: argparse._SubParsersAction) -> None:
     index = commands.add_parser("index", help="index new and changed sounds")
     index.add_argument("names", nargs="*", help="libraries to index (default: all)")
     index.add_argument("--json", action="store_true", help="print the reports as JSON")
-    from sfxmatch.cli_daemon import add_mode_options
+    from sfxmatch._cli.daemon import add_mode_options
 
     add_mode_options(index)
     index.set_defaults(handler=_run_index)
@@ -205,7 +205,7 @@ def _check_names(pipeline: Pipeline, names: list[str] | None) -> None:
 
 
 def _run_index(args: argparse.Namespace) -> int:
-    from sfxmatch.cli_daemon import client_for
+    from sfxmatch._cli.daemon import client_for
 
     # A running daemon holds the store open: index through it so it sees every new sound.
     client = None if (args.model or args.random_weights) else client_for(args)
