@@ -1,10 +1,6 @@
-"""``sfxmatch daemon run|status|stop`` (and ``install|uninstall`` when
-``sfxmatch.user_service`` provides them), plus the daemon-or-local choice other commands
+"""``sfxmatch daemon run|status|stop``, and ``install|uninstall|service-status`` from
+``sfxmatch.user_service``, plus the daemon-or-local choice other commands
 share.
-
-Hook for the installer: if ``sfxmatch.user_service`` exists and defines
-``add_daemon_subcommands(commands)``, it is called with the ``daemon`` subparsers action and
-adds its own actions (each sets ``handler``). Imported lazily, so its absence costs nothing.
 
 Commands that can run either in-process or on the daemon call ``add_mode_options(parser)``
 and then ``client_for(args)``: ``--daemon`` needs a running daemon, ``--local`` never uses
@@ -16,7 +12,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import importlib
 import json
 import signal
 import sys
@@ -24,6 +19,8 @@ import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from sfxmatch.user_service import add_service_commands
 
 if TYPE_CHECKING:
     from sfxmatch.client import Client
@@ -119,11 +116,7 @@ def add_daemon(subparsers: argparse._SubParsersAction) -> None:
     stop.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for it")
     stop.set_defaults(handler=_run_stop)
 
-    with contextlib.suppress(ImportError):
-        installer = importlib.import_module("sfxmatch.user_service")
-        hook = getattr(installer, "add_daemon_subcommands", None)
-        if callable(hook):
-            hook(commands)
+    add_service_commands(commands)  # install, uninstall and the service's status
 
 
 def _run_daemon(args: argparse.Namespace) -> int:
