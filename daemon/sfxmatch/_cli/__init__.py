@@ -10,11 +10,10 @@ Ctrl-C and cancelled work, 1 for an unexpected failure inside the daemon.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sfxmatch import __version__
@@ -119,8 +118,9 @@ def _add_scenes(subparsers: argparse._SubParsersAction) -> None:
 
 def _run_scenes(args: argparse.Namespace) -> int:
     from sfxmatch import scenes
+    from sfxmatch._cli.progress import running
 
-    with _progress_bar(f"scenes {args.video.name}") as progress:
+    with running(f"scenes {args.video.name}") as work:
         found = scenes.detect_scenes(
             args.video,
             detector=args.detector,
@@ -128,7 +128,7 @@ def _run_scenes(args: argparse.Namespace) -> int:
             min_scene_len=args.min_scene_len,
             max_side=args.max_side,
             scan=args.scan,
-            progress=progress,
+            progress=work.seconds if work.shows_bar else None,
         )
     threshold = args.threshold or scenes.DEFAULT_THRESHOLDS[args.detector]
     if args.json:
@@ -175,31 +175,6 @@ def _run_scenes(args: argparse.Namespace) -> int:
     for row in (header, *rows):
         print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
     return 0
-
-
-@contextlib.contextmanager
-def _progress_bar(description: str) -> Iterator[Callable[[float, float], None] | None]:
-    """A rich bar on stderr when it is a terminal; nothing at all otherwise (pipes, CI)."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[seconds]}"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(description, total=None, seconds="")
-
-        def update(done: float, total: float) -> None:
-            seconds = f"{done:.0f}/{total:.0f} s"
-            bar.update(task, completed=done, total=total or None, seconds=seconds)
-
-        yield update
 
 
 # --- entry point --------------------------------------------------------------------------

@@ -1,10 +1,5 @@
 """``sfxmatch daemon run|status|stop``, and ``install|uninstall|service-status`` from
-``sfxmatch.user_service``, plus the daemon-or-local choice other commands
-share.
-
-Commands that can run either in-process or on the daemon call ``add_mode_options(parser)``
-and then ``client_for(args)``: ``--daemon`` needs a running daemon, ``--local`` never uses
-one, and by default a daemon is used when ``sfxmatch.client.find_daemon()`` finds one.
+``sfxmatch.user_service``. Which backend other commands run on: ``sfxmatch._cli.backend``.
 """
 
 from __future__ import annotations
@@ -18,49 +13,11 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sfxmatch.user_service import add_service_commands
 
-if TYPE_CHECKING:
-    from sfxmatch.client import Client
-
 EXIT_NOT_RUNNING = 3  # what LSB init scripts return from `status` for a stopped service
-
-
-def add_mode_options(parser: argparse.ArgumentParser) -> None:
-    """``--daemon`` / ``--local`` (default: the daemon when one runs)."""
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument(
-        "--daemon",
-        dest="mode",
-        action="store_const",
-        const="daemon",
-        help="run on the sfxmatch daemon (fail if none is running)",
-    )
-    group.add_argument(
-        "--local",
-        dest="mode",
-        action="store_const",
-        const="local",
-        help="run in this process even when a daemon is running",
-    )
-    parser.set_defaults(mode="auto")
-
-
-def client_for(args: argparse.Namespace) -> Client | None:
-    """The daemon client to use for ``args.mode``, or None to run in-process."""
-    mode = getattr(args, "mode", "auto")
-    if mode == "local":
-        return None
-    from sfxmatch.client import find_daemon
-
-    client = find_daemon()
-    if client is None and mode == "daemon":
-        from sfxmatch.errors import ConfigError
-
-        raise ConfigError("no sfxmatch daemon is running (start one with `sfxmatch daemon run`)")
-    return client
 
 
 def add_daemon(subparsers: argparse._SubParsersAction) -> None:
