@@ -415,8 +415,8 @@ def test_a_pathological_glob_cannot_freeze_the_daemon(root: Path) -> None:
         client.library_add(sounds, "globs", kind_overrides=[(glob, "music")])
         seen: list[bool] = []
         watcher = Client(f"unix://{sock}", paths.read_token(paths.token_path(data)))
-        (report,) = client.library_index(
-            ["globs"], timeout=60, on_file=lambda _f: seen.append(watcher.health(timeout=FAST))
+        (report,) = client.stream_index(["globs"], timeout=60).run(
+            on_file=lambda _f: seen.append(watcher.health(timeout=FAST))
         )
         assert report.indexed == 2 and report.failed == 0
         assert seen and all(seen)  # the health check answered all along
