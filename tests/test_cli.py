@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from sfxmatch import __version__, cli, scenes
+from sfxmatch import __version__, scenes
+from sfxmatch import _cli as cli
 
 
 def _run(argv: list[str], capsys) -> tuple[int, str, str]:

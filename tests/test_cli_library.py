@@ -1,4 +1,4 @@
-"""``sfxmatch library add|index|status|search|remove`` through ``sfxmatch.cli.main`` (the
+"""``sfxmatch library add|index|status|search|remove`` through ``sfxmatch._cli.main`` (the
 tiny random-weights model, built once for the module) and, for status, a real process."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sfxmatch import cli
+from sfxmatch import _cli as cli
 from sfxmatch.config import Settings
 from sfxmatch.pipeline import Pipeline
 from sfxmatch.store.base import Filter

@@ -7,7 +7,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from sfxmatch.cli import main
+from sfxmatch._cli import main
 from sfxmatch.suggestions import from_dict
 from test_suggest import SuggestEnv, black_video, check_record_time, shared_env
 from tiny_models import TINY_MODELS

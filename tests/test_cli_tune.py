@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sfxmatch.cli import main
+from sfxmatch._cli import main
 from sfxmatch.match.tuning import save_scores, synthetic_corpus
 
 

@@ -18,7 +18,7 @@ from test_service_support import *  # noqa: F403  (fixtures)
 
 def test_client_imports_neither_torch_nor_the_pipeline() -> None:
     code = (
-        "import sys, sfxmatch.client, sfxmatch.cli_daemon;"
+        "import sys, sfxmatch.client, sfxmatch._cli.daemon;"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'lancedb', 'av')"
         " or m in ('sfxmatch.pipeline', 'sfxmatch.service.server'));"
         "print(bad)"

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sfxmatch import cli
+from sfxmatch import _cli as cli
 from sfxmatch.client import Client
 from sfxmatch.config import Settings
 from sfxmatch.errors import (

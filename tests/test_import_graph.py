@@ -22,7 +22,7 @@ package imports (explicit and implicit edges, transitively) must include none of
   ``lance``, ``exact`` and ``pinecone``; ``store.base``, the contract of plain values, is
   allowed), ``scenes`` and ``suggest`` (decode video), ``mix.*`` (sound files, FFmpeg),
   ``timeline.*`` (timeline files), ``plot``, ``service.*``, ``client``, ``pipeline``, the
-  CLI modules, ``service_install`` and ``testing.*``;
+  CLI modules, ``user_service`` and ``testing.*``;
 - and, imported directly by any module it reaches, the standard library's and third-party
   modules for files, processes and the network: ``os``, ``shutil``, ``tempfile``, ``io``,
   ``glob``, ``subprocess``, ``multiprocessing``, ``socket``, ``ssl``, ``asyncio``, ``http``,
@@ -70,12 +70,8 @@ IO_MODULES = (
     "sfxmatch.service",
     "sfxmatch.client",
     "sfxmatch.pipeline",
-    "sfxmatch.cli",
-    "sfxmatch.cli_daemon",
-    "sfxmatch.cli_library",
-    "sfxmatch.cli_models",
-    "sfxmatch.cli_suggest",
-    "sfxmatch.service_install",
+    "sfxmatch._cli",
+    "sfxmatch.user_service",
     "sfxmatch.testing",
 )
 IO_LIBRARIES = (
@@ -272,7 +268,7 @@ def test_the_checker_sees_cycles_lazy_imports_and_skips_type_checking(tmp_path: 
         "from typing import TYPE_CHECKING\n"
         "from . import suggestions\n"
         "if TYPE_CHECKING:\n    from sfxmatch.pipeline import Pipeline\n"
-        "def f():\n    from sfxmatch.media import probe\n    import subprocess\n"
+        "def f():\n    from sfxmatch.media import load_audio\n    import subprocess\n"
     )
     names = imported_names(Module("sfxmatch.mod", source, False))
     assert {"sfxmatch.suggestions", "sfxmatch.media", "subprocess"} <= names

@@ -12,7 +12,7 @@ import numpy as np
 import pyloudnorm
 import pytest
 from sfxmatch import media
-from sfxmatch.cli_suggest import loudness_line
+from sfxmatch._cli.suggest import loudness_line
 from sfxmatch.config import Settings
 from sfxmatch.errors import ConfigError
 from sfxmatch.mix import (

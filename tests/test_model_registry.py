@@ -73,7 +73,7 @@ def test_daemon_run_says_the_models_terms(model, random_weights, says, capsys):
     """`daemon run` says what the CLI says: random weights, or a licence against commerce."""
     import argparse
 
-    from sfxmatch.cli_daemon import _say_model_terms
+    from sfxmatch._cli.daemon import _say_model_terms
 
     _say_model_terms(argparse.Namespace(model=model, random_weights=random_weights))
     said = capsys.readouterr().err

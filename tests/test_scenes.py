@@ -72,7 +72,7 @@ def test_command_line_start_up_imports_no_detector_and_no_torch():
     # The parser needs only scenes' constants: OpenCV and PySceneDetect (which starts an
     # ffmpeg process when imported) load with the first frame, torch never for scenes.
     code = (
-        "import sys, sfxmatch.cli as c; c.build_parser(); "
+        "import sys, sfxmatch._cli as c; c.build_parser(); "
         "print(sorted(m for m in ('cv2', 'scenedetect', 'torch') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

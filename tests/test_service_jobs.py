@@ -125,7 +125,7 @@ def test_a_vanished_client_cancels_its_job(gated_ready: Daemon) -> None:
 def test_deadline_cancels_the_job(gated_ready: Daemon) -> None:
     with gated_client(gated_ready) as c:
         with pytest.raises(SfxmatchError) as late:
-            c.library_index(["g"], timeout=1.0)
+            c.stream_index(["g"], timeout=1.0).run()
         assert status_of(late.value) == "DEADLINE_EXCEEDED"
         (job,) = c.list_jobs()
         done = wait_for(lambda: (j := c.get_job(job.id)).state == "cancelled" and j, 30)

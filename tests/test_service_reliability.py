@@ -415,8 +415,8 @@ def test_a_pathological_glob_cannot_freeze_the_daemon(root: Path) -> None:
         client.library_add(sounds, "globs", kind_overrides=[(glob, "music")])
         seen: list[bool] = []
         watcher = Client(f"unix://{sock}", paths.read_token(paths.token_path(data)))
-        (report,) = client.library_index(
-            ["globs"], timeout=60, on_file=lambda _f: seen.append(watcher.health(timeout=FAST))
+        (report,) = client.stream_index(["globs"], timeout=60).run(
+            on_file=lambda _f: seen.append(watcher.health(timeout=FAST))
         )
         assert report.indexed == 2 and report.failed == 0
         assert seen and all(seen)  # the health check answered all along
@@ -432,7 +432,7 @@ def test_a_pathological_glob_cannot_freeze_the_daemon(root: Path) -> None:
     try:
         client = connect_spawned(again, data, sock)
         assert client.library_status("globs")[0].library.kind_overrides == ((glob, "music"),)
-        (report,) = client.library_index(["globs"], timeout=60)
+        (report,) = client.stream_index(["globs"], timeout=60).run()
         assert report.indexed == 2
         client.close()
         assert stop_spawned(again, timeout=30) == 0
@@ -536,7 +536,7 @@ def test_links_inside_a_library_never_reach_an_excluded_folder(shared: Spawned) 
     make_library(library / "inner", effects=2, beds=0)  # an excluded folder inside the library
     c = shared.client
     c.library_add(library, "linked")
-    (report,) = c.library_index(["linked"], timeout=120)
+    (report,) = c.stream_index(["linked"], timeout=120).run()
     assert report.indexed == 1
     excluded = sorted(Path(f.path).name for f in report.faults if f.kind == "excluded")
     assert excluded == ["inner", "linked-file.wav", "linked-folder"]
@@ -813,7 +813,7 @@ def test_a_full_disk_while_indexing_is_resource_exhausted_in_words(root: Path) -
         client = connect_spawned(daemon, data, sock)
         client.library_add(library, "full")
         with pytest.raises(SfxmatchError) as full:
-            client.library_index(["full"], timeout=120)
+            client.stream_index(["full"], timeout=120).run()
         error = full.value
         assert isinstance(error, StorageFullError), (type(error), str(error))
         assert status_of(error) == "RESOURCE_EXHAUSTED"
@@ -865,7 +865,7 @@ def test_cancel_and_deadline_end_an_index_within_a_second_even_mid_scan(shared: 
 
     deadline = 1.5
     with pytest.raises(SfxmatchError) as late:
-        c.library_index(["big"], timeout=deadline)
+        c.stream_index(["big"], timeout=deadline).run()
     assert status_of(late.value) == "DEADLINE_EXCEEDED"
     job = max(c.list_jobs(), key=lambda j: j.created_at)
     job = wait_for(lambda: (j := c.get_job(job.id)).finished_at and j, 30, "the late job's end")

@@ -454,7 +454,7 @@ def test_detect_platform() -> None:
 
 
 def test_sfxmatch_daemon_offers_the_service_commands(tmp_path: Path) -> None:
-    pytest.importorskip("sfxmatch.cli_daemon")
+    pytest.importorskip("sfxmatch._cli.daemon")
     done = subprocess.run(
         [
             sys.executable,

@@ -1,5 +1,5 @@
 """``python -m sfxmatch``: the same command line as the ``sfxmatch`` console script."""
 
-from sfxmatch.cli import main
+from sfxmatch._cli import main
 
 raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""Talk to a running sfxmatch daemon: typed methods mirroring ``sfxmatch.pipeline.Pipeline``.
+"""Talk to a running sfxmatch daemon: a ``sfxmatch.backend.Backend``, as ``Pipeline`` is.
 
 This module never imports torch or the pipeline (a test checks it), so plugins and a CLI that
 only forwards work start fast::
@@ -34,20 +34,25 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sfxmatch._generated.sfxmatch.v1 import sfxmatch_pb2 as pb
 from sfxmatch._generated.sfxmatch.v1 import sfxmatch_pb2_grpc as pb_grpc
+from sfxmatch.backend import LibraryStatus, SoundSync
 from sfxmatch.config import env_text
 from sfxmatch.errors import Cancelled, ConfigError, SfxmatchError
-from sfxmatch.progress import IndexProgress, Progress
+from sfxmatch.library.registry import LibraryConfig, RecordedFault, RunRecord
+from sfxmatch.library.scan import ScanFault
+from sfxmatch.library.syncpoints import SyncPoint
+from sfxmatch.progress import IndexProgress, IndexReport, Progress
 from sfxmatch.service import paths, translate
 from sfxmatch.service.auth import bearer
+from sfxmatch.store.base import Kind
 from sfxmatch.suggestions import (
     Candidate,
     Edit,
@@ -73,67 +78,6 @@ _JOB_STATES = {
 
 
 # --- values -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Fault:
-    path: str
-    kind: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class LibraryInfo:
-    name: str
-    root: str
-    catalogue: str | None
-    kind_overrides: tuple[tuple[str, str], ...]
-    added_at: float
-
-
-@dataclass(frozen=True)
-class IndexReport:
-    library: str
-    scanned: int
-    added: int
-    changed: int
-    moved: int
-    deleted: int
-    relabelled: int
-    unchanged: int
-    failed: int
-    faults: tuple[Fault, ...]
-    seconds: float
-    cancelled: bool
-    indexed: int
-    analysed: int = 0
-
-
-@dataclass(frozen=True)
-class LibraryStatus:
-    library: LibraryInfo
-    sounds: int
-    by_kind: dict[str, int]
-    faults: tuple[Fault, ...]
-    root_exists: bool
-    last_indexed_at: float | None
-    last_run: dict[str, Any] | None
-    sync_sources: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class SoundSync:
-    """One sound's sync point as the daemon reports it (``LibrarySoundSync``)."""
-
-    path: str
-    library: str
-    sound_id: str
-    duration: float
-    sync_point: float
-    source: str
-    detail: str
-    peak: float | None
-    detected: float | None
 
 
 @dataclass(frozen=True)
@@ -216,12 +160,8 @@ def _error(exc: grpc.RpcError) -> SfxmatchError:
     return _TRANSPORT.get(code, DaemonError)(code.name, details)
 
 
-def _fault(f: pb.Fault) -> Fault:
-    return Fault(f.path, f.kind, f.reason)
-
-
-def _library(m: pb.Library) -> LibraryInfo:
-    return LibraryInfo(
+def _library(m: pb.Library) -> LibraryConfig:
+    return LibraryConfig(
         name=m.name,
         root=m.root,
         catalogue=m.catalogue or None,
@@ -241,8 +181,10 @@ def _report(m: pb.IndexReport) -> IndexReport:
         relabelled=m.relabelled,
         unchanged=m.unchanged,
         failed=m.failed,
-        faults=tuple(_fault(f) for f in m.faults),
+        faults=tuple(ScanFault(Path(f.path), cast(Any, f.kind), f.reason) for f in m.faults),
         seconds=m.seconds,
+        decode_seconds=0.0,  # the daemon keeps its timings to itself
+        model_seconds=0.0,
         cancelled=m.cancelled,
         indexed=m.indexed,
         analysed=m.analysed,
@@ -284,16 +226,34 @@ def _candidate(m: pb.Candidate) -> Candidate:
 
 
 def _sound_sync(m: pb.SoundSync) -> SoundSync:
+    peak = m.peak if m.HasField("peak") else None
     return SoundSync(
         path=m.path,
         library=m.library,
         sound_id=m.sound_id,
+        kind=m.kind,
+        label=m.label,
         duration=m.duration,
-        sync_point=m.sync_point,
-        source=m.source,
-        detail=m.detail,
-        peak=m.peak if m.HasField("peak") else None,
+        point=SyncPoint(m.sync_point, cast(Any, m.source), m.detail, peak),
         detected=m.detected if m.HasField("detected") else None,
+    )
+
+
+def _status(m: pb.LibraryStatus) -> LibraryStatus:
+    name = m.library.name
+    last_run = None
+    if m.last_run_json:
+        # The daemon sends the run's summary and when it finished (not when it started).
+        finished = m.last_indexed_at
+        last_run = RunRecord(name, finished, finished, json.loads(m.last_run_json))
+    return LibraryStatus(
+        library=_library(m.library),
+        sounds=m.sounds,
+        by_kind={k.kind: k.sounds for k in m.by_kind},
+        faults=tuple(RecordedFault(name, f.path, f.kind, f.reason, 0.0) for f in m.faults),
+        last_run=last_run,
+        root_exists=m.root_exists,
+        sync_sources={c.source: c.sounds for c in m.sync_sources},
     )
 
 
@@ -413,6 +373,16 @@ class Client:
             addresses=tuple(m.addresses),
         )
 
+    @property
+    def model(self) -> str:
+        """The daemon's model (its registry name)."""
+        return self.version().model
+
+    @property
+    def meaningless(self) -> bool:
+        """True when the daemon's model has random weights."""
+        return self.version().meaningless
+
     def shutdown(self, grace: float = 0.0) -> None:
         """Ask the daemon to stop (running jobs get ``grace`` seconds; 0: its default)."""
         self._call(self._stub.Shutdown, pb.ShutdownRequest(grace_seconds=grace))
@@ -426,7 +396,7 @@ class Client:
         *,
         catalogue: str | os.PathLike[str] | None = None,
         kind_overrides: Sequence[tuple[str, str]] = (),
-    ) -> LibraryInfo:
+    ) -> LibraryConfig:
         request = pb.LibraryAddRequest(
             path=_absolute(path),
             name=name or "",
@@ -441,19 +411,7 @@ class Client:
 
     def library_status(self, name: str | None = None) -> list[LibraryStatus]:
         reply = self._call(self._stub.LibraryStatus, pb.LibraryStatusRequest(name=name or ""))
-        return [
-            LibraryStatus(
-                library=_library(s.library),
-                sounds=s.sounds,
-                by_kind={k.kind: k.sounds for k in s.by_kind},
-                faults=tuple(_fault(f) for f in s.faults),
-                root_exists=s.root_exists,
-                last_indexed_at=s.last_indexed_at or None,
-                last_run=json.loads(s.last_run_json) if s.last_run_json else None,
-                sync_sources={c.source: c.sounds for c in s.sync_sources},
-            )
-            for s in reply.libraries
-        ]
+        return [_status(s) for s in reply.libraries]
 
     def sound_sync(self, path: str | os.PathLike[str]) -> SoundSync:
         """A sound's sync point (what it is placed by, and where that comes from)."""
@@ -471,7 +429,7 @@ class Client:
         self,
         text: str,
         *,
-        kind: str | None = None,
+        kind: Kind | None = None,
         library: str | Sequence[str] | None = None,
         top_k: int = 10,
     ) -> list[Candidate]:
@@ -494,10 +452,10 @@ class Client:
         progress: Callable[[Progress], None] | None = None,
         cancel: threading.Event | None = None,
         on_file: Callable[[IndexProgress], None] | None = None,
-        timeout: float | None = None,
     ) -> list[IndexReport]:
-        """Index libraries on the daemon; returns one report per library."""
-        stream = self.stream_index(names, timeout=timeout)
+        """Index libraries on the daemon; returns one report per library (with a deadline:
+        ``stream_index(names, timeout=...).run(...)``)."""
+        stream = self.stream_index(names)
         return stream.run(progress=progress, cancel=cancel, on_file=on_file)
 
     # -- suggest and render ------------------------------------------------------------
@@ -534,10 +492,9 @@ class Client:
         *,
         progress: Callable[[Progress], None] | None = None,
         cancel: threading.Event | None = None,
-        timeout: float | None = None,
     ) -> Suggestions:
         """Suggestions for a video file or an edit (its clips' paths made absolute here)."""
-        stream = self.stream_suggest(source, options, timeout=timeout)
+        stream = self.stream_suggest(source, options)
         return stream.run(progress=progress, cancel=cancel)
 
     def stream_render(
@@ -570,10 +527,9 @@ class Client:
         *,
         progress: Callable[[Progress], None] | None = None,
         cancel: threading.Event | None = None,
-        timeout: float | None = None,
     ) -> RenderResult:
         """Write the mix, stems, timeline, plot or muxed video that ``request`` names."""
-        stream = self.stream_render(suggestions, request, timeout=timeout)
+        stream = self.stream_render(suggestions, request)
         return stream.run(progress=progress, cancel=cancel)
 
     # -- jobs --------------------------------------------------------------------------
@@ -683,6 +639,9 @@ class _Stream:
             # Cancelled here: the daemon's answer never comes, gRPC says only "locally
             # cancelled"; say it as the pipeline in this process does.
             raise Cancelled(f"{self._what} was cancelled") from None
+        except KeyboardInterrupt:
+            self._call.cancel()  # the daemon cancels the job when its caller goes
+            raise
         finally:
             finished.set()
         raise DaemonError("UNKNOWN", "the daemon ended the call without a result")
@@ -748,13 +707,12 @@ __all__ = [
     "DaemonStatus",
     "DaemonUnavailable",
     "Event",
-    "Fault",
     "IndexProgress",
     "IndexReport",
     "JobInfo",
-    "LibraryInfo",
     "LibraryStatus",
     "Progress",
+    "SoundSync",
     "TokenRefused",
     "find_daemon",
 ]

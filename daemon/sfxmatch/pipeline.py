@@ -16,12 +16,12 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from sfxmatch.backend import LibraryStatus, SoundSync
 from sfxmatch.config import Settings
 from sfxmatch.errors import (
     AccessDeniedError,
@@ -40,11 +40,10 @@ from sfxmatch.library.registry import (
     IndexedSound,
     IndexState,
     LibraryConfig,
-    RecordedFault,
     Registry,
-    RunRecord,
     check_library_name,
     decode_path,
+    display_path,
 )
 from sfxmatch.library.syncpoints import SyncPoint
 from sfxmatch.progress import Progress
@@ -74,19 +73,6 @@ ProgressFn = Callable[[Progress], None]
 
 def _no_progress(_: Progress) -> None:
     return None
-
-
-@dataclass(frozen=True)
-class LibraryStatus:
-    """One library as the index knows it."""
-
-    library: LibraryConfig
-    sounds: int
-    by_kind: dict[str, int]
-    faults: tuple[RecordedFault, ...]
-    last_run: RunRecord | None
-    root_exists: bool
-    sync_sources: dict[str, int] = field(default_factory=dict)  # sounds per sync-point source
 
 
 def _slug(text: str) -> str:
@@ -455,14 +441,13 @@ class Pipeline:
             return sound
         raise UnknownSoundError(f"{path}: not in any registered library (`sfxmatch library add`)")
 
-    def sound_sync(self, path: str | os.PathLike[str]) -> tuple[IndexedSound, SyncPoint]:
+    def sound_sync(self, path: str | os.PathLike[str]) -> SoundSync:
         """A sound of a library and the sync point it is placed by."""
         sound = self.sound_at(path)
-        return sound, self.state.sync_points([sound.entry.sound_id])[sound.entry.sound_id]
+        point = self.state.sync_points([sound.entry.sound_id])[sound.entry.sound_id]
+        return sound_sync(sound, point)
 
-    def library_set_sync(
-        self, path: str | os.PathLike[str], seconds: float | None
-    ) -> tuple[IndexedSound, SyncPoint]:
+    def library_set_sync(self, path: str | os.PathLike[str], seconds: float | None) -> SoundSync:
         """Set the user's sync point of one sound (seconds into the file), or with None go
         back to what the catalogue, the file or the detector says. It wins over all of
         them while the file's content stays the same. Returns the sound and its sync point
@@ -681,6 +666,20 @@ def check_render_request(request: RenderRequest, edit: Edit | None = None) -> No
             )
 
 
+def sound_sync(sound: IndexedSound, point: SyncPoint) -> SoundSync:
+    """An indexed sound and its sync point as the value both backends return."""
+    return SoundSync(
+        path=display_path(sound.entry.path),
+        library=sound.library,
+        sound_id=sound.entry.sound_id,
+        kind=sound.kind,
+        label=sound.label,
+        duration=sound.duration,
+        point=point,
+        detected=sound.onset,
+    )
+
+
 def _inside(path: str, root: str) -> str | None:
     """``path`` relative to the library ``root`` ("/"-separated), as given or with links
     resolved; None when it is not inside."""
@@ -744,6 +743,7 @@ __all__ = [
     "Pipeline",
     "Progress",
     "ProgressFn",
+    "SoundSync",
     "candidates_from_hits",
     "check_render_request",
 ]

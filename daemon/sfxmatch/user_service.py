@@ -736,11 +736,6 @@ def add_service_commands(subparsers: argparse._SubParsersAction) -> None:
     status.set_defaults(handler=_run_status)
 
 
-def add_daemon_subcommands(commands: argparse._SubParsersAction) -> None:
-    """The name ``sfxmatch.cli_daemon`` looks for: the same as add_service_commands."""
-    add_service_commands(commands)
-
-
 def _print_result(result: ServiceResult, out: _Out) -> None:
     for action in result.actions:
         out.write(f"{action}\n")

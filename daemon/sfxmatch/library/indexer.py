@@ -75,7 +75,7 @@ from sfxmatch.library.vector_ids import (
     window_vector_id,
 )
 from sfxmatch.match.onset import Onset, detect_onset
-from sfxmatch.progress import IndexProgress
+from sfxmatch.progress import IndexProgress, IndexReport
 from sfxmatch.store.base import KINDS, Record, SoundMeta, VectorStore
 
 if TYPE_CHECKING:
@@ -89,33 +89,6 @@ CHECKPOINTS = ("scanned", "upserted", "committed", "deleted")  # where a crash t
 KEEP_ON_FAULT = frozenset({"empty", "not_audio", "unreadable", "special_file", "broken_symlink"})
 
 Progress = Callable[["IndexProgress"], None]
-
-
-@dataclass(frozen=True)
-class IndexReport:
-    """What one run did, per library."""
-
-    library: str
-    scanned: int
-    added: int
-    changed: int
-    moved: int
-    deleted: int
-    relabelled: int
-    unchanged: int
-    failed: int
-    faults: tuple[ScanFault, ...]
-    seconds: float
-    decode_seconds: float  # reading, decoding and features (reader thread)
-    model_seconds: float  # text and audio embedding
-    cancelled: bool = False
-    indexed: int = 0  # sounds in the index after the run
-    analysed: int = 0  # unchanged sounds given their sync points (indexed before them)
-    sync_seconds: float = 0.0  # the onset detector's part of decode_seconds
-
-    def summary(self) -> dict[str, object]:
-        counts = {k: v for k, v in self.__dict__.items() if k not in ("faults", "library")}
-        return counts | {"faults": len(self.faults)}
 
 
 @dataclass

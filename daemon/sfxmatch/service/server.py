@@ -350,16 +350,14 @@ class Servicer:
 
     def LibrarySoundSync(self, request: pb.LibrarySoundSyncRequest) -> pb.SoundSync:
         path = self.d.policy.existing(request.path, "sound")
-        sound, point = self.pipeline.sound_sync(path)
-        return translate.sound_sync_msg(sound, point)
+        return translate.sound_sync_msg(self.pipeline.sound_sync(path))
 
     def LibrarySetSync(self, request: pb.LibrarySetSyncRequest) -> pb.SoundSync:
         path = self.d.policy.existing(request.path, "sound")
         seconds = (
             translate.check_sync_seconds(request.seconds) if request.HasField("seconds") else None
         )
-        sound, point = self.pipeline.library_set_sync(path, seconds)
-        return translate.sound_sync_msg(sound, point)
+        return translate.sound_sync_msg(self.pipeline.library_set_sync(path, seconds))
 
     def LibraryIndex(self, request: pb.LibraryIndexRequest) -> JobPlan:
         def prepare() -> tuple[str, Callable[[Job], Any]]:

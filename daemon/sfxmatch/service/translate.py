@@ -22,6 +22,7 @@ from typing import Any
 import grpc
 
 from sfxmatch._generated.sfxmatch.v1 import sfxmatch_pb2 as pb
+from sfxmatch.backend import SoundSync
 from sfxmatch.errors import (
     STORAGE_FULL_ERRNOS,
     AccessDeniedError,
@@ -381,18 +382,20 @@ def candidate_msg(c: Candidate) -> pb.Candidate:
     )
 
 
-def sound_sync_msg(sound: Any, point: Any) -> pb.SoundSync:
-    """A sound of the index (``IndexedSound``) and its sync point (``SyncPoint``)."""
+def sound_sync_msg(found: SoundSync) -> pb.SoundSync:
+    """A sound of the index and its sync point (``backend.SoundSync``)."""
     return pb.SoundSync(
-        path=os.fsencode(sound.entry.path).decode("utf-8", "replace"),
-        library=sound.library,
-        sound_id=sound.entry.sound_id,
-        duration=sound.duration,
-        sync_point=point.time,
-        source=point.source,
-        detail=point.detail,
-        peak=point.peak,
-        detected=sound.onset,
+        path=found.path,
+        library=found.library,
+        sound_id=found.sound_id,
+        kind=found.kind,
+        label=found.label,
+        duration=found.duration,
+        sync_point=found.point.time,
+        source=found.point.source,
+        detail=found.point.detail,
+        peak=found.point.peak,
+        detected=found.detected,
     )
 
 

@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args:
         raise SystemExit("usage: python -m sfxmatch.testing.crash POINT:N SFXMATCH-ARGS...")
     indexer.set_checkpoint_hook(killer(args[0]))
-    from sfxmatch.cli import main as cli_main
+    from sfxmatch._cli import main as cli_main
 
     return cli_main(args[1:])
 

@@ -365,7 +365,7 @@ class LibrarySetSyncRequest(_message.Message):
     def __init__(self, path: _Optional[str] = ..., seconds: _Optional[float] = ...) -> None: ...
 
 class SoundSync(_message.Message):
-    __slots__ = ("path", "library", "sound_id", "duration", "sync_point", "source", "detail", "peak", "detected")
+    __slots__ = ("path", "library", "sound_id", "duration", "sync_point", "source", "detail", "peak", "detected", "kind", "label")
     PATH_FIELD_NUMBER: _ClassVar[int]
     LIBRARY_FIELD_NUMBER: _ClassVar[int]
     SOUND_ID_FIELD_NUMBER: _ClassVar[int]
@@ -375,6 +375,8 @@ class SoundSync(_message.Message):
     DETAIL_FIELD_NUMBER: _ClassVar[int]
     PEAK_FIELD_NUMBER: _ClassVar[int]
     DETECTED_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
     path: str
     library: str
     sound_id: str
@@ -384,7 +386,9 @@ class SoundSync(_message.Message):
     detail: str
     peak: float
     detected: float
-    def __init__(self, path: _Optional[str] = ..., library: _Optional[str] = ..., sound_id: _Optional[str] = ..., duration: _Optional[float] = ..., sync_point: _Optional[float] = ..., source: _Optional[str] = ..., detail: _Optional[str] = ..., peak: _Optional[float] = ..., detected: _Optional[float] = ...) -> None: ...
+    kind: str
+    label: str
+    def __init__(self, path: _Optional[str] = ..., library: _Optional[str] = ..., sound_id: _Optional[str] = ..., duration: _Optional[float] = ..., sync_point: _Optional[float] = ..., source: _Optional[str] = ..., detail: _Optional[str] = ..., peak: _Optional[float] = ..., detected: _Optional[float] = ..., kind: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
 
 class Rational(_message.Message):
     __slots__ = ("numerator", "denominator")

@@ -1,63 +1,39 @@
-"""``sfxmatch library ...``: add, index, status, search, remove (thin over ``Pipeline``)."""
+"""``sfxmatch library ...``: add, index, status, search, sync, remove (thin over a backend:
+the daemon when one runs, a ``Pipeline`` here otherwise; ``sfxmatch._cli.backend``)."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sfxmatch._cli.backend import (
+    add_mode_options,
+    add_model_options,
+    backend_for,
+    local_pipeline,
+)
+from sfxmatch._cli.progress import running
+
 if TYPE_CHECKING:
-    from sfxmatch.library.indexer import IndexProgress
+    from sfxmatch.backend import Backend, SoundSync
+    from sfxmatch.library.registry import IndexedSound
+    from sfxmatch.library.syncpoints import SyncPoint
     from sfxmatch.pipeline import Pipeline
 
 KIND_CHOICES = ("ambience", "effect", "music")
 
 
-def add_model_options(parser: argparse.ArgumentParser) -> None:
-    """Which encoder and store a command uses (shared by library and suggest)."""
-    group = parser.add_argument_group("model and store")
-    from sfxmatch.embed.registry import MODELS
-
-    group.add_argument(
-        "--model",
-        default=None,
-        metavar="NAME",
-        help=f"the model: {', '.join(MODELS)} (default: $SFXMATCH_MODEL, else pe-av-base with "
-        "a GPU and pe-av-small without; `sfxmatch models` lists them)",
-    )
-    group.add_argument(
-        "--random-weights",
-        action="store_true",
-        help="DEVELOPMENT ONLY: run with random weights; results are meaningless",
-    )
-    group.add_argument(
-        "--store",
-        choices=("lance", "exact", "pinecone"),
-        default="lance",
-        help="vector store: embedded LanceDB (default), exact (numpy file), pinecone",
-    )
-
-
-def pipeline_from_args(args: argparse.Namespace) -> Pipeline:
-    from sfxmatch.pipeline import Pipeline
-
-    weights = "random" if getattr(args, "random_weights", False) else None
-    return Pipeline(model=args.model, weights=weights, store_backend=args.store)
-
-
-def warn_if_meaningless(pipeline: Pipeline) -> None:
+def warn_if_meaningless(backend: Backend) -> None:
     """Say once what a user must know about the model: random weights (meaningless results)
     and a licence that forbids commercial use."""
-    from sfxmatch.cli_models import warn_about_model
+    from sfxmatch._cli.models import warn_about_model
 
-    warn_about_model(pipeline.model, meaningless=pipeline.meaningless)
+    warn_about_model(backend.model, meaningless=backend.meaningless)
 
 
 def add_library(subparsers: argparse._SubParsersAction) -> None:
@@ -85,9 +61,6 @@ def add_library(subparsers: argparse._SubParsersAction) -> None:
     index = commands.add_parser("index", help="index new and changed sounds")
     index.add_argument("names", nargs="*", help="libraries to index (default: all)")
     index.add_argument("--json", action="store_true", help="print the reports as JSON")
-    from sfxmatch.cli_daemon import add_mode_options
-
-    add_mode_options(index)
     index.set_defaults(handler=_run_index)
 
     status = commands.add_parser("status", help="what is indexed, and what could not be")
@@ -126,6 +99,7 @@ def add_library(subparsers: argparse._SubParsersAction) -> None:
     remove.set_defaults(handler=_run_remove)
 
     for sub in (add, index, status, search, remove, sync):
+        add_mode_options(sub)
         add_model_options(sub)
 
 
@@ -138,64 +112,12 @@ def _run_add(args: argparse.Namespace) -> int:
         if not sep or not glob:
             raise ConfigError(f"--kind {rule!r}: write GLOB=KIND, e.g. 'Beds/**=ambience'")
         overrides.append((glob, kind))
-    with pipeline_from_args(args) as pipeline:
-        library = pipeline.library_add(
+    with backend_for(args) as backend:
+        library = backend.library_add(
             args.path, args.name, catalogue=args.catalogue, kind_overrides=overrides
         )
     print(f"added library {library.name!r} at {library.root}; run `sfxmatch library index`")
     return 0
-
-
-@contextlib.contextmanager
-def _index_bar() -> Iterator[Callable[[IndexProgress], None]]:
-    """Files/s and ETA on a terminal; a line per library otherwise."""
-    if not sys.stderr.isatty():
-        last: dict[str, float] = {}
-        shown: dict[str, tuple[str, bool]] = {}  # library -> (stage, any file done) printed
-
-        def plain(p: IndexProgress) -> None:
-            # Every stage change (the scan summary rides on "index 0/N") and the first files
-            # done; then at most one line per 10 s.
-            now = time.monotonic()
-            seen = (p.stage, p.done > 0)
-            if shown.get(p.library, ("", False)) != seen or now - last.get(p.library, 0.0) > 10:
-                last[p.library] = now
-                shown[p.library] = seen
-                print(f"{p.library}: {p.stage} {p.done}/{p.total} {p.message}", file=sys.stderr)
-
-        yield plain
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
-        tasks: dict[str, Any] = {}
-        started: dict[str, float] = {}
-
-        def update(p: IndexProgress) -> None:
-            if p.library not in tasks:
-                tasks[p.library] = bar.add_task(p.library, total=None, rate="")
-            task = tasks[p.library]
-            if p.stage == "index" and p.library not in started:
-                started[p.library] = time.monotonic()
-            elapsed = time.monotonic() - started.get(p.library, time.monotonic())
-            rate = f"{p.done / elapsed:.1f} files/s" if elapsed > 0 and p.done else ""
-            bar.update(task, completed=p.done, total=p.total or None, rate=rate)
-
-        yield update
 
 
 def _check_names(pipeline: Pipeline, names: list[str] | None) -> None:
@@ -205,29 +127,24 @@ def _check_names(pipeline: Pipeline, names: list[str] | None) -> None:
 
 
 def _run_index(args: argparse.Namespace) -> int:
-    from sfxmatch.cli_daemon import client_for
-
-    # A running daemon holds the store open: index through it so it sees every new sound.
-    client = None if (args.model or args.random_weights) else client_for(args)
-    if client is not None:
-        with _index_bar() as on_file:
-            reports = client.library_index(args.names or None, on_file=on_file)
-        return _print_reports(args, reports)
-    cancel = threading.Event()
-    with pipeline_from_args(args) as pipeline:
-        _check_names(pipeline, args.names)
-        pipeline.load_model()  # a missing model is one line, before any warning
-        warn_if_meaningless(pipeline)
-        with _index_bar() as on_file:
-            try:
-                reports = pipeline.library_index(args.names or None, cancel=cancel, on_file=on_file)
-            except KeyboardInterrupt:
-                # Batches already committed stay; the next run picks up the rest.
-                print(
-                    "sfxmatch: index stopped; what was done is kept, run it again to finish",
-                    file=sys.stderr,
+    try:
+        with backend_for(args) as backend:
+            pipeline = local_pipeline(backend)
+            if pipeline is not None:  # here: say what is wrong before a model loads
+                _check_names(pipeline, args.names)
+                pipeline.load_model()  # a missing model is one line, before any warning
+                warn_if_meaningless(pipeline)
+            with running("index") as work:
+                reports = backend.library_index(
+                    args.names or None, cancel=work.cancel, on_file=work.file
                 )
-                return 130
+    except KeyboardInterrupt:
+        # Batches already committed stay; the next run picks up the rest.
+        print(
+            "sfxmatch: index stopped; what was done is kept, run it again to finish",
+            file=sys.stderr,
+        )
+        return 130
     return _print_reports(args, reports)
 
 
@@ -258,42 +175,64 @@ def _report_json(r: Any) -> dict[str, Any]:
     return data
 
 
-def _sound_json(sound: Any, point: Any) -> dict[str, Any]:
-    from sfxmatch.library.registry import display_path
-
+def _sound_json(found: SoundSync) -> dict[str, Any]:
+    point = found.point
     return {
-        "path": display_path(sound.entry.path),
-        "sound_id": sound.entry.sound_id,
-        "kind": sound.kind,
-        "label": sound.label,
-        "duration": sound.duration,
+        "path": found.path,
+        "sound_id": found.sound_id,
+        "kind": found.kind,
+        "label": found.label,
+        "duration": found.duration,
         "sync_point": point.time,
         "sync_source": point.source,
         "sync_detail": point.detail,
         "peak": point.peak,
-        "detected": sound.onset,
+        "detected": found.detected,
     }
 
 
-def _sound_line(sound: Any, point: Any) -> str:
+def _listed_json(sound: IndexedSound, point: SyncPoint) -> dict[str, Any]:
+    from sfxmatch.pipeline import sound_sync
+
+    return _sound_json(sound_sync(sound, point))
+
+
+def _sound_line(sound: IndexedSound, point: SyncPoint) -> str:
     peak = f"  peak {point.peak:.3f} s" if point.peak is not None else ""
     return f"    {sound.entry.display_path}: sync {point.describe()}{peak}"
 
 
+def _index_reader(backend: Backend) -> Pipeline:
+    """The index files of the backend's model, read here: which other models indexed a
+    library and its sounds one by one are not in the daemon's API. Loads no model."""
+    from sfxmatch.pipeline import Pipeline
+
+    return local_pipeline(backend) or Pipeline(
+        model=backend.model, weights="random" if backend.meaningless else None
+    )
+
+
 def _run_status(args: argparse.Namespace) -> int:
-    with pipeline_from_args(args) as pipeline:
-        statuses = pipeline.library_status(args.name)
-        elsewhere = {
-            s.library.name: pipeline.indexes_by_model(s.library.name)
-            for s in statuses
-            if s.sounds == 0
-        }
-        model = pipeline.model
-        sounds = (
-            {s.library.name: pipeline.library_sounds(s.library.name) for s in statuses}
-            if args.sounds
-            else {}
+    with backend_for(args) as backend:
+        statuses = backend.library_status(args.name)
+        model = backend.model
+        reader = (
+            _index_reader(backend) if args.sounds or any(s.sounds == 0 for s in statuses) else None
         )
+        try:
+            elsewhere = {
+                s.library.name: reader.indexes_by_model(s.library.name)
+                for s in statuses
+                if s.sounds == 0 and reader is not None
+            }
+            sounds = (
+                {s.library.name: reader.library_sounds(s.library.name) for s in statuses}
+                if args.sounds and reader is not None
+                else {}
+            )
+        finally:
+            if reader is not None and reader is not backend:
+                reader.close()
     if args.json:
         out = [
             {
@@ -308,7 +247,7 @@ def _run_status(args: argparse.Namespace) -> int:
                 "indexed_with_other_models": elsewhere.get(s.library.name, {}),
                 "sync_sources": s.sync_sources,
                 **(
-                    {"sounds_list": [_sound_json(a, b) for a, b in sounds[s.library.name]]}
+                    {"sounds_list": [_listed_json(a, b) for a, b in sounds[s.library.name]]}
                     if args.sounds
                     else {}
                 ),
@@ -356,11 +295,11 @@ def _run_status(args: argparse.Namespace) -> int:
 
 
 def _run_search(args: argparse.Namespace) -> int:
-    with pipeline_from_args(args) as pipeline:
-        found = pipeline.library_search(
+    with backend_for(args) as backend:
+        found = backend.library_search(
             args.text, kind=args.kind, library=args.library, top_k=args.top_k
         )
-        warn_if_meaningless(pipeline)  # after: a user error stays one line
+        warn_if_meaningless(backend)  # after: a user error stays one line
     if args.json:
         print(json.dumps([dataclasses.asdict(c) for c in found], indent=2, ensure_ascii=False))
         return 0
@@ -384,22 +323,23 @@ def _run_sync(args: argparse.Namespace) -> int:
             seconds = parse_time(args.seconds)
         except BadTime as exc:
             raise ConfigError(str(exc)) from None
-    with pipeline_from_args(args) as pipeline:
+    with backend_for(args) as backend:
         if args.clear or seconds is not None:
-            sound, point = pipeline.library_set_sync(args.path, seconds)
+            found = backend.library_set_sync(args.path, seconds)
         else:
-            sound, point = pipeline.sound_sync(args.path)
+            found = backend.sound_sync(args.path)
     if args.json:
-        print(json.dumps(_sound_json(sound, point), indent=2, ensure_ascii=False))
+        print(json.dumps(_sound_json(found), indent=2, ensure_ascii=False))
         return 0
+    point = found.point
     peak = f", peak at {point.peak:.3f} s" if point.peak is not None else ""
-    detected = f"; the detector found {sound.onset:.3f} s" if sound.onset is not None else ""
+    detected = f"; the detector found {found.detected:.3f} s" if found.detected is not None else ""
     print(f"{args.path}: sync point {point.describe()}{peak}{detected}")
     return 0
 
 
 def _run_remove(args: argparse.Namespace) -> int:
-    with pipeline_from_args(args) as pipeline:
-        removed = pipeline.library_remove(args.name)
+    with backend_for(args) as backend:
+        removed = backend.library_remove(args.name)
     print(f"removed library {args.name!r} ({removed} sounds forgotten; no file was touched)")
     return 0

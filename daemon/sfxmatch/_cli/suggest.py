@@ -6,17 +6,14 @@ import argparse
 import json
 import math
 import sys
-import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sfxmatch.cli_daemon import add_mode_options, client_for
-from sfxmatch.cli_library import add_model_options, pipeline_from_args
-from sfxmatch.cli_models import warn_about_model
+from sfxmatch._cli.backend import add_mode_options, add_model_options, backend_for
+from sfxmatch._cli.models import warn_about_model
+from sfxmatch._cli.progress import running
 
 if TYPE_CHECKING:
-    from sfxmatch.pipeline import Progress
     from sfxmatch.suggestions import Edit, RenderRequest, Suggestions, SuggestOptions
 
 
@@ -201,34 +198,6 @@ def load_edit(path: Path, fps: str | None = None) -> Edit:
     return read_edit(path)
 
 
-def _reporter(kind: str) -> tuple[Callable[[Progress], None], Callable[[], None]]:
-    if kind == "jsonl":
-
-        def line(p: Progress) -> None:
-            record = {"stage": p.stage, "fraction": round(p.fraction, 4), "message": p.message}
-            print(json.dumps(record), file=sys.stderr, flush=True)
-
-        return line, lambda: None
-    if kind == "none" or not sys.stderr.isatty():
-        return (lambda p: None), (lambda: None)
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bar = Progress(
-        TextColumn("{task.description:<14}"), BarColumn(), TextColumn("{task.fields[msg]}"),
-        TimeElapsedColumn(), console=Console(stderr=True), transient=True,
-    )  # fmt: skip
-    bar.start()
-    tasks: dict[str, Any] = {}
-
-    def update(p: Progress) -> None:
-        if p.stage not in tasks:
-            tasks[p.stage] = bar.add_task(p.stage, total=1.0, msg="")
-        bar.update(tasks[p.stage], completed=p.fraction, msg=p.message[:40])
-
-    return update, bar.stop
-
-
 def run_suggest(args: argparse.Namespace) -> int:
     from sfxmatch.errors import ConfigError
     from sfxmatch.suggestions import RenderResult, to_dict
@@ -242,29 +211,16 @@ def run_suggest(args: argparse.Namespace) -> int:
 
     # Wrong output names fail now, not after a long suggest run.
     check_render_request(request, source if args.edit else None)
-    progress, stop = _reporter(args.progress)
-    client = _daemon(args)
     wanted = any((request.mix, request.stems_dir, request.mux, request.timeline, request.plot))
     nothing = RenderResult(files=())
     _make_output_folders(request)
-    cancel = threading.Event()
-    try:
-        if client is not None:
-            suggestions = client.suggest(source, options, progress=progress)
-            result = client.render(suggestions, request, progress=progress) if wanted else nothing
-        else:
-            with pipeline_from_args(args) as pipeline:
-                suggestions = pipeline.suggest(source, options, progress=progress, cancel=cancel)
-                result = (
-                    pipeline.render(suggestions, request, progress=progress, cancel=cancel)
-                    if wanted
-                    else nothing
-                )
-    except KeyboardInterrupt:
-        cancel.set()
-        raise
-    finally:
-        stop()
+    with backend_for(args) as backend, running("suggest", style=args.progress) as work:
+        suggestions = backend.suggest(source, options, progress=work.progress, cancel=work.cancel)
+        result = (
+            backend.render(suggestions, request, progress=work.progress, cancel=work.cancel)
+            if wanted
+            else nothing
+        )
     if suggestions.meaningless:
         print(
             "sfxmatch: WARNING: made with RANDOM weights: these suggestions are MEANINGLESS",
@@ -292,14 +248,6 @@ def loudness_line(result: Any) -> str:
         peak_text = f"{peak:.1f} dBTP" if peak is not None and math.isfinite(peak) else "none"
         return f"mix loudness {lufs:.1f} LUFS, true peak {peak_text}{note}"
     return f"mix loudness not measured{note}" if note else ""
-
-
-def _daemon(args: argparse.Namespace) -> Any:
-    """The daemon's client, or None to run here. An explicit model choice runs here: the
-    daemon holds its own model."""
-    if args.mode == "auto" and (args.model or args.random_weights):
-        return None
-    return client_for(args)
 
 
 def _make_output_folders(request: RenderRequest) -> None:

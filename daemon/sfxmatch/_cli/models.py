@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Literal
+from typing import Any
 
 from sfxmatch.config import Settings
 
@@ -93,15 +93,18 @@ def _run_fetch(args: argparse.Namespace) -> int:
     if spec.random_only:
         print(f"{spec.name} has random weights made on the spot: nothing to fetch")
         return 0
-    progress: Literal["rich"] | None = "rich" if sys.stderr.isatty() else None
-    if spec.family == "pe-av":
-        from sfxmatch.embed.pe.hub import checkpoint_folder
+    from sfxmatch._cli.progress import running
 
-        where = checkpoint_folder(spec, settings=settings, progress=progress)
-    else:
-        from sfxmatch.embed.checkpoint import IMAGEBIND_HUGE, ensure_checkpoint
+    with running(f"fetch {spec.name}") as work:
+        progress = work.bytes if work.shows_bar else None
+        if spec.family == "pe-av":
+            from sfxmatch.embed.pe.hub import checkpoint_folder
 
-        where = ensure_checkpoint(IMAGEBIND_HUGE, settings=settings, progress=progress)
+            where = checkpoint_folder(spec, settings=settings, progress=progress)
+        else:
+            from sfxmatch.embed.checkpoint import IMAGEBIND_HUGE, ensure_checkpoint
+
+            where = ensure_checkpoint(IMAGEBIND_HUGE, settings=settings, progress=progress)
     print(f"{spec.name}: weights in {where} ({spec.licence})")
     return 0
 

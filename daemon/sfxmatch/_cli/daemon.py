@@ -1,14 +1,5 @@
-"""``sfxmatch daemon run|status|stop`` (and ``install|uninstall`` when
-``sfxmatch.user_service`` provides them), plus the daemon-or-local choice other commands
-share.
-
-Hook for the installer: if ``sfxmatch.user_service`` exists and defines
-``add_daemon_subcommands(commands)``, it is called with the ``daemon`` subparsers action and
-adds its own actions (each sets ``handler``). Imported lazily, so its absence costs nothing.
-
-Commands that can run either in-process or on the daemon call ``add_mode_options(parser)``
-and then ``client_for(args)``: ``--daemon`` needs a running daemon, ``--local`` never uses
-one, and by default a daemon is used when ``sfxmatch.client.find_daemon()`` finds one.
+"""``sfxmatch daemon run|status|stop``, and ``install|uninstall|service-status`` from
+``sfxmatch.user_service``. Which backend other commands run on: ``sfxmatch._cli.backend``.
 """
 
 from __future__ import annotations
@@ -16,54 +7,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import importlib
 import json
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from sfxmatch.client import Client
+from sfxmatch.user_service import add_service_commands
 
 EXIT_NOT_RUNNING = 3  # what LSB init scripts return from `status` for a stopped service
-
-
-def add_mode_options(parser: argparse.ArgumentParser) -> None:
-    """``--daemon`` / ``--local`` (default: the daemon when one runs)."""
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument(
-        "--daemon",
-        dest="mode",
-        action="store_const",
-        const="daemon",
-        help="run on the sfxmatch daemon (fail if none is running)",
-    )
-    group.add_argument(
-        "--local",
-        dest="mode",
-        action="store_const",
-        const="local",
-        help="run in this process even when a daemon is running",
-    )
-    parser.set_defaults(mode="auto")
-
-
-def client_for(args: argparse.Namespace) -> Client | None:
-    """The daemon client to use for ``args.mode``, or None to run in-process."""
-    mode = getattr(args, "mode", "auto")
-    if mode == "local":
-        return None
-    from sfxmatch.client import find_daemon
-
-    client = find_daemon()
-    if client is None and mode == "daemon":
-        from sfxmatch.errors import ConfigError
-
-        raise ConfigError("no sfxmatch daemon is running (start one with `sfxmatch daemon run`)")
-    return client
 
 
 def add_daemon(subparsers: argparse._SubParsersAction) -> None:
@@ -119,11 +73,7 @@ def add_daemon(subparsers: argparse._SubParsersAction) -> None:
     stop.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for it")
     stop.set_defaults(handler=_run_stop)
 
-    with contextlib.suppress(ImportError):
-        installer = importlib.import_module("sfxmatch.user_service")
-        hook = getattr(installer, "add_daemon_subcommands", None)
-        if callable(hook):
-            hook(commands)
+    add_service_commands(commands)  # install, uninstall and the service's status
 
 
 def _run_daemon(args: argparse.Namespace) -> int:
@@ -166,7 +116,7 @@ def _say_model_terms(args: argparse.Namespace) -> None:
     """The daemon's user must hear what the CLI's would: random weights, or a model whose
     licence forbids commercial work. A model name that does not resolve is the model's
     own error, said when it loads."""
-    from sfxmatch.cli_models import warn_about_model
+    from sfxmatch._cli.models import warn_about_model
     from sfxmatch.config import Settings
     from sfxmatch.embed.encoder import resolve_model_name
     from sfxmatch.embed.registry import get_model
