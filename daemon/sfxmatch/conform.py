@@ -134,7 +134,7 @@ class ConformCache:
         try:
             st = os.stat(real)
         except OSError as exc:
-            raise ConformError(path, f"cannot be read ({exc.strerror or exc})") from None
+            raise ConformError(Path(path), f"cannot be read ({exc.strerror or exc})") from None
         key = hashlib.sha256(f"{real}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()
         stem = Path(real).stem[:80]
         suffix = Path(real).suffix.lower().lstrip(".") or "audio"
@@ -151,9 +151,11 @@ class ConformCache:
         from sfxmatch.media import load_audio
 
         try:
-            audio = load_audio(path, sample_rate=CONFORM_RATE, channels="keep")
+            audio = load_audio(Path(path), sample_rate=CONFORM_RATE, channels="keep")
         except MediaError as exc:
-            raise ConformError(path, f"cannot be conformed for editors: {exc.problem}") from None
+            raise ConformError(
+                Path(path), f"cannot be conformed for editors: {exc.problem}"
+            ) from None
         name = os.path.basename(os.fspath(path))
         description = f"{label} (from {name})" if label else f"from {name}"
         samples = np.asarray(audio.samples, dtype=np.float64)
@@ -162,7 +164,9 @@ class ConformCache:
             with atomic_write(target) as tmp:
                 tmp.write_bytes(blob)
         except (OSError, ValueError) as exc:
-            raise ConformError(path, f"its conform cannot be written to {target} ({exc})") from None
+            raise ConformError(
+                Path(path), f"its conform cannot be written to {target} ({exc})"
+            ) from None
         self.conformed += 1
         return str(target)
 

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 import numpy as np
 
@@ -45,7 +45,7 @@ from sfxmatch.match.placement import borrow_ambience, keep_strongest_effects, pl
 from sfxmatch.match.scan import ScanPlan, coarse_step, fill, is_coarse, refine_gap
 from sfxmatch.match.spatial import Location, horizontal_position, pan_gain_keyframes
 from sfxmatch.progress import Progress
-from sfxmatch.scenes import SceneSplitter
+from sfxmatch.scenes import DetectorName, SceneSplitter
 from sfxmatch.store.base import Filter, Kind, VectorStore
 from sfxmatch.suggestions import (
     Candidate,
@@ -379,7 +379,8 @@ class Suggester:
         if info.video is None:
             raise MediaError(Path(clip.path), "has no video stream")
         splitter = SceneSplitter(
-            opts.detector, threshold=opts.threshold, min_scene_len=opts.min_scene_len,
+            cast(DetectorName, opts.detector),  # SceneSplitter refuses an unknown name
+            threshold=opts.threshold, min_scene_len=opts.min_scene_len,
             fps=info.video.fps or None,
         )  # fmt: skip
         count = math.floor(clip.duration / opts.segment + 1e-9)

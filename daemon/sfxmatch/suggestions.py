@@ -459,10 +459,10 @@ def _convert(hint: Any, value: Any) -> Any:
         args = [a for a in get_args(hint) if a is not type(None)]
         return None if value is None else _convert(args[0], value)
     if origin is tuple:
-        args = get_args(hint)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(args[0], v) for v in value)
-        return tuple(_convert(a, v) for a, v in zip(args, value, strict=True))
+        parts = get_args(hint)
+        if len(parts) == 2 and parts[1] is Ellipsis:
+            return tuple(_convert(parts[0], v) for v in value)
+        return tuple(_convert(a, v) for a, v in zip(parts, value, strict=True))
     if hint is Fraction:
         return Fraction(value)
     if isinstance(hint, type) and is_dataclass(hint):

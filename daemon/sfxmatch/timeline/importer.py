@@ -153,7 +153,7 @@ def _timeline_rate(timeline: otio.schema.Timeline, track: otio.schema.Track) -> 
 def _drop_frame_flag(timeline: otio.schema.Timeline, fps: Fraction) -> bool:
     fcp = timeline.metadata.get("fcp_xml", {})
     tc = fcp.get("timecode") if hasattr(fcp, "get") else None
-    if hasattr(tc, "get") and tc.get("displayformat") == "DF":
+    if tc is not None and hasattr(tc, "get") and tc.get("displayformat") == "DF":
         return FrameRate(fps).is_ntsc
     return False
 
