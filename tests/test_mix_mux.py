@@ -20,6 +20,7 @@ from sfxmatch.mix import (
     write_mix,
     write_stems,
 )
+from sfxmatch.progress import Progress
 from sfxmatch.suggestions import Placement
 from sfxmatch.testing import synth
 
@@ -176,7 +177,7 @@ def test_mux_cancel_leaves_nothing(tmp_path: Path, picture: synth.AvFileTruth) -
 
 
 def test_mux_reports_progress(tmp_path: Path, picture: synth.AvFileTruth) -> None:
-    seen: list[tuple[str, float, str]] = []
-    mux_video(picture.path, new_audio(), tmp_path / "p.mp4", progress=lambda *a: seen.append(a))
-    fractions = [f for stage, f, _ in seen if stage == "mux"]
+    seen: list[Progress] = []
+    mux_video(picture.path, new_audio(), tmp_path / "p.mp4", progress=seen.append)
+    fractions = [p.fraction for p in seen if p.stage == "mux"]
     assert fractions and fractions == sorted(fractions) and fractions[-1] == 1.0

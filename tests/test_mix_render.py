@@ -17,6 +17,7 @@ from sfxmatch.mix import (
     render_stems,
 )
 from sfxmatch.mix.render import fade_curve, fade_envelope, track_order
+from sfxmatch.progress import Progress
 from sfxmatch.suggestions import Keyframe, Placement
 from sfxmatch.testing import synth
 
@@ -357,12 +358,12 @@ def test_bad_arguments_are_config_errors() -> None:
 
 
 def test_progress_reports_stages_and_reaches_one() -> None:
-    seen: list[tuple[str, float, str]] = []
+    seen: list[Progress] = []
     ps = [place("s", t, 0.1) for t in (0.0, 0.5, 1.0)]
-    render_mix(ps, 1.5, loader=DictLoader(s=dc(0.1, 0.1)), progress=lambda *a: seen.append(a))
-    render = [f for stage, f, _ in seen if stage == "render"]
+    render_mix(ps, 1.5, loader=DictLoader(s=dc(0.1, 0.1)), progress=seen.append)
+    render = [p.fraction for p in seen if p.stage == "render"]
     assert render == sorted(render) and render[-1] == 1.0 and len(render) >= 4
-    assert [s for s, _, _ in seen][-1] == "loudness"
+    assert seen[-1].stage == "loudness"
 
 
 def test_cancel_event_stops_the_render() -> None:
@@ -370,10 +371,10 @@ def test_cancel_event_stops_the_render() -> None:
     cancel = threading.Event()
     calls = 0
 
-    def progress(stage: str, fraction: float, message: str) -> None:
+    def progress(p: Progress) -> None:
         nonlocal calls
         calls += 1
-        if fraction > 0:
+        if p.fraction > 0:
             cancel.set()
 
     ps = [place("s", t, 0.1) for t in (0.0, 0.5, 1.0)]

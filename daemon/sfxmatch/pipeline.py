@@ -46,7 +46,7 @@ from sfxmatch.library.registry import (
     display_path,
 )
 from sfxmatch.library.syncpoints import SyncPoint
-from sfxmatch.progress import Progress
+from sfxmatch.progress import Progress, ProgressFn
 from sfxmatch.store.base import KINDS, Filter, Hit, Kind, VectorStore
 from sfxmatch.suggestions import (
     Candidate,
@@ -66,9 +66,6 @@ Weights = Literal["checkpoint", "random"]
 # Seconds an index run (or a library removal) waits for another process updating the same
 # model's index (the daemon, a local `library index`) before it says which one it is.
 INDEX_LOCK_WAIT = 1.0
-
-
-ProgressFn = Callable[[Progress], None]
 
 
 def _no_progress(_: Progress) -> None:
@@ -595,7 +592,7 @@ class Pipeline:
                 sample_rate=request.sample_rate,
                 target_lufs=request.target_lufs,
                 true_peak_ceiling=request.true_peak_dbtp,
-                progress=lambda stage, f, msg: tell(Progress(stage, f, msg)),
+                progress=tell,
                 cancel=cancel,
             )
             loudness = mix.loudness

@@ -6,6 +6,7 @@ pipeline speak the same types instead of mirroring each other.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,10 @@ class Progress:
     message: str = ""
 
 
+ProgressFn = Callable[[Progress], None]
+"""What long work reports to: called with each :class:`Progress`."""
+
+
 @dataclass(frozen=True)
 class IndexProgress:
     """Where an index run is: ``done`` of ``total`` files of the current stage."""
@@ -31,6 +36,9 @@ class IndexProgress:
     done: int
     total: int
     message: str = ""
+
+
+IndexProgressFn = Callable[[IndexProgress], None]
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from sfxmatch.files import fsync_folder, write_text_atomic
 ProgressCallback = Callable[[int, "int | None"], None]
 """Called with (bytes done, total bytes or None) as a download or a hash check advances."""
 
-Progress = ProgressCallback | Literal["rich"] | None
+DownloadProgress = ProgressCallback | Literal["rich"] | None
 """``"rich"``: a progress bar on stderr; None: silent; a callable: the daemon's own seam."""
 
 _CHUNK = 1 << 20
@@ -87,7 +87,7 @@ def ensure_checkpoint(
     *,
     settings: Settings | None = None,
     download: bool = True,
-    progress: Progress = "rich",
+    progress: DownloadProgress = "rich",
     timeout: float = 30.0,
 ) -> Path:
     """Return the path of a usable checkpoint, downloading it into the cache if needed.
@@ -139,7 +139,7 @@ def download_file(
     *,
     sha256: str | None = None,
     expected_size: int | None = None,
-    progress: Progress = "rich",
+    progress: DownloadProgress = "rich",
     timeout: float = 30.0,
     description: str | None = None,
     by_hand: str | None = None,
@@ -186,7 +186,7 @@ def checkpoint_digest(
     path: str | os.PathLike[str],
     *,
     settings: Settings | None = None,
-    progress: Progress = "rich",
+    progress: DownloadProgress = "rich",
 ) -> str:
     """SHA-256 of a checkpoint, computed once per (path, size, mtime) and remembered.
 
@@ -407,7 +407,7 @@ def _write_stamp(target: Path, digest: str) -> None:
     write_text_atomic(stamp, f"{digest} {stat.st_size} {stat.st_mtime_ns}\n")
 
 
-def _verify_in_place(target: Path, spec: CheckpointSpec, progress: Progress) -> None:
+def _verify_in_place(target: Path, spec: CheckpointSpec, progress: DownloadProgress) -> None:
     """A file put in the cache by hand (or an old stamp): hash it once."""
     recorded = None
     with contextlib.suppress(OSError, ValueError):
@@ -459,7 +459,7 @@ def _offline_message(url: str, dest: Path, part: Path, reason: str, by_hand: str
 
 
 @contextlib.contextmanager
-def progress_sink(progress: Progress, description: str) -> Iterator[ProgressCallback]:
+def progress_sink(progress: DownloadProgress, description: str) -> Iterator[ProgressCallback]:
     if progress is None:
         yield lambda done, total: None
         return

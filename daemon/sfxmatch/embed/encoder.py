@@ -17,7 +17,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from sfxmatch.config import Settings
-from sfxmatch.embed.checkpoint import Progress
+from sfxmatch.embed.checkpoint import DownloadProgress
 from sfxmatch.embed.registry import ModelSpec, default_model_name, get_model
 from sfxmatch.embed.values import (
     TEXT_SPACES,
@@ -202,7 +202,7 @@ def load_encoder(
     compile: bool | str | None = None,
     settings: Settings | None = None,
     download: bool = True,
-    progress: Progress = "rich",
+    progress: DownloadProgress = "rich",
 ) -> Encoder:
     """The encoder of a registered model (:mod:`sfxmatch.embed.registry`).
 

@@ -75,7 +75,7 @@ from sfxmatch.library.vector_ids import (
     window_vector_id,
 )
 from sfxmatch.match.onset import Onset, detect_onset
-from sfxmatch.progress import IndexProgress, IndexReport
+from sfxmatch.progress import IndexProgress, IndexProgressFn, IndexReport
 from sfxmatch.store.base import KINDS, Record, SoundMeta, VectorStore
 
 if TYPE_CHECKING:
@@ -87,8 +87,6 @@ BATCH_FILES = 16
 CHECKPOINTS = ("scanned", "upserted", "committed", "deleted")  # where a crash test may stop it
 # Scan faults of a file that is still there: its indexed sound is kept, not deleted.
 KEEP_ON_FAULT = frozenset({"empty", "not_audio", "unreadable", "special_file", "broken_symlink"})
-
-Progress = Callable[["IndexProgress"], None]
 
 
 @dataclass
@@ -510,7 +508,7 @@ def index_library(
     store: VectorStore,
     state: IndexState,
     *,
-    progress: Progress | None = None,
+    progress: IndexProgressFn | None = None,
     cancel: threading.Event | None = None,
     batch_files: int | None = None,
     zero_shot_min_margin: float = 0.0,
@@ -570,7 +568,7 @@ def _index_scanned(
     store: VectorStore,
     state: IndexState,
     timer: _Timer,
-    tell: Progress,
+    tell: IndexProgressFn,
     cancel: threading.Event,
     batch_files: int,
     zero_shot_min_margin: float,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sfxmatch.progress import ProgressFn
 from sfxmatch.suggestions import Placement
 
 from .loudness import (
@@ -37,7 +38,6 @@ from .render import (
     DEFAULT_LOOP_CROSSFADE,
     DEFAULT_SAMPLE_RATE,
     Loader,
-    Progress,
     SoundCache,
     Stems,
     check_cancel,
@@ -54,7 +54,6 @@ __all__ = [
     "Loader",
     "LoudnessReport",
     "Mix",
-    "Progress",
     "SoundCache",
     "Stems",
     "audio_codec_for",
@@ -98,7 +97,7 @@ def render_mix(
     target_lufs: float = DEFAULT_TARGET_LUFS,
     true_peak_ceiling: float = DEFAULT_TRUE_PEAK_DBTP,
     loader: Loader | None = None,
-    progress: Progress | None = None,
+    progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> Mix:
     """Render stems, sum them and (by default) normalise loudness, the stems by the same gain.

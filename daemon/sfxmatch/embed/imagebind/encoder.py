@@ -13,7 +13,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sfxmatch.config import Settings
-from sfxmatch.embed.checkpoint import IMAGEBIND_HUGE, Progress, checkpoint_digest, ensure_checkpoint
+from sfxmatch.embed.checkpoint import (
+    IMAGEBIND_HUGE,
+    DownloadProgress,
+    checkpoint_digest,
+    ensure_checkpoint,
+)
 from sfxmatch.embed.registry import ModelSpec
 from sfxmatch.embed.values import (
     TORCH_DTYPES,
@@ -310,7 +315,7 @@ def load_imagebind(
     seed: int,
     settings: Settings,
     download: bool,
-    progress: Progress,
+    progress: DownloadProgress,
 ) -> ImageBindEncoder:
     """An ImageBind encoder: the checkpoint through the checkpoint manager (explicit path,
     ``$SFXMATCH_WEIGHTS`` or ``$SFXMATCH_IMAGEBIND_CHECKPOINT``, then the user cache,

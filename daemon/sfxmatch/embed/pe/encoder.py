@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sfxmatch.config import Settings
-from sfxmatch.embed.checkpoint import Progress, checkpoint_digest
+from sfxmatch.embed.checkpoint import DownloadProgress, checkpoint_digest
 from sfxmatch.embed.pe.preprocess import FrameSpec, audio_batch, frames_to_pixels, prepare_audio
 from sfxmatch.embed.registry import ModelSpec
 from sfxmatch.embed.values import (
@@ -498,7 +498,7 @@ def load_pe_av(
     seed: int,
     settings: Settings,
     download: bool,
-    progress: Progress,
+    progress: DownloadProgress,
 ) -> PeAvEncoder:
     """A PE-AV encoder: pe-av-tiny's in-process checkpoint, a published checkpoint (a folder
     you name, else the hub through the user cache), or seeded random weights at a published
@@ -549,7 +549,7 @@ def load_pe_av(
     )
 
 
-def _weights_digest(folder: Path, settings: Settings, progress: Progress) -> str:
+def _weights_digest(folder: Path, settings: Settings, progress: DownloadProgress) -> str:
     """SHA-256 of model.safetensors: the hub cache names the file by it; a folder you name
     is hashed once and remembered."""
     weights = (folder / "model.safetensors").resolve()

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sfxmatch.config import ENV_OFFLINE, ENV_WEIGHTS, Settings
-from sfxmatch.embed.checkpoint import Progress, download_file, file_lock
+from sfxmatch.embed.checkpoint import DownloadProgress, download_file, file_lock
 from sfxmatch.embed.registry import ModelSpec
 from sfxmatch.errors import ModelError
 
@@ -52,7 +52,7 @@ def checkpoint_folder(
     *,
     settings: Settings,
     download: bool = True,
-    progress: Progress = "rich",
+    progress: DownloadProgress = "rich",
 ) -> Path:
     """A folder holding ``spec``'s checkpoint files, downloading them if needed and allowed."""
     explicit = folder or settings.weights
@@ -106,7 +106,7 @@ def _fetch(
     name: str,
     cache: Path,
     offline: bool,
-    progress: Progress,
+    progress: DownloadProgress,
     *,
     required: bool,
 ) -> Path:
@@ -193,7 +193,7 @@ def _hash(path: Path, hasher: Any) -> str:
     return str(hasher.hexdigest())
 
 
-def _fetch_weights(spec: ModelSpec, cache: Path, progress: Progress) -> str:
+def _fetch_weights(spec: ModelSpec, cache: Path, progress: DownloadProgress) -> str:
     """The weights into huggingface_hub's cache layout (``blobs/<sha256>`` and the
     snapshot's link to it), through sfxmatch's resumable, hash-checking downloader."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
