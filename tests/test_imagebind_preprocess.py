@@ -20,6 +20,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from sfxmatch.embed.imagebind import preprocess as P
+from sfxmatch.embed.values import sample_window_starts
 
 MEAN = torch.tensor(P.CLIP_MEAN)
 STD = torch.tensor(P.CLIP_STD)
@@ -91,9 +92,9 @@ def test_clip_timepoints_take_the_slack_in_float_like_upstream() -> None:
 
 
 def test_window_starts() -> None:
-    assert P.window_starts(5_500, 2_000, 1_000) == [0, 1_000, 2_000, 3_000, 3_500]
-    assert P.window_starts(4_000, 2_000, 1_000) == [0, 1_000, 2_000]
-    assert P.window_starts(1_500, 2_000, 1_000) == [0]
+    assert sample_window_starts(5_500, 2_000, 1_000) == [0, 1_000, 2_000, 3_000, 3_500]
+    assert sample_window_starts(4_000, 2_000, 1_000) == [0, 1_000, 2_000]
+    assert sample_window_starts(1_500, 2_000, 1_000) == [0]
 
 
 # ------------------------------------------------------------------------------ still images

@@ -56,13 +56,16 @@ def window_starts(n_samples: int, sample_rate: int, window: float, hop: float) -
     window gives a single window at 0. Every encoder windows long sounds by this rule, so the
     embedding cache knows the windows without asking the model.
     """
-    win = round(window * sample_rate)
-    step = round(hop * sample_rate)
-    if win < 1 or step < 1:
+    return sample_window_starts(n_samples, round(window * sample_rate), round(hop * sample_rate))
+
+
+def sample_window_starts(n_samples: int, window: int, hop: int) -> list[int]:
+    """:func:`window_starts` with ``window`` and ``hop`` counted in samples."""
+    if window < 1 or hop < 1:
         raise ValueError("window and hop must be positive")
-    if n_samples <= win:
+    if n_samples <= window:
         return [0]
-    starts = list(range(0, n_samples - win + 1, step))
-    if starts[-1] + win < n_samples:
-        starts.append(n_samples - win)
+    starts = list(range(0, n_samples - window + 1, hop))
+    if starts[-1] + window < n_samples:
+        starts.append(n_samples - window)
     return starts

@@ -31,6 +31,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sfxmatch.embed.values import sample_window_starts
+
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 IMAGE_SIZE = 224
@@ -76,22 +78,6 @@ def clip_timepoints(
     step = slack / max(clips - 1, 1)
     length = Fraction(clip_duration)
     return [(step * k, step * k + length) for k in range(clips)]
-
-
-def window_starts(n_samples: int, window: int, hop: int) -> list[int]:
-    """Sample offsets of windows of ``window`` samples every ``hop`` samples.
-
-    The tail is covered by one more window aligned to the end; an input shorter than a
-    window gives a single window at 0.
-    """
-    if window < 1 or hop < 1:
-        raise ValueError("window and hop must be positive")
-    if n_samples <= window:
-        return [0]
-    starts = list(range(0, n_samples - window + 1, hop))
-    if starts[-1] + window < n_samples:
-        starts.append(n_samples - window)
-    return starts
 
 
 # --------------------------------------------------------------------------- vision helpers
@@ -594,7 +580,7 @@ def audio_windows(
 ) -> tuple[torch.Tensor, np.ndarray]:
     """Long sounds as many one-clip inputs: ((W, 1, 128, 204), window start times in seconds).
 
-    Windows of ``window`` seconds every ``hop`` seconds at 16 kHz (``window_starts``: the
+    Windows of ``window`` seconds every ``hop`` seconds at 16 kHz (``sample_window_starts``: the
     tail gets an end-aligned window; a short sound is one zero-padded window). Each window is
     what upstream makes of a sound of exactly that length (its mean removed, channel 0 after
     a mean over channels), so a window's embedding is that of the corresponding excerpt.
@@ -606,7 +592,7 @@ def audio_windows(
     x = x if x.ndim == 2 else x[None]
     win = round(window * AUDIO_SAMPLE_RATE)
     step = round(hop * AUDIO_SAMPLE_RATE)
-    starts = window_starts(x.shape[-1], win, step)
+    starts = sample_window_starts(x.shape[-1], win, step)
     if x.shape[-1] <= win:
         return _melspec_in_place(x.clone())[None], np.zeros(1)
     out = []
