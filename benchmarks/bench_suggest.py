@@ -20,7 +20,6 @@ import os
 import shutil
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -67,7 +66,7 @@ def one_run(
 ) -> dict[str, float]:
     from sfxmatch.config import Settings
     from sfxmatch.pipeline import Pipeline
-    from sfxmatch.suggest import Suggester, edit_for_video
+    from sfxmatch.suggest import edit_for_video
     from sfxmatch.suggestions import RenderRequest, SuggestOptions
 
     settings = Settings.from_env()
@@ -85,7 +84,7 @@ def one_run(
         load = time.perf_counter() - began
         edit = edit_for_video(video)
         options = SuggestOptions(scan=scan)  # type: ignore[arg-type]
-        suggester = Suggester(pipeline, options, lambda p: None, threading.Event())
+        suggester = pipeline.suggester(options)
         began = time.perf_counter()
         suggestions = suggester.run(edit)
         times = dict(suggester.timings)
