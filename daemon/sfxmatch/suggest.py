@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from sfxmatch import media
-from sfxmatch.conform import conform_suggestions
+from sfxmatch.conform import ConformCache, conform_suggestions
 from sfxmatch.embed.encoder import SceneInput
 from sfxmatch.errors import (
     Cancelled,
@@ -273,6 +273,7 @@ class Suggester:
         cancel: threading.Event,
         *,
         meaningless: bool = False,
+        conform_cache: Callable[[], ConformCache] | None = None,
     ) -> None:
         self.encoder = encoder
         self.sounds = sounds
@@ -280,6 +281,8 @@ class Suggester:
         self.progress = progress
         self.cancel = cancel
         self.meaningless = meaningless
+        # Called only when sounds are conformed (the cache lists the libraries' folders).
+        self.conform_cache = conform_cache
         self.libraries = sounds.libraries
         # Seconds spent per stage (decode, scenes, embed, score, sync, search, place): for
         # benchmarks, kept out of ``Suggestions`` so equal inputs still give equal values.
@@ -352,9 +355,9 @@ class Suggester:
             meaningless=self.meaningless,
             settings=settings,
         )
-        if not self.options.keep_original_formats:
+        if not self.options.keep_original_formats and self.conform_cache is not None:
             with self._timed("conform"):
-                result = conform_suggestions(result, self.pipeline.conform_cache())
+                result = conform_suggestions(result, self.conform_cache())
         self._tell("done", 1.0, f"{len(scenes)} scenes, {len(placements)} placements")
         return result
 
