@@ -258,8 +258,8 @@ class Placement:
     When ``loop`` is set and the file is shorter than the slot, it loops with equal-power
     crossfades of ``loop_crossfade`` seconds between passes; :func:`loop_passes` says where
     each pass sits, for the mixer, the timeline exporter and the clips the Resolve script is
-    sent (:mod:`sfxmatch.timeline.choices`). ``automation`` keyframes, when present, override the constant ``gain_db``/``pan``
-    and are linearly interpolated.
+    sent (:mod:`sfxmatch.timeline.choices`). ``automation`` keyframes, when present, override
+    the constant ``gain_db``/``pan`` and are linearly interpolated.
     """
 
     track: str
