@@ -35,6 +35,8 @@ from sfxmatch.suggestions import (
     edit_from_dict,
     from_dict,
     loop_passes,
+    ordered_tracks,
+    track_family,
 )
 from sfxmatch.timeline import to_otio
 from sfxmatch.timeline.choices import candidate_clips, payload
@@ -1025,3 +1027,11 @@ def test_script_runs_on_a_real_python_36():
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.splitlines()[-1])
     assert result == {"rate": "30000/1001", "clips": 4, "run": [0, "y\n", "x\n"]}
+
+
+def test_the_script_creates_tracks_in_sfxmatchs_track_order(plugin):
+    """Beds together first, then effects: the order of the stems and the exported timelines."""
+    names = ["SFX 2", "Ambience 3", "SFX 10", "Ambience", "SFX 1", "Ambience 2"]
+    assert sorted(names, key=plugin._track_sort_key) == list(ordered_tracks(names))
+    for name in names:
+        assert plugin.track_family(name) == track_family(name)
