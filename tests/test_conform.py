@@ -26,9 +26,10 @@ from sfxmatch.config import Settings
 from sfxmatch.conform import ConformCache, importable, read_bext_description
 from sfxmatch.errors import ConformError
 from sfxmatch.pipeline import Pipeline
-from sfxmatch.suggestions import SuggestOptions, to_dict
+from sfxmatch.suggestions import SuggestOptions
 from sfxmatch.testing import synth
 from sfxmatch.timeline import timeline_to_string, to_otio
+from sfxmatch.timeline.choices import payload
 from sfxmatch.timeline.flavours import url_to_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,7 +133,7 @@ def test_every_clip_points_at_a_format_resolve_imports(world, tmp_path):
     ui = rd.UIManager(lambda w: "OK" if w.id == "sfxmatchPick" else "Close")
     summary = plugin.main(
         resolve=rd.Resolve(project, ui),
-        runner=lambda argv, on_line: (0, json.dumps(to_dict(s)), ""),
+        runner=lambda argv, on_line: (0, json.dumps(payload(s)), ""),
         ui=ui,
         dispatcher=rd.UIDispatcher,
         env={"SFXMATCH_CLIENT": str(video), "PATH": ""},

@@ -309,8 +309,9 @@ def test_stems_are_per_track_in_order_and_sum_to_the_mix() -> None:
     np.testing.assert_allclose(mix_down(stems), total, atol=1e-7)
     assert not np.any(stems["SFX 10"][:, round(0.3 * SR) :])
     assert np.any(stems["SFX 2"][:, round(0.5 * SR)])
-    assert track_order(["SFX 3", "Foley", "Ambience", "SFX 1"]) == [
+    assert track_order(["SFX 3", "Foley", "Ambience 2", "Ambience", "SFX 1"]) == [
         "Ambience",
+        "Ambience 2",
         "SFX 1",
         "SFX 3",
         "Foley",

@@ -20,7 +20,13 @@ from fractions import Fraction
 
 import pytest
 import resolve_double as rd
-from sfxmatch.suggestions import Placement, SceneSuggestion, Suggestions, edit_from_dict
+from sfxmatch.suggestions import (
+    Placement,
+    SceneSuggestion,
+    Suggestions,
+    edit_from_dict,
+    loop_passes,
+)
 from sfxmatch.timeline import to_otio
 from test_resolve_plugin import SCRIPT, SOUNDS, Client, make_project, run, standard_suggestions
 
@@ -127,7 +133,11 @@ def test_loop_passes_of_an_item_at_another_rate_leave_no_gaps(
 
     assert summary["status"] == "placed", summary
     passes = project.timeline.audio_track("Ambience")
-    assert len(passes) == len(plugin.loop_clips(0.0, 10.0, 0.0, 3.0, 1.0)) == 5
+    wind = Placement(
+        "Ambience", "ambience", "wind", "/library/wind.wav", "wind", 0.0, 10.0,
+        source_duration=3.0, loop=True,
+    )  # fmt: skip
+    assert len(passes) == len(loop_passes(wind)) == 5
     assert passes[0].start == start
     for before, after in itertools.pairwise(passes):
         assert before.end == after.start, [(i.start, i.end) for i in passes]  # no gap

@@ -1,7 +1,7 @@
 """The Resolve script ("plugins/resolve/Suggest sounds.py") against the Resolve double.
 
 The client is played by a scripted runner that builds real ``Suggestions`` with
-sfxmatch's types and answers ``to_dict`` JSON, as the CLI does; one test runs the script's
+sfxmatch's types and answers ``choices.payload`` JSON, as the CLI does; one test runs the script's
 own subprocess runner against a small stand-in executable.
 """
 
@@ -25,8 +25,6 @@ from pathlib import Path
 import pytest
 import resolve_double as rd
 from sfxmatch.suggestions import (
-    LOOP_CROSSFADE,
-    LOOP_EPSILON,
     Candidate,
     Edit,
     EffectSuggestion,
@@ -37,10 +35,11 @@ from sfxmatch.suggestions import (
     edit_from_dict,
     from_dict,
     loop_passes,
-    loop_schedule,
-    to_dict,
+    ordered_tracks,
+    track_family,
 )
 from sfxmatch.timeline import to_otio
+from sfxmatch.timeline.choices import candidate_clips, payload
 from sfxmatch.timeline.flavours import url_to_path
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1] / "plugins" / "resolve"
@@ -163,7 +162,7 @@ class Client:
             timeline = to_otio(self.build(edit), flavour)
             Path(argv[argv.index("-o") + 1]).write_text(timeline.to_json_string())
             return 0, "", stderr
-        return 0, json.dumps(to_dict(self.build(edit))), stderr
+        return 0, json.dumps(payload(self.build(edit))), stderr
 
 
 def user(button: str = "OK", check=(), uncheck=(), seen=None):
@@ -415,10 +414,16 @@ def test_a_resolve_reading_end_frame_inclusively_is_calibrated(plugin, tmp_path)
 # --- loop passes: the script, the mixer and the timeline export agree -------------------------
 
 
-def test_script_loop_rule_is_sfxmatchs(plugin):
-    """The script cannot import sfxmatch: its copy of the loop rule must give the same
-    passes as ``sfxmatch.suggestions.loop_passes`` (what the mixer and the exporter use)."""
-    assert plugin.LOOP_CROSSFADE == LOOP_CROSSFADE
+def test_the_script_has_no_rules_of_its_own(plugin):
+    """Loop passes, sync spots and a slot's clips come from the client (choices.payload):
+    the script carries no copy of the loop rule to drift from the mixer's."""
+    for name in ("loop_schedule", "loop_clips", "clips_for_choice", "LOOP_CROSSFADE"):
+        assert not hasattr(plugin, name), name
+
+
+def test_choice_clips_are_the_loop_passes_of_the_mix():
+    """A looped bed's clips are ``loop_passes`` cut at the centre of each crossfade (what the
+    mixer plays and the timeline export lays), each ending exactly where the next begins."""
     cases = itertools.product(
         (0.0, 1.3, 3600.25),  # record start
         (0.5, 4.0, 10.0, 61.7),  # slot
@@ -429,15 +434,19 @@ def test_script_loop_rule_is_sfxmatchs(plugin):
     for start, slot, offset, length, xfade in cases:
         p = Placement(
             "Ambience", "ambience", "x", "/x.wav", "x", start, slot, source_start=offset,
-            source_duration=length, loop=True, loop_crossfade=xfade,
+            source_duration=length, loop=True, loop_crossfade=xfade, scene_index=0,
         )  # fmt: skip
+        bed = Candidate("x", "x", "/x.wav", 0.9, "ambience", length)
+        clips = candidate_clips("ambience", start, start + slot, bed, [p])
         ours = [(ps.cut_in, ps.cut_out, ps.clip_source_start) for ps in loop_passes(p)]
-        theirs = plugin.loop_clips(start, slot, offset, length, xfade)
-        assert len(theirs) == len(ours), (start, slot, offset, length, xfade)
-        for a, b in zip(theirs, ours, strict=True):
-            assert a == pytest.approx(b, abs=1e-9), (start, slot, offset, length, xfade)
-        c, schedule = loop_schedule(offset, length, slot, xfade, eps=LOOP_EPSILON)
-        assert plugin.loop_schedule(offset, length, slot, xfade) == (c, list(schedule))
+        assert len(clips) == len(ours), (start, slot, offset, length, xfade)
+        for clip, (cut_in, cut_out, source) in zip(clips, ours, strict=True):
+            assert clip.record_start == cut_in and clip.source_start == source
+            assert clip.record_end == pytest.approx(cut_out, abs=1e-9)
+        for a, b in itertools.pairwise(clips):
+            assert a.record_end == b.record_start  # butted exactly: no frame lost on a track
+        assert [c.loop_pass for c in clips] == list(range(len(clips)))
+        assert clips[-1].record_end == p.record_end
 
 
 def looping_suggestions(edit: Edit) -> Suggestions:
@@ -796,7 +805,7 @@ def test_real_subprocess_runner_end_to_end(plugin, tmp_path):
     timeline = project.timeline
     edit = Edit((SourceClip("/media/shot.mov", 0.0, 10.0, 0.0),), Fraction(24))
     answer = tmp_path / "answer.json"
-    answer.write_text(json.dumps(to_dict(standard_suggestions(edit))))
+    answer.write_text(json.dumps(payload(standard_suggestions(edit))))
     program = _stand_in_client(tmp_path, str(answer))
     ui = rd.UIManager(user())
     lines = []
@@ -994,7 +1003,7 @@ m = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(m)
 data = json.loads(sys.stdin.read())
 slots = m.build_slots(data)
-clips = m.chosen_clips(slots, [(s["key"], 0) for s in slots], data["placements"])
+clips = m.chosen_clips(slots, [(s["key"], 0) for s in slots])
 code, out, err = m.subprocess_runner(
     [sys.executable, "-c", "import sys; sys.stderr.write('x\\n'); print('y')"], print)
 print(json.dumps({"rate": m.fraction_text(m.parse_frame_rate("29.97 DF")[0]),
@@ -1007,7 +1016,7 @@ def test_script_runs_on_a_real_python_36():
     if python is None:
         pytest.skip("no Python 3.6 interpreter here")
     edit = Edit((SourceClip("/media/shot.mov", 0.0, 10.0, 0.0),), Fraction(24))
-    answer = json.dumps(to_dict(standard_suggestions(edit)))
+    answer = json.dumps(payload(standard_suggestions(edit)))
     done = subprocess.run(
         [python, "-c", PY36_SMOKE, str(SCRIPT)],
         input=answer,
@@ -1018,3 +1027,11 @@ def test_script_runs_on_a_real_python_36():
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.splitlines()[-1])
     assert result == {"rate": "30000/1001", "clips": 4, "run": [0, "y\n", "x\n"]}
+
+
+def test_the_script_creates_tracks_in_sfxmatchs_track_order(plugin):
+    """Beds together first, then effects: the order of the stems and the exported timelines."""
+    names = ["SFX 2", "Ambience 3", "SFX 10", "Ambience", "SFX 1", "Ambience 2"]
+    assert sorted(names, key=plugin._track_sort_key) == list(ordered_tracks(names))
+    for name in names:
+        assert plugin.track_family(name) == track_family(name)

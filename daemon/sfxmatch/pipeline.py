@@ -523,7 +523,7 @@ class Pipeline:
             progress or _no_progress,
             cancel or threading.Event(),
             meaningless=self.meaningless,
-            conform=self.conform_cache(),
+            conform_cache=self.conform_cache,
         )
 
     def _suggest_libraries(self, options: SuggestOptions) -> tuple[str, ...]:

@@ -262,8 +262,8 @@ class Suggester:
 
     Built from narrow parts (``Pipeline.suggester`` builds it, having checked that the
     libraries exist and are indexed for the encoder's model): ``meaningless`` marks the
-    result as made with random weights; ``conform`` is where sounds editors cannot import
-    are conformed (unless the options keep the originals)."""
+    result as made with random weights; ``conform_cache`` gives where sounds editors cannot
+    import are conformed (unless the options keep the originals)."""
 
     def __init__(
         self,
@@ -274,15 +274,16 @@ class Suggester:
         cancel: threading.Event,
         *,
         meaningless: bool = False,
-        conform: ConformCache | None = None,
+        conform_cache: Callable[[], ConformCache] | None = None,
     ) -> None:
         self.encoder = encoder
-        self.conform = conform  # None: sounds stay in their own formats
         self.sounds = sounds
         self.options = options
         self.progress = progress
         self.cancel = cancel
         self.meaningless = meaningless
+        # Called only when sounds are conformed (the cache lists the libraries' folders).
+        self.conform_cache = conform_cache
         self.libraries = sounds.libraries
         # Seconds spent per stage (decode, scenes, embed, score, sync, search, place): for
         # benchmarks, kept out of ``Suggestions`` so equal inputs still give equal values.
@@ -355,9 +356,9 @@ class Suggester:
             meaningless=self.meaningless,
             settings=settings,
         )
-        if self.conform is not None and not self.options.keep_original_formats:
+        if not self.options.keep_original_formats and self.conform_cache is not None:
             with self._timed("conform"):
-                result = conform_suggestions(result, self.conform)
+                result = conform_suggestions(result, self.conform_cache())
         self._tell("done", 1.0, f"{len(scenes)} scenes, {len(placements)} placements")
         return result
 

@@ -10,7 +10,7 @@ live in :mod:`sfxmatch.timeline`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from fractions import Fraction
 from types import UnionType
@@ -20,6 +20,7 @@ from sfxmatch.store.base import Kind
 
 AMBIENCE_TRACK = "Ambience"
 AMBIENCE_TRACK_B = "Ambience 2"  # beds alternate A/B so they can overlap at cuts
+SFX_TRACK_PREFIX = "SFX "
 LOOP_CROSSFADE = 1.0  # seconds: the default crossfade between the passes of a looped sound
 LOOP_EPSILON = 0.5 / 48000
 """Seconds: times closer than this count as equal in the loop rule. Half a sample at the mix's
@@ -33,7 +34,58 @@ def sfx_track(number: int) -> str:
     """The name of the n-th effects track (1-based): "SFX 1", "SFX 2", ..."""
     if number < 1:
         raise ValueError(f"effects tracks are numbered from 1, not {number}")
-    return f"SFX {number}"
+    return f"{SFX_TRACK_PREFIX}{number}"
+
+
+def ambience_track(number: int) -> str:
+    """The name of the n-th ambience track (1-based): "Ambience", "Ambience 2", ..."""
+    if number < 1:
+        raise ValueError(f"ambience tracks are numbered from 1, not {number}")
+    return AMBIENCE_TRACK if number == 1 else f"{AMBIENCE_TRACK} {number}"
+
+
+TrackFamily = Literal["ambience", "sfx"]
+
+
+def track_family(name: str) -> tuple[TrackFamily, int] | None:
+    """``("ambience" | "sfx", number)`` for one of our track names, else None."""
+    if name == AMBIENCE_TRACK:
+        return "ambience", 1
+    prefixes: tuple[tuple[TrackFamily, str], ...] = (
+        ("ambience", AMBIENCE_TRACK + " "),
+        ("sfx", SFX_TRACK_PREFIX),
+    )
+    for family, prefix in prefixes:
+        tail = name[len(prefix) :]
+        if name.startswith(prefix) and tail.isdigit() and int(tail) >= 1:
+            return family, int(tail)
+    return None
+
+
+def family_track(family: TrackFamily, number: int) -> str:
+    """The inverse of :func:`track_family`."""
+    return ambience_track(number) if family == "ambience" else sfx_track(number)
+
+
+def track_order(name: str) -> tuple[int, int, str]:
+    """THE track order, a sort key: beds first (Ambience, Ambience 2, ...), then effects
+    (SFX 1, SFX 2, ...), each by number, then any other track by name.
+
+    Beds sit together at the top because they are one continuous layer checkerboarded over
+    A/B tracks so they can crossfade at cuts: editors read (and stem, and mute) them as a
+    group, above the effects, as stem layouts do (dialogue, music, effects, backgrounds
+    each grouped). The mix's stems, the exported timelines and the Resolve script all sort
+    by this key."""
+    found = track_family(name)
+    if found is None:
+        return (2, 0, name)
+    family, number = found
+    return (0 if family == "ambience" else 1, number, name)
+
+
+def ordered_tracks(names: Iterable[str]) -> tuple[str, ...]:
+    """``names`` without repeats, in :func:`track_order`."""
+    return tuple(sorted(set(names), key=track_order))
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,9 +257,9 @@ class Placement:
     The clip plays ``path`` from ``source_start`` for ``duration`` seconds at ``record_start``.
     When ``loop`` is set and the file is shorter than the slot, it loops with equal-power
     crossfades of ``loop_crossfade`` seconds between passes; :func:`loop_passes` says where
-    each pass sits, for the mixer, the timeline exporter and (by the same rule) the Resolve
-    script. ``automation`` keyframes, when present, override the constant ``gain_db``/``pan``
-    and are linearly interpolated.
+    each pass sits, for the mixer, the timeline exporter and the clips the Resolve script is
+    sent (:mod:`sfxmatch.timeline.choices`). ``automation`` keyframes, when present, override
+    the constant ``gain_db``/``pan`` and are linearly interpolated.
     """
 
     track: str
@@ -398,17 +450,8 @@ class Suggestions:
 
     @property
     def tracks(self) -> tuple[str, ...]:
-        """Track names in order: Ambience, Ambience 2 (beds checkerboarded so they can
-        crossfade at cuts), then SFX 1..n."""
-        return tuple(sorted({p.track for p in self.placements}, key=track_order))
-
-
-def track_order(name: str) -> tuple[int, int, str]:
-    """Sort key: ambience tracks before effects tracks, each by number."""
-    head, _, tail = name.rpartition(" ")
-    number = int(tail) if tail.isdigit() else 1
-    group = 0 if (head or name).startswith(AMBIENCE_TRACK) else 1
-    return (group, number, name)
+        """Track names in :func:`track_order`: Ambience, Ambience 2, then SFX 1..n."""
+        return ordered_tracks(p.track for p in self.placements)
 
 
 # --- JSON: how suggestions cross process boundaries (CLI --json, the Resolve script) ------
@@ -456,8 +499,8 @@ def _build(cls: type, data: Any) -> Any:
 def _convert(hint: Any, value: Any) -> Any:
     origin = get_origin(hint)
     if origin in (Union, UnionType):
-        args = [a for a in get_args(hint) if a is not type(None)]
-        return None if value is None else _convert(args[0], value)
+        members = [a for a in get_args(hint) if a is not type(None)]
+        return None if value is None else _convert(members[0], value)
     if origin is tuple:
         parts = get_args(hint)
         if len(parts) == 2 and parts[1] is Ellipsis:

@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
+from sfxmatch.framing import whole_media_frames
+
 __all__ = [
     "FrameRate",
     "frames_to_seconds",
@@ -153,20 +155,12 @@ def seconds_to_frames(seconds: float | Fraction, rate: FrameRate | Fraction | fl
     return math.floor(Fraction(seconds) * fps + Fraction(1, 2))
 
 
-MEDIA_TOLERANCE = Fraction(1, 10**6)
-"""Frames: a length that is a whole number of frames in floats (``k / fps``, a few ulps short)
-still counts as ``k``. A millionth of a frame is far below one sample at any audio rate."""
-
-
 def media_frames(seconds: float | Fraction, rate: FrameRate | Fraction | float | int) -> int:
     """THE rule for how much media a file has in whole frames (or samples, with a sample rate
     as ``rate``): its length *floored* at ``rate``. An editor is never handed a frame that the
     file does not have in full; a tail shorter than a frame is left out. (Record times snap to
     the *nearest* frame, :func:`seconds_to_frames`; lengths of media never round up.)"""
-    fps = FrameRate.of(rate).fps
-    if isinstance(seconds, float) and not math.isfinite(seconds):
-        raise ValueError(f"not a finite time: {seconds!r}")
-    return max(0, math.floor(Fraction(seconds) * fps + MEDIA_TOLERANCE))
+    return whole_media_frames(seconds, FrameRate.of(rate).fps)
 
 
 def frames_to_seconds(frames: int, rate: FrameRate | Fraction | float) -> float:

@@ -34,11 +34,9 @@ OUR_MARKER_COLOR = "Cyan"
 BIN_NAME = "sfxmatch"
 AMBIENCE_TRACK = "Ambience"
 SFX_PREFIX = "SFX "
-MAX_CANDIDATES_SHOWN = 5
 SCHEMA_VERSION = 1
 CLIENT_ENV = "SFXMATCH_CLIENT"
 MINIMUM_VERSION = (18, 0)  # AppendToTimeline's recordFrame/mediaType; see README.md
-LOOP_CROSSFADE = 1.0  # seconds, sfxmatch.suggestions.LOOP_CROSSFADE (a test keeps them equal)
 
 _NTSC_BASES = (24, 30, 48, 60, 96, 120)
 
@@ -392,207 +390,26 @@ def read_edit(project, timeline):
 
 
 def build_slots(data):
-    """Per scene: one ambience slot and one slot per effect interval, with their candidates.
-
-    A slot's default picks are the candidates the pipeline placed in it, else its top one.
-    """
-    placements = data.get("placements") or []
-    slots = []
-    for scene in data.get("scenes") or []:
-        index = scene["index"]
-        rows = [
-            (
-                f"a{index}",
-                "ambience",
-                scene["start"],
-                scene["end"],
-                "ambience",
-                scene.get("ambience") or [],
-                [],
-            )
-        ]
-        for number, effect in enumerate(scene.get("effects") or []):
-            rows.append(
-                (
-                    f"e{index}_{number}",
-                    "effect",
-                    effect["start"],
-                    effect["end"],
-                    effect.get("label", ""),
-                    effect.get("candidates") or [],
-                    effect.get("spots") or [],
-                )
-            )
-        for key, kind, start, end, label, candidates, spots in rows:
-            candidates = list(candidates)[:MAX_CANDIDATES_SHOWN]
-            if not candidates:
-                continue
-            slot = {
-                "key": key,
-                "kind": kind,
-                "scene": index,
-                "start": float(start),
-                "end": float(end),
-                "label": label,
-                "candidates": candidates,
-                "spots": list(spots),
-            }
-            placed = {p["sound_id"] for p in _slot_placements(slot, placements)}
-            slot["default"] = [c["sound_id"] in placed for c in candidates]
-            if not any(slot["default"]):
-                slot["default"][0] = True
-            slots.append(slot)
-    return slots
+    """The picker's rows as the client sends them (``slots``): per scene its ambience and
+    each effect interval, with the candidates, which are ticked at first, and per candidate
+    the clips to append (sfxmatch.timeline.choices: the pipeline's placements, its loop
+    passes, the sync rule's spots). This script computes none of them."""
+    slots = data.get("slots")
+    if slots is None:
+        raise PluginError(
+            "the sfxmatch client sent no choices (slots); update sfxmatch to match this script"
+        )
+    return [dict(slot) for slot in slots if slot.get("candidates")]
 
 
-def _slot_placements(slot, placements, sound_id=None):
-    found = []
-    for p in placements:
-        if p.get("kind") != slot["kind"] or p.get("scene_index", -1) != slot["scene"]:
-            continue
-        if sound_id is not None and p.get("sound_id") != sound_id:
-            continue
-        if slot["start"] - 1e-6 <= float(p["record_start"]) < slot["end"] - 1e-9:
-            found.append(p)
-    return found
-
-
-# --- loop passes: sfxmatch's own rule, copied (this script cannot import sfxmatch) ----------
-
-
-def loop_schedule(offset, length, total, crossfade, eps=0.5 / 48000):
-    """sfxmatch.suggestions.loop_schedule in seconds (tests check the two agree).
-
-    Returns (crossfade, [(start, source, duration)]): the first pass plays from ``offset`` to
-    the end of the file, each later pass from the top, starting one crossfade (clamped to
-    half the first pass and half the file) before the previous one ends.
-    """
-    if length <= eps:
-        return 0.0, [(0.0, offset, total)]
-    if offset >= length - eps:
-        offset = 0.0
-    first = length - offset
-    if first >= total - eps:
-        return 0.0, [(0.0, offset, total)]
-    c = max(0.0, min(crossfade, first / 2, length / 2))
-    passes = [(0.0, offset, first)]
-    at = first - c
-    while at + length < total - eps:
-        passes.append((at, 0.0, length))
-        at += length - c
-    passes.append((at, 0.0, total - at))
-    return c, passes
-
-
-def loop_clips(record_start, duration, source_start, file_length, crossfade):
-    """The clips [(record_start, record_end, source_start)] in seconds of a sound looped over
-    a slot: one per pass, where the mixer plays it, butt-spliced at the centre of each
-    crossfade (a track holds no overlapping clips), as sfxmatch's timeline export does."""
-    c, passes = loop_schedule(source_start, file_length, duration, crossfade)
-    clips = []
-    for i, (at, source, _) in enumerate(passes):
-        half = c / 2 if i else 0.0
-        clips.append([record_start + at + half, record_start + duration, source + half])
-        if i:
-            clips[i - 1][1] = clips[i][0]
-    return [tuple(clip) for clip in clips]
-
-
-def clips_for_choice(slot, candidate, placements):
-    """The clips (dicts in seconds) that put ``candidate`` into ``slot``.
-
-    The pipeline's own placements are used when it placed this sound here (they carry its
-    track and source offset). Another effect candidate goes where the client's sync rule put
-    it (the slot's ``spots``: its sync point on the interval's onset frame, the pre-roll
-    before it, the source in point trimmed): this script never computes a sync point
-    itself. Otherwise the slot is filled from the file's start. A looping placement, and an
-    ambience longer than its file, become one clip per loop pass where the mix plays it
-    (:func:`loop_clips`).
-    """
-    own = _slot_placements(slot, placements, candidate["sound_id"])
-    if own:
-        clips = []
-        for p in sorted(own, key=lambda p: float(p["record_start"])):
-            start, duration = float(p["record_start"]), float(p["duration"])
-            source_start = float(p.get("source_start", 0))
-            length = float(p.get("source_duration") or candidate.get("duration") or 0.0)
-            if p.get("loop") and length > 0:
-                crossfade = float(p.get("loop_crossfade", LOOP_CROSSFADE))
-                pieces = loop_clips(start, duration, source_start, length, crossfade)
-            else:
-                pieces = [(start, start + duration, source_start)]
-            for record_start, record_end, source in pieces:
-                clips.append(
-                    {
-                        "track": p.get("track") or _default_track(slot["kind"]),
-                        "kind": slot["kind"],
-                        "path": p["path"],
-                        "label": p.get("label") or candidate.get("label", ""),
-                        "sound_id": p["sound_id"],
-                        "record_start": record_start,
-                        "record_end": record_end,
-                        "duration": record_end - record_start,
-                        "source_start": source,
-                        "score": candidate.get("score", 0.0),
-                    }
-                )
-        return clips
-    for spot in slot.get("spots") or []:
-        if spot.get("sound_id") == candidate["sound_id"]:
-            start, duration = float(spot["record_start"]), float(spot["duration"])
-            return [
-                {
-                    "track": _default_track(slot["kind"]),
-                    "kind": slot["kind"],
-                    "path": candidate["path"],
-                    "label": candidate.get("label", ""),
-                    "sound_id": candidate["sound_id"],
-                    "record_start": start,
-                    "record_end": start + duration,
-                    "duration": duration,
-                    "source_start": float(spot["source_start"]),
-                    "score": candidate.get("score", 0.0),
-                }
-            ]
-    length = float(candidate.get("duration") or 0.0)
-    total = slot["end"] - slot["start"]
-    if slot["kind"] == "ambience" and length > 0:
-        pieces = loop_clips(slot["start"], total, 0.0, length, LOOP_CROSSFADE)
-    else:
-        pieces = [
-            (slot["start"], slot["end"] if length <= 0 else slot["start"] + min(length, total), 0.0)
-        ]
-    return [
-        {
-            "track": _default_track(slot["kind"]),
-            "kind": slot["kind"],
-            "path": candidate["path"],
-            "label": candidate.get("label", ""),
-            "sound_id": candidate["sound_id"],
-            "record_start": record_start,
-            "record_end": record_end,
-            "duration": record_end - record_start,
-            "source_start": source,
-            "score": candidate.get("score", 0.0),
-        }
-        for record_start, record_end, source in pieces
-    ]
-
-
-def _default_track(kind):
-    return AMBIENCE_TRACK if kind == "ambience" else SFX_PREFIX + "1"
-
-
-def chosen_clips(slots, picks, placements):
+def chosen_clips(slots, picks):
     """Clips for every picked (slot key, rank); top ranks first so they keep their tracks."""
     ordered = sorted(picks, key=lambda pick: (pick[1], pick[0]))
     by_key = {slot["key"]: slot for slot in slots}
     clips = []
     for rank, (key, number) in enumerate(ordered):
-        slot = by_key[key]
-        for clip in clips_for_choice(slot, slot["candidates"][number], placements):
-            clip["order"] = (number, rank)
-            clips.append(clip)
+        for clip in by_key[key]["clips"][number]:
+            clips.append(dict(clip, order=(number, rank)))
     return clips
 
 
@@ -1239,7 +1056,7 @@ def main(
             log("sfxmatch: cancelled, the timeline is unchanged")
             return _summary("cancelled", "Cancelled; the timeline is unchanged", skipped=skipped)
         rate, _drop = timeline_rate(project, timeline)
-        clips = chosen_clips(slots, picks, data.get("placements") or [])
+        clips = chosen_clips(slots, picks)
         # DeleteClips (of our earlier clips) does nothing unless the Edit page shows.
         _call(resolve, "OpenPage", "edit")
         result = place(project, timeline, clips, rate)

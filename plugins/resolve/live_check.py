@@ -111,6 +111,34 @@ def canned_answer(edit, tone_a, tone_b):
             "alternatives": [],
         }
 
+    def slot(key, kind, start, end, label, candidates, default, clips):
+        return {
+            "key": key,
+            "kind": kind,
+            "scene": 0,
+            "start": start,
+            "end": end,
+            "label": label,
+            "candidates": candidates,
+            "default": default,
+            "clips": clips,
+        }
+
+    def clip(track, kind, label, path, start, end):
+        return {
+            "track": track,
+            "kind": kind,
+            "path": path,
+            "label": label,
+            "sound_id": label,
+            "record_start": start,
+            "record_end": end,
+            "duration": end - start,
+            "source_start": 0.0,
+            "score": 0.8,
+            "loop_pass": 0,
+        }
+
     return {
         "schema": 1,
         "edit": edit,
@@ -128,6 +156,35 @@ def canned_answer(edit, tone_a, tone_b):
         "placements": [
             placement("Ambience", "ambience", "tone a", tone_a, 0.0, scene_end, 10.0),
             placement("SFX 1", "effect", "tone b", tone_b, 0.5, effect_end - 0.5, 2.0),
+        ],
+        # The picker's rows with each candidate's clips, as the client sends them
+        # (sfxmatch.timeline.choices); the alternative bed is one plain clip here.
+        "slots": [
+            slot(
+                "a0",
+                "ambience",
+                0.0,
+                scene_end,
+                "ambience",
+                ambience,
+                [True, False],
+                [
+                    [clip("Ambience", "ambience", "tone a", tone_a, 0.0, scene_end)],
+                    [clip("Ambience", "ambience", "tone b", tone_b, 0.0, min(2.0, scene_end))],
+                ],
+            ),
+            slot(
+                "e0_0",
+                "effect",
+                0.5,
+                effect_end,
+                "beep",
+                effect["candidates"],
+                [True],
+                [
+                    [clip("SFX 1", "effect", "tone b", tone_b, 0.5, effect_end)],
+                ],
+            ),
         ],
         "model_id": "live-check",
         "traces": [],

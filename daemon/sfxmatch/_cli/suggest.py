@@ -200,7 +200,7 @@ def load_edit(path: Path, fps: str | None = None) -> Edit:
 
 def run_suggest(args: argparse.Namespace) -> int:
     from sfxmatch.errors import ConfigError
-    from sfxmatch.suggestions import RenderResult, to_dict
+    from sfxmatch.suggestions import RenderResult
 
     if (args.video is None) == (args.edit is None):
         raise ConfigError("give a VIDEO or --edit FILE (one of them)")
@@ -228,7 +228,9 @@ def run_suggest(args: argparse.Namespace) -> int:
         )
     warn_about_model(suggestions.model_id.split("/", 1)[0], meaningless=False)
     if args.json:
-        print(json.dumps(to_dict(suggestions), ensure_ascii=False))
+        from sfxmatch.timeline.choices import payload  # plus every choice's clips (plugins)
+
+        print(json.dumps(payload(suggestions), ensure_ascii=False))
         return 0
     _print_summary(suggestions)
     for what, path in result.files:

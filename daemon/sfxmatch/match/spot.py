@@ -13,7 +13,7 @@ effect interval:
   ``record_start + (sync_point - source_start)`` is the onset frame's time exactly.
 - It plays to the end of the sound (``play=None``), or for ``play`` seconds after the sync
   point, and never past the end of the edit nor of the file: its length is the whole frames
-  of the file from the in point (:func:`sfxmatch.timecode.media_frames`, floored),
+  of the file from the in point (:func:`sfxmatch.framing.whole_media_frames`, floored),
   so an editor is never asked for media past the file's last sample.
 
 The mixer renders the resulting placement, the OTIO / FCP7 XML exporter and the Resolve
@@ -26,8 +26,8 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+from sfxmatch.framing import whole_media_frames
 from sfxmatch.suggestions import DEFAULT_PREROLL_FRAMES, Spot
-from sfxmatch.timecode import media_frames
 
 _EPS = 1e-9
 
@@ -62,8 +62,8 @@ def spot_effect(
     source_start = max(Fraction(0), sync - lead * frame)
     length = Fraction(max(0.0, sound_duration))
     # The clip never asks for media the file does not have: its length is the file's whole
-    # frames from the in point (timecode.media_frames), its last partial frame left out.
-    media = media_frames(length - source_start, fps)
+    # frames from the in point (framing.whole_media_frames), its last partial frame left out.
+    media = whole_media_frames(length - source_start, Fraction(fps))
     if media <= lead:
         # Less than a frame of the sound after its event: the clip is one frame more than the
         # pre-roll, ending on the file's last sample, its in point earlier by what is missing

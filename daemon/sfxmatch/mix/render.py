@@ -45,7 +45,13 @@ import numpy as np
 from sfxmatch import media
 from sfxmatch.errors import Cancelled, ConfigError
 from sfxmatch.progress import Progress, ProgressFn
-from sfxmatch.suggestions import AMBIENCE_TRACK, LOOP_CROSSFADE, Keyframe, Placement, loop_schedule
+from sfxmatch.suggestions import (
+    LOOP_CROSSFADE,
+    Keyframe,
+    Placement,
+    loop_schedule,
+    ordered_tracks,
+)
 
 DEFAULT_SAMPLE_RATE = 48000
 DEFAULT_LOOP_CROSSFADE = LOOP_CROSSFADE  # seconds, when a placement does not say
@@ -147,15 +153,8 @@ def mix_down(stems: Stems) -> np.ndarray:
 
 
 def track_order(names: Iterable[str]) -> list[str]:
-    """Ambience first, then tracks ending in a number by that number, then the rest by name."""
-
-    def key(name: str) -> tuple[int, int, str]:
-        if name == AMBIENCE_TRACK:
-            return (0, 0, name)
-        tail = name.rsplit(" ", 1)[-1]
-        return (1, int(tail), name) if tail.isdigit() else (2, 0, name)
-
-    return sorted(set(names), key=key)
+    """The stems' order: :func:`sfxmatch.suggestions.track_order`, the timelines' own."""
+    return list(ordered_tracks(names))
 
 
 def render_stems(

@@ -1,8 +1,9 @@
 """Timelines in and out: timecode maths, OTIO / FCP7 XML export per editor, edit import.
 
 - :mod:`~sfxmatch.timecode`: seconds ↔ frames ↔ SMPTE timecode (DF and NDF).
-- :mod:`~sfxmatch.timeline.export`: ``to_otio`` / ``write_timeline`` (generic, resolve,
-  premiere flavours; ``.otio`` and FCP7 ``.xml``).
+- :mod:`~sfxmatch.timeline.export`: ``to_otio`` / ``write_timeline`` (``.otio`` and FCP7
+  ``.xml``), shaped by a flavour object (:mod:`~sfxmatch.timeline.flavours`: generic,
+  resolve, premiere, registered by name).
 - :mod:`~sfxmatch.timeline.importer`: ``read_edit`` from an editor's ``.otio`` / ``.xml``.
 """
 
@@ -17,7 +18,14 @@ from sfxmatch.timecode import (
     timecode_to_seconds,
 )
 from sfxmatch.timeline.export import NAMESPACE, timeline_to_string, to_otio, write_timeline
-from sfxmatch.timeline.flavours import FLAVOURS, Flavour, path_to_url, url_to_path
+from sfxmatch.timeline.flavours import (
+    FLAVOURS,
+    Flavour,
+    TimelineFlavour,
+    flavour_named,
+    path_to_url,
+    url_to_path,
+)
 from sfxmatch.timeline.importer import ReadResult, read_edit, read_edit_with_notes, read_timeline
 
 __all__ = [
@@ -26,6 +34,8 @@ __all__ = [
     "Flavour",
     "FrameRate",
     "ReadResult",
+    "TimelineFlavour",
+    "flavour_named",
     "frames_to_seconds",
     "frames_to_timecode",
     "parse_rate",

@@ -317,8 +317,7 @@ def to_otio(
 
     ``loop_crossfade`` (seconds), when given, replaces every placement's own, as the same
     argument of :func:`sfxmatch.mix.render_stems` does."""
-    if flavour not in fl.FLAVOURS:
-        raise TimelineError(f"flavour must be one of {', '.join(fl.FLAVOURS)}, not {flavour!r}")
+    shape = fl.flavour_named(flavour)
     if loop_crossfade is not None and not (math.isfinite(loop_crossfade) and loop_crossfade >= 0):
         # As the mixer refuses it: a timeline that quietly differs from the mix is worse.
         raise TimelineError(f"loop_crossfade must be >= 0 seconds, not {loop_crossfade!r}")
@@ -341,24 +340,18 @@ def to_otio(
         "sample_rate": sample_rate_of(edit),
     }
     link = _LinkIds()
-    timeline.tracks.append(_video_track(edit, rate, flavour, link))
+    timeline.tracks.append(_video_track(edit, rate, shape, link))
     # The sequence's audio rate: the edit's own when it came from an editor that said it,
     # else 48 kHz, the rate of picture (never a library file's: an 8 kHz effect is resampled
     # by the editor, the sequence stays at 48 kHz).
     sample_rate = sample_rate_of(edit)
     for track_name in suggestions.tracks:
         placed = [p for p in suggestions.placements if p.track == track_name]
-        track, _rates = _audio_track(track_name, placed, rate, flavour, link, loop_crossfade)
+        track, _rates = _audio_track(track_name, placed, rate, shape, link, loop_crossfade)
         timeline.tracks.append(track)
     for marker in _markers(suggestions, rate):
         timeline.tracks.markers.append(marker)
-    if flavour == "resolve":
-        timeline.metadata[fl.RESOLVE] = fl.resolve_timeline_metadata()
-    elif flavour == "premiere":
-        timeline.metadata[fl.PREMIERE] = fl.premiere_timeline_metadata()
-        timeline.tracks.metadata[fl.PREMIERE] = fl.premiere_stack_metadata(
-            fps, sample_rate, edit.width, edit.height
-        )
+    shape.shape_timeline(timeline, edit, fps, sample_rate)
     return timeline
 
 
@@ -403,7 +396,9 @@ def _fill(track: otio.schema.Track, items: list[_Item], rate: FrameRate) -> None
         cursor = span.end
 
 
-def _video_track(edit: Edit, rate: FrameRate, flavour: str, link: _LinkIds) -> otio.schema.Track:
+def _video_track(
+    edit: Edit, rate: FrameRate, shape: fl.TimelineFlavour, link: _LinkIds
+) -> otio.schema.Track:
     fps = float(rate.fps)
     track = otio.schema.Track(name=VIDEO_TRACK, kind=otio.schema.TrackKind.Video)
     _check_overlaps(
@@ -421,7 +416,7 @@ def _video_track(edit: Edit, rate: FrameRate, flavour: str, link: _LinkIds) -> o
         else:
             length = span.source_start + span.duration
         ref = otio.schema.ExternalReference(
-            target_url=fl.media_url(clip.path, flavour),
+            target_url=shape.media_url(clip.path),
             available_range=_range(origin, length, fps),
         )
         ref.name = fl.basename(clip.path)
@@ -436,14 +431,10 @@ def _video_track(edit: Edit, rate: FrameRate, flavour: str, link: _LinkIds) -> o
             "source_out": clip.source_out,
             "record_start": clip.record_start,
         }
-        if flavour == "resolve":
-            item.metadata[fl.RESOLVE] = {}
-        elif flavour == "premiere":
-            item.metadata[fl.PREMIERE] = fl.premiere_clip_metadata(link(), None)
+        shape.shape_video_clip(item, link)
         items.append((span, item, None))
     _fill(track, items, rate)
-    if flavour == "resolve":
-        track.metadata[fl.RESOLVE] = fl.resolve_track_metadata(None)
+    shape.shape_video_track(track)
     return track
 
 
@@ -451,7 +442,7 @@ def _audio_track(
     name: str,
     placements: list[Placement],
     rate: FrameRate,
-    flavour: str,
+    shape: fl.TimelineFlavour,
     link: _LinkIds,
     loop_crossfade: float | None = None,
 ) -> tuple[otio.schema.Track, list[int]]:
@@ -490,7 +481,7 @@ def _audio_track(
             following = seams[index + 1] if index + 1 < len(seams) else None
             used = span.source_start + span.duration
             used += int(following.out_offset.value) if following is not None else 0
-            if flavour == "generic":
+            if shape.exact_audio_in:
                 whole = (
                     media_frames(media, sample_rate)
                     if media > 0
@@ -500,12 +491,12 @@ def _audio_track(
             else:
                 available = _range(origin, used if file_frames is None else file_frames, fps)
             ref = otio.schema.ExternalReference(
-                target_url=fl.media_url(p.path, flavour), available_range=available
+                target_url=shape.media_url(p.path), available_range=available
             )
             ref.name = fl.basename(p.path)
             ref.metadata[NAMESPACE] = {"sample_rate": sample_rate, "channels": channels}
             exact = exact_source_in(span, cut_in, ps.clip_source_start, rate)
-            if flavour == "generic" and not p.loop:
+            if shape.exact_audio_in and not p.loop:
                 # The in point to the sample, at the file's own rate (the clip's place and
                 # length stay whole frames): the sync point lands on its frame exactly.
                 # (Loop passes stay on frames, as beds always have: their dissolves need
@@ -527,32 +518,19 @@ def _audio_track(
             clip.metadata[NAMESPACE] = _placement_metadata(p, ps, len(passes))
             clip.metadata[NAMESPACE]["source_in"] = float(exact)  # seconds, not snapped
             clip.metadata[NAMESPACE]["source_in_frame"] = origin + span.source_start
-            if flavour == "resolve":
-                clip.metadata[fl.RESOLVE] = fl.resolve_clip_metadata(channels)
-                into = cut_in - p.record_start  # where this clip starts, in the placement
-                keys = {
-                    seconds_to_frames(k.time, rate): k.gain_db
-                    for k in p.automation
-                    if into - _EPS <= k.time <= into + cut_length + _EPS
-                }
-                if p.gain_db != 0.0 or keys:
-                    offset = seconds_to_frames(into, rate)
-                    keys = {f - offset: db for f, db in keys.items()}
-                    clip.effects.append(
-                        otio.schema.Effect(
-                            effect_name="Resolve Effect",
-                            metadata={fl.RESOLVE: fl.resolve_volume_effect(p.gain_db, keys)},
-                        )
-                    )
-            elif flavour == "premiere":
-                clip.metadata[fl.PREMIERE] = fl.premiere_clip_metadata(link(), channels)
+            shape.shape_audio_clip(
+                clip,
+                p,
+                cut_in=cut_in,
+                cut_length=cut_length,
+                rate=rate,
+                channels=channels,
+                link=link,
+            )
             items.append((span, clip, seam))
     _fill(track, items, rate)
     track_channels = max(channels_seen, default=DEFAULT_CHANNELS)
-    if flavour == "resolve":
-        track.metadata[fl.RESOLVE] = fl.resolve_track_metadata(track_channels)
-    elif flavour == "premiere":
-        track.metadata[fl.PREMIERE] = fl.premiere_track_metadata(track_channels)
+    shape.shape_audio_track(track, track_channels)
     return track, rates
 
 

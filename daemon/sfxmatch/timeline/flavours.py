@@ -24,12 +24,20 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import quote, unquote, urlparse
 
+import opentimelineio as otio
+
+from sfxmatch.errors import TimelineError
+from sfxmatch.timecode import FrameRate, seconds_to_frames
+
+if TYPE_CHECKING:
+    from sfxmatch.suggestions import Edit, Placement
+
 Flavour = Literal["generic", "resolve", "premiere"]
-FLAVOURS: tuple[str, ...] = ("generic", "resolve", "premiere")
 
 RESOLVE = "Resolve_OTIO"
 PREMIERE = "PremierePro_OTIO"
@@ -96,10 +104,8 @@ def url_to_path(url: str) -> str:
 
 
 def media_url(path: str, flavour: str) -> str:
-    """What goes in ``target_url``: a bare path for Resolve, a file URI otherwise."""
-    if flavour == "resolve":
-        return absolute_path(path)
-    return path_to_url(path)
+    """What goes in ``target_url`` for the flavour named ``flavour``."""
+    return flavour_named(flavour).media_url(path)
 
 
 def channel_type(channels: int) -> str:
@@ -189,3 +195,158 @@ def premiere_clip_metadata(link_id: int, channels: int | None) -> dict[str, Any]
     meta["OriginalChannelGroupIndex"] = 0
     meta["SourceClipIndex"] = 0
     return meta
+
+
+# --------------------------------------------------------------------------- the flavours
+
+LinkId = Callable[[], int]
+"""Hands out the next clip link id (Premiere's ``LinkID``), shared by a timeline's clips."""
+
+
+class TimelineFlavour:
+    """What one editor's importer expects of an OTIO timeline, as hooks the exporter calls
+    while it builds the timeline (:func:`sfxmatch.timeline.export.to_otio`). This base is the
+    generic flavour: file URIs, no editor metadata, in points to the sample. A flavour adds
+    only what differs; the format (.otio or FCP7 .xml) is the file suffix's business."""
+
+    name: ClassVar[str] = "generic"
+    exact_audio_in: ClassVar[bool] = True
+    """Audio in points at the file's own sample rate (else on the timeline's frames)."""
+
+    def media_url(self, path: str) -> str:
+        return path_to_url(path)
+
+    def shape_timeline(
+        self, timeline: otio.schema.Timeline, edit: Edit, fps: float, sample_rate: int
+    ) -> None:
+        """Metadata on the timeline and its top stack."""
+
+    def shape_video_clip(self, clip: otio.schema.Clip, link: LinkId) -> None:
+        """Metadata on one picture clip."""
+
+    def shape_video_track(self, track: otio.schema.Track) -> None:
+        """Metadata on the picture track."""
+
+    def shape_audio_clip(
+        self,
+        clip: otio.schema.Clip,
+        placement: Placement,
+        *,
+        cut_in: float,
+        cut_length: float,
+        rate: FrameRate,
+        channels: int,
+        link: LinkId,
+    ) -> None:
+        """Metadata and effects on one audio clip: the pass of ``placement`` that sits at
+        ``cut_in`` record seconds for ``cut_length`` seconds."""
+
+    def shape_audio_track(self, track: otio.schema.Track, channels: int) -> None:
+        """Metadata on one audio track whose widest clip has ``channels``."""
+
+
+class GenericFlavour(TimelineFlavour):
+    """Any OTIO-aware tool: the base's behaviour."""
+
+
+class ResolveFlavour(TimelineFlavour):
+    """DaVinci Resolve's ``ImportTimelineFromFile``: shaped like its own export."""
+
+    name = "resolve"
+    exact_audio_in = False
+
+    def media_url(self, path: str) -> str:
+        return absolute_path(path)
+
+    def shape_timeline(
+        self, timeline: otio.schema.Timeline, edit: Edit, fps: float, sample_rate: int
+    ) -> None:
+        timeline.metadata[RESOLVE] = resolve_timeline_metadata()
+
+    def shape_video_clip(self, clip: otio.schema.Clip, link: LinkId) -> None:
+        clip.metadata[RESOLVE] = {}
+
+    def shape_video_track(self, track: otio.schema.Track) -> None:
+        track.metadata[RESOLVE] = resolve_track_metadata(None)
+
+    def shape_audio_clip(
+        self,
+        clip: otio.schema.Clip,
+        placement: Placement,
+        *,
+        cut_in: float,
+        cut_length: float,
+        rate: FrameRate,
+        channels: int,
+        link: LinkId,
+    ) -> None:
+        clip.metadata[RESOLVE] = resolve_clip_metadata(channels)
+        into = cut_in - placement.record_start  # where this clip starts, in the placement
+        keys = {
+            seconds_to_frames(k.time, rate): k.gain_db
+            for k in placement.automation
+            if into - _KEY_EPS <= k.time <= into + cut_length + _KEY_EPS
+        }
+        if placement.gain_db != 0.0 or keys:
+            # Resolve's volume keyframes count frames from the clip's own start.
+            offset = seconds_to_frames(into, rate)
+            keys = {f - offset: db for f, db in keys.items()}
+            clip.effects.append(
+                otio.schema.Effect(
+                    effect_name="Resolve Effect",
+                    metadata={RESOLVE: resolve_volume_effect(placement.gain_db, keys)},
+                )
+            )
+
+    def shape_audio_track(self, track: otio.schema.Track, channels: int) -> None:
+        track.metadata[RESOLVE] = resolve_track_metadata(channels)
+
+
+class PremiereFlavour(TimelineFlavour):
+    """Premiere Pro 25.6+'s native OTIO import (its FCP7 XML comes from the same timeline)."""
+
+    name = "premiere"
+    exact_audio_in = False
+
+    def shape_timeline(
+        self, timeline: otio.schema.Timeline, edit: Edit, fps: float, sample_rate: int
+    ) -> None:
+        timeline.metadata[PREMIERE] = premiere_timeline_metadata()
+        timeline.tracks.metadata[PREMIERE] = premiere_stack_metadata(
+            fps, sample_rate, edit.width, edit.height
+        )
+
+    def shape_video_clip(self, clip: otio.schema.Clip, link: LinkId) -> None:
+        clip.metadata[PREMIERE] = premiere_clip_metadata(link(), None)
+
+    def shape_audio_clip(
+        self,
+        clip: otio.schema.Clip,
+        placement: Placement,
+        *,
+        cut_in: float,
+        cut_length: float,
+        rate: FrameRate,
+        channels: int,
+        link: LinkId,
+    ) -> None:
+        clip.metadata[PREMIERE] = premiere_clip_metadata(link(), channels)
+
+    def shape_audio_track(self, track: otio.schema.Track, channels: int) -> None:
+        track.metadata[PREMIERE] = premiere_track_metadata(channels)
+
+
+_KEY_EPS = 1e-9  # seconds: a keyframe on a clip's edge belongs to it
+
+REGISTRY: dict[str, TimelineFlavour] = {
+    f.name: f for f in (GenericFlavour(), ResolveFlavour(), PremiereFlavour())
+}
+FLAVOURS: tuple[str, ...] = tuple(REGISTRY)
+
+
+def flavour_named(name: str) -> TimelineFlavour:
+    """The registered flavour called ``name``; TimelineError for any other."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise TimelineError(f"flavour must be one of {', '.join(FLAVOURS)}, not {name!r}") from None
