@@ -21,6 +21,7 @@ import numpy as np
 import opentimelineio as otio
 import pytest
 import resolve_double as rd
+from resolve_client import asks_for_clips, resolve_clips
 from sfxmatch import media
 from sfxmatch.config import Settings
 from sfxmatch.conform import ConformCache, importable, read_bext_description
@@ -133,7 +134,9 @@ def test_every_clip_points_at_a_format_resolve_imports(world, tmp_path):
     ui = rd.UIManager(lambda w: "OK" if w.id == "sfxmatchPick" else "Close")
     summary = plugin.main(
         resolve=rd.Resolve(project, ui),
-        runner=lambda argv, on_line: (0, json.dumps(payload(s)), ""),
+        runner=lambda argv, on_line: (
+            resolve_clips(argv) if asks_for_clips(argv) else (0, json.dumps(payload(s)), "")
+        ),
         ui=ui,
         dispatcher=rd.UIDispatcher,
         env={"SFXMATCH_CLIENT": str(video), "PATH": ""},

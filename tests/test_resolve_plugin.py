@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import resolve_double as rd
+from resolve_client import asks_for_clips, cli_lines, cli_program, resolve_clips
 from sfxmatch.suggestions import (
     Candidate,
     Edit,
@@ -36,9 +37,8 @@ from sfxmatch.suggestions import (
     from_dict,
     loop_passes,
     ordered_tracks,
-    track_family,
 )
-from sfxmatch.timeline import to_otio
+from sfxmatch.timeline import resolve_frames, to_otio
 from sfxmatch.timeline.choices import candidate_clips, payload
 from sfxmatch.timeline.flavours import url_to_path
 
@@ -139,8 +139,12 @@ class Client:
         self.error_lines = list(error_lines)
         self.calls: list[list[str]] = []
         self.edits: list[dict] = []
+        self.clip_requests: list[list[str]] = []
 
     def __call__(self, argv, on_line):
+        if asks_for_clips(argv):  # framing the picks: the package's own command answers
+            self.clip_requests.append(list(argv))
+            return resolve_clips(argv)
         self.calls.append(list(argv))
         with open(argv[argv.index("--edit") + 1], encoding="utf-8") as handle:
             data = json.load(handle)
@@ -586,7 +590,7 @@ def overlapping_effects(edit: Edit) -> Suggestions:
 def test_a_clip_resolve_drops_is_detected_and_reported(plugin, tmp_path, monkeypatch, overlap_mode):
     project = make_project(overlap_mode=overlap_mode)
     # keep every clip on the track the client asked for, so Resolve meets the overlap
-    monkeypatch.setattr(plugin, "assign_tracks", lambda clips, occupied: clips)
+    monkeypatch.setattr(resolve_frames, "assign_tracks", lambda clips, occupied: list(clips))
     summary, ui = run(plugin, project, Client(overlapping_effects), tmp_path=tmp_path)
 
     assert summary["placed"] == 4
@@ -787,6 +791,7 @@ def _stand_in_client(tmp_path: Path, answer: str, code: int = 0) -> Path:
     program.write_text(
         f"#!{sys.executable}\n"
         "import json, sys\n"
+        f"{cli_lines()}"
         "sys.stderr.write(json.dumps({'stage': 'embed', 'fraction': 0.5, 'message': 'half'})"
         " + '\\n')\n"
         "sys.stderr.write('plain note\\n')\n"
@@ -904,6 +909,7 @@ def test_live_check_passes_against_the_double_and_spares_the_users_timeline(
 ):
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setenv("SFXMATCH_LIVE_CLEANUP", "1")
+    monkeypatch.setenv("SFXMATCH_CLIENT", str(cli_program(tmp_path)))  # frames the picks
     project = make_project()
     original = project.timeline
     before = layout(original)
@@ -1003,11 +1009,11 @@ m = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(m)
 data = json.loads(sys.stdin.read())
 slots = m.build_slots(data)
-clips = m.chosen_clips(slots, [(s["key"], 0) for s in slots])
+paths = m.picked_paths(slots, [(s["key"], 0) for s in slots])
 code, out, err = m.subprocess_runner(
     [sys.executable, "-c", "import sys; sys.stderr.write('x\\n'); print('y')"], print)
 print(json.dumps({"rate": m.fraction_text(m.parse_frame_rate("29.97 DF")[0]),
-                  "clips": len(clips), "run": [code, out, err]}))
+                  "paths": len(paths), "run": [code, out, err]}))
 """
 
 
@@ -1026,12 +1032,38 @@ def test_script_runs_on_a_real_python_36():
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.splitlines()[-1])
-    assert result == {"rate": "30000/1001", "clips": 4, "run": [0, "y\n", "x\n"]}
+    assert result == {"rate": "30000/1001", "paths": 4, "run": [0, "y\n", "x\n"]}
 
 
-def test_the_script_creates_tracks_in_sfxmatchs_track_order(plugin):
-    """Beds together first, then effects: the order of the stems and the exported timelines."""
+def test_the_script_creates_tracks_in_sfxmatchs_track_order(plugin, tmp_path):
+    """Beds together first, then effects: the order of the stems and the exported timelines,
+    which the client's answer lists and the script follows."""
     names = ["SFX 2", "Ambience 3", "SFX 10", "Ambience", "SFX 1", "Ambience 2"]
-    assert sorted(names, key=plugin._track_sort_key) == list(ordered_tracks(names))
-    for name in names:
-        assert plugin.track_family(name) == track_family(name)
+    project = make_project()
+    indices = plugin.ensure_tracks(project.timeline, list(ordered_tracks(names)))
+    assert project.timeline.audio_track_names() == ["Audio 1", *ordered_tracks(names)]
+    assert sorted(indices, key=indices.get) == list(ordered_tracks(names))
+
+
+SCRIPT_RULES = (
+    "frame_clips",
+    "media_frames_for",
+    "assign_tracks",
+    "track_family",
+    "track_name",
+    "_track_sort_key",
+    "chosen_clips",
+    "to_frames",
+)
+
+
+def test_the_script_holds_no_framing_or_track_rules(plugin):
+    """Frames, loop passes and tracks come from the client (``resolve-clips``); the script
+    keeps Resolve calls, its dialog and running the client."""
+    tree = ast.parse(SCRIPT.read_text(encoding="utf-8"))
+    defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    assert not defined & set(SCRIPT_RULES)
+    assert not any(hasattr(plugin, name) for name in SCRIPT_RULES)
+    source = SCRIPT.read_text(encoding="utf-8")
+    for rule in ("math.ceil", "math.floor", "SFX_PREFIX", "AMBIENCE_TRACK"):
+        assert rule not in source, rule

@@ -7,10 +7,14 @@ It runs inside Resolve's own Python (any version from 3.6) and uses the standard
 only. The heavy lifting happens in the sfxmatch client, started as a subprocess:
 
     <client> suggest --edit EDIT.json --json --progress jsonl [--library NAME]
+    <client> resolve-clips CLIPS.json
 
 With Resolve's UIManager (Studio, or free Resolve before 19.1) the user picks the sounds in a
 dialog and the script places them on audio tracks "Ambience" (layers: "Ambience 2", ...) and
-"SFX 1".."SFX n". Without a UIManager it asks the client for a Resolve-shaped OTIO file
+"SFX 1".."SFX n": after importing the sounds it sends the picks with what only Resolve knows
+(each sound's frame rate and length, the spans the user's own clips take) to
+``resolve-clips``, which answers every append in frames, on its track; this script does no
+framing or track arithmetic of its own. Without a UIManager it asks the client for a Resolve-shaped OTIO file
 instead and tells the user to import it with File > Import > Timeline.
 
 Clips placed by this script carry a clip marker whose custom data starts with "sfxmatch"
@@ -32,8 +36,6 @@ OURS = "sfxmatch"  # custom data prefix of the marker that marks a clip as ours
 OUR_CLIP_COLOR = "Teal"
 OUR_MARKER_COLOR = "Cyan"
 BIN_NAME = "sfxmatch"
-AMBIENCE_TRACK = "Ambience"
-SFX_PREFIX = "SFX "
 SCHEMA_VERSION = 1
 CLIENT_ENV = "SFXMATCH_CLIENT"
 MINIMUM_VERSION = (18, 0)  # AppendToTimeline's recordFrame/mediaType; see README.md
@@ -80,11 +82,6 @@ def parse_frame_rate(value):
 
 def fraction_text(rate):
     return f"{rate.numerator}/{rate.denominator}"
-
-
-def to_frames(seconds, rate):
-    """Seconds -> the nearest whole frame (halves round up, the same on every Python)."""
-    return math.floor(float(seconds) * rate.numerator / rate.denominator + 0.5)
 
 
 def to_seconds(frames, rate):
@@ -389,6 +386,23 @@ def read_edit(project, timeline):
 # --- what the user can choose --------------------------------------------------------------
 
 
+def read_answer(out, what):
+    """The client's JSON answer, checked for the schema this script reads."""
+    try:
+        data = json.loads(out)
+    except ValueError:
+        raise PluginError("sfxmatch answered something that is not JSON") from None
+    if not isinstance(data, dict):
+        raise PluginError("sfxmatch answered something that is not a JSON object")
+    if data.get("schema", SCHEMA_VERSION) != SCHEMA_VERSION:
+        raise PluginError(
+            "this script reads {} schema {}, the client sent {}; update the script".format(
+                what, SCHEMA_VERSION, data.get("schema")
+            )
+        )
+    return data
+
+
 def build_slots(data):
     """The picker's rows as the client sends them (``slots``): per scene its ambience and
     each effect interval, with the candidates, which are ticked at first, and per candidate
@@ -402,67 +416,13 @@ def build_slots(data):
     return [dict(slot) for slot in slots if slot.get("candidates")]
 
 
-def chosen_clips(slots, picks):
-    """Clips for every picked (slot key, rank); top ranks first so they keep their tracks."""
-    ordered = sorted(picks, key=lambda pick: (pick[1], pick[0]))
+def picked_paths(slots, picks):
+    """The sound files of every picked (slot key, rank), to import before placing."""
     by_key = {slot["key"]: slot for slot in slots}
-    clips = []
-    for rank, (key, number) in enumerate(ordered):
-        for clip in by_key[key]["clips"][number]:
-            clips.append(dict(clip, order=(number, rank)))
-    return clips
+    return sorted({c["path"] for key, rank in picks for c in by_key[key]["clips"][rank]})
 
 
 # --- tracks ---------------------------------------------------------------------------------
-
-
-def track_family(name):
-    """("ambience"|"sfx", number) for our track names, else None."""
-    if name == AMBIENCE_TRACK:
-        return "ambience", 1
-    for family, prefix in (("ambience", AMBIENCE_TRACK + " "), ("sfx", SFX_PREFIX)):
-        if name.startswith(prefix) and name[len(prefix) :].isdigit():
-            return family, int(name[len(prefix) :])
-    return None
-
-
-def track_name(family, number):
-    if family == "ambience":
-        return AMBIENCE_TRACK if number == 1 else f"{AMBIENCE_TRACK} {number}"
-    return f"{SFX_PREFIX}{number}"
-
-
-def assign_tracks(clips, occupied):
-    """Give every clip (with frame fields) a track where it overlaps nothing.
-
-    ``occupied`` maps track name -> [(start, end)] frames already taken (other people's
-    clips). A clip keeps its preferred track when free, else goes to the first free track
-    of its family (Ambience, Ambience 2, ... / SFX 1, SFX 2, ...), a new one if need be.
-    """
-    taken = {name: list(spans) for name, spans in occupied.items()}
-
-    def free(name, start, end):
-        return all(end <= s or e <= start for s, e in taken.get(name, ()))
-
-    for clip in sorted(clips, key=lambda c: (c["order"], c["record_frame"])):
-        family = track_family(clip["track"]) or (
-            ("ambience", 1) if clip["kind"] == "ambience" else ("sfx", 1)
-        )
-        preferred = track_name(*family)
-        start, end = clip["record_frame"], clip["record_frame"] + clip["frames"]
-        name = preferred
-        number = 1
-        while not free(name, start, end):
-            name = track_name(family[0], number)
-            number += 1
-        clip["track"] = name
-        taken.setdefault(name, []).append((start, end))
-    return clips
-
-
-def _track_sort_key(name):
-    family, number = track_family(name) or ("zz", 0)
-    return (0 if family == "ambience" else 1, number, name)
 
 
 def audio_tracks_by_name(timeline):
@@ -474,10 +434,11 @@ def audio_tracks_by_name(timeline):
 
 
 def ensure_tracks(timeline, wanted):
-    """Track name -> audio track index, creating stereo tracks that are missing."""
+    """Track name -> audio track index, creating the missing ones (stereo) in ``wanted``'s
+    order (the client lists them in sfxmatch's track order)."""
     existing = audio_tracks_by_name(timeline)
     result = {}
-    for name in sorted(set(wanted), key=_track_sort_key):
+    for name in wanted:
         if name in existing:
             result[name] = existing[name]
             continue
@@ -571,87 +532,46 @@ def import_sounds(media_pool, paths):
     return {p: items.get(os.path.normcase(os.path.normpath(p))) for p in paths}
 
 
-def media_frames_for(frames, rate, item_rate):
-    """(source frames at the pool item's rate, timeline frames Resolve will make of them):
-    the fewest source frames that cover ``frames`` of the timeline. Resolve FLOORS a clip's
-    length when the item's rate differs from the timeline's, so a length rounded at the
-    timeline's rate can come out a frame short; the answer is computed at the item's rate,
-    and can be a frame longer than asked where the item's frames are longer (the next clip of
-    a chain then starts where this one really ends)."""
-    if item_rate == rate:
-        return frames, frames
-    source = math.ceil(Fraction(frames) * item_rate / rate)
-    return source, math.floor(Fraction(source) * rate / item_rate)
-
-
-def frame_clips(clips, rate, start_frame, media):
-    """Add record_frame/frames and the source range in the pool item's own frames.
-
-    Clips that butt (the passes of a loop: one's record_end is the next one's record_start)
-    stay butted on the timeline: each starts where Resolve will really end the one before."""
-    ready = []
-    problems = []
-    ends = {}  # (path, seconds where a clip ends) -> the timeline frame where it really ends
-    order = sorted(range(len(clips)), key=lambda k: float(clips[k]["record_start"]))
-    for position in order:
-        clip = dict(clips[position], _position=position)
-        item = media.get(clip["path"])
-        if item is None:
-            problems.append(dict(clip, reason="Resolve could not import the file"))
-            continue
-        record = to_frames(clip["record_start"], rate)
-        record = ends.get((clip["path"], float(clip["record_start"])), record)
-        # Loop passes butt: the end is the next pass's very start, not start + duration.
-        end = clip.get("record_end", clip["record_start"] + clip["duration"])
-        frames = to_frames(end, rate) - record
-        if frames <= 0:
-            problems.append(dict(clip, reason="shorter than one frame"))
-            continue
-        try:
-            sound_rate, _ = parse_frame_rate(item.GetClipProperty("FPS"))
-        except PluginError:
-            sound_rate = rate
-        # The source in follows the record snap so the sound itself stays in place (within
-        # half a frame), as in sfxmatch's timeline export.
-        shift = to_seconds(record, rate) - float(clip["record_start"])
-        source_start = max(0, to_frames(float(clip["source_start"]) + shift, sound_rate))
-        source_frames, frames = media_frames_for(frames, rate, sound_rate)
-        available = _as_int(item.GetClipProperty("Frames"), 0)
-        if available and source_start + source_frames > available:
-            source_frames = max(0, available - source_start)
-            if sound_rate == rate:
-                frames = source_frames
-            else:
-                frames = math.floor(Fraction(source_frames) * rate / sound_rate)
-            if frames <= 0:
-                problems.append(dict(clip, reason="the source range lies past the file's end"))
-                continue
-        ends[(clip["path"], float(end))] = record + frames
-        ready.append(
-            dict(
-                clip,
-                record_frame=start_frame + record,
-                frames=frames,
-                source_start_frame=source_start,
-                source_end_frame=source_start + source_frames,
-            )
-        )
-    # In the order they came (the order of the appends decides which of two overlapping
-    # clips Resolve keeps).
-    ready.sort(key=lambda c: c.pop("_position"))
-    problems.sort(key=lambda c: c.pop("_position"))
-    return ready, problems
-
-
 def _describe(clip):
     seconds = clip.get("record_start", 0.0)
     return "{} '{}' at {:.2f}s".format(clip.get("track", "?"), clip.get("label", ""), seconds)
 
 
-def place(project, timeline, clips, rate):
-    """Replace our earlier clips by ``clips`` (seconds); returns the summary dict."""
+def clips_request(timeline, slots, picks, rate, drop, media):
+    """What ``sfxmatch resolve-clips`` needs to frame the picks: the timeline as Resolve
+    reports it, each imported sound's rate and length, and the spans that clips other than
+    ours take on the audio tracks (by name)."""
+    occupied = {}
+    for name, index in audio_tracks_by_name(timeline).items():
+        items = timeline.GetItemListInTrack("audio", index) or []
+        occupied[name] = [[i.GetStart(), i.GetEnd()] for i in items if not is_ours(i)]
+    return {
+        "schema": SCHEMA_VERSION,
+        "slots": slots,
+        "picks": [[key, rank] for key, rank in picks],
+        "fps": fraction_text(rate),
+        "drop_frame": bool(drop),
+        "start_frame": timeline.GetStartFrame(),
+        "media": {
+            path: None
+            if item is None
+            else {"fps": item.GetClipProperty("FPS"), "frames": item.GetClipProperty("Frames")}
+            for path, item in media.items()
+        },
+        "occupied": occupied,
+    }
+
+
+def place(project, timeline, slots, picks, rate, drop, ask_client):
+    """Replace our earlier clips by the picked ones; returns the summary dict.
+
+    ``ask_client(request)`` answers with the appends in frames and their tracks (the client's
+    ``resolve-clips``). It is asked before the earlier clips go, so that a failure leaves the
+    timeline as it was."""
     media_pool = project.GetMediaPool()
-    start_frame = timeline.GetStartFrame()
+    media = import_sounds(media_pool, picked_paths(slots, picks))
+    answer = ask_client(clips_request(timeline, slots, picks, rate, drop, media))
+    ready, problems, order = answer["appends"], answer["refused"], answer["tracks"]
 
     old = [item for _, item in our_items(timeline)]
     if old and (not timeline.DeleteClips(old, False) or our_items(timeline)):
@@ -659,19 +579,7 @@ def place(project, timeline, clips, rate):
             "Resolve did not remove the earlier sfxmatch clips; nothing was "
             "placed (is the Edit page showing, or the timeline or a track locked?)"
         )
-
-    media = import_sounds(media_pool, sorted({c["path"] for c in clips}))
-    ready, problems = frame_clips(clips, rate, start_frame, media)
-
-    occupied = {}
-    names = audio_tracks_by_name(timeline)
-    for name, index in names.items():
-        spans = [
-            (i.GetStart(), i.GetEnd()) for i in timeline.GetItemListInTrack("audio", index) or []
-        ]
-        occupied[name] = spans
-    assign_tracks(ready, occupied)
-    indices = ensure_tracks(timeline, [c["track"] for c in ready])
+    indices = ensure_tracks(timeline, order)
     before = set()
     for index in set(indices.values()):
         for item in timeline.GetItemListInTrack("audio", index) or []:
@@ -748,7 +656,7 @@ def place(project, timeline, clips, rate):
         "dropped": [_public(c) for c in dropped],
         "replaced": len(old),
         "warnings": warnings,
-        "tracks": sorted({c["track"] for c in placed}, key=_track_sort_key),
+        "tracks": [name for name in order if name in {c["track"] for c in placed}],
         "clips": [_public(c) for c in placed],
     }
 
@@ -1033,17 +941,8 @@ def main(
 
         progress = ProgressWindow(ui, disp, log)
         argv = [*client, "suggest", "--edit", edit_path, "--json", "--progress", "jsonl", *extra]
-        out = run_client(runner, argv, progress)
+        data = read_answer(run_client(runner, argv, progress), "suggestions")
         progress.close()
-        try:
-            data = json.loads(out)
-        except ValueError:
-            raise PluginError("sfxmatch answered something that is not JSON") from None
-        if data.get("schema", SCHEMA_VERSION) != SCHEMA_VERSION:
-            raise PluginError(
-                "this script reads suggestions schema {}, the client sent {}; "
-                "update the script".format(SCHEMA_VERSION, data.get("schema"))
-            )
         slots = build_slots(data)
         if not slots:
             summary = _summary(
@@ -1055,11 +954,18 @@ def main(
         if picks is None:
             log("sfxmatch: cancelled, the timeline is unchanged")
             return _summary("cancelled", "Cancelled; the timeline is unchanged", skipped=skipped)
-        rate, _drop = timeline_rate(project, timeline)
-        clips = chosen_clips(slots, picks)
+        rate, drop = timeline_rate(project, timeline)
+
+        def ask_client(request):
+            request_path = os.path.join(folder, stem + ".clips.json")
+            with open(request_path, "w", encoding="utf-8") as handle:
+                json.dump(request, handle)
+            argv = [*client, "resolve-clips", request_path]
+            return read_answer(run_client(runner, argv, lambda f, text: log(text)), "clips")
+
         # DeleteClips (of our earlier clips) does nothing unless the Edit page shows.
         _call(resolve, "OpenPage", "edit")
-        result = place(project, timeline, clips, rate)
+        result = place(project, timeline, slots, picks, rate, drop, ask_client)
         message = "Placed {} clip(s) on {}; replaced {} earlier one(s).".format(
             result["placed"], ", ".join(result["tracks"]) or "no track", result["replaced"]
         )

@@ -14,7 +14,9 @@ What it checks, printing PASS/FAIL/INFO per line:
      overlapping append is dropped (and what AppendToTimeline answered), markers keep their
      custom data, DeleteClips removes clips;
   2. the script itself: a run with a canned client answer (two generated test tones; no
-     sfxmatch needed) places its clips at the expected frames and a second run replaces them.
+     daemon, model or library needed, only the installed client, which puts the picks on
+     frames and tracks) places its clips at the expected frames and a second run replaces
+     them.
      With the real UIManager the dialog appears: press "Place sounds" both times.
      SFXMATCH_LIVE_REAL_CLIENT=1 uses the installed sfxmatch client instead (slow).
 
@@ -270,16 +272,22 @@ def probe_api(script, project, timeline, tone, report):
 def check_script(script, resolve, project, timeline, tones, report, ui=None, dispatcher=None):
     """Two runs of the script's main() on the scratch timeline."""
     real = os.environ.get("SFXMATCH_LIVE_REAL_CLIENT") == "1"
+    try:
+        client = script.find_client(os.environ)
+    except script.PluginError as exc:
+        report.check(False, f"the sfxmatch client is found (it frames the picks): {exc}")
+        return
 
     def runner(argv, on_line):
+        if "resolve-clips" in argv:  # frames and tracks: the installed client's own rules
+            tail = argv[argv.index("resolve-clips") :]
+            return script.subprocess_runner(client + tail, on_line)
         with open(argv[argv.index("--edit") + 1], encoding="utf-8") as handle:
             edit = json.load(handle)
         on_line(json.dumps({"stage": "live check", "fraction": 1.0, "message": "canned"}))
         return 0, json.dumps(canned_answer(edit, tones[0], tones[1])), ""
 
     env = dict(os.environ)
-    if not real:
-        env.setdefault(script.CLIENT_ENV, sys.executable)
     kwargs = {"resolve": resolve, "runner": None if real else runner, "env": env}
     if ui is not None:
         kwargs.update(ui=ui, dispatcher=dispatcher)
@@ -297,7 +305,8 @@ def check_script(script, resolve, project, timeline, tones, report, ui=None, dis
         want = (clip["record_frame"], clip["record_frame"] + clip["frames"])
         report.check(want in spans, "{} '{}' at {}..{}".format(clip["track"], clip["label"], *want))
         if not real:
-            expected = start + script.to_frames(clip["record_start"], rate)
+            seconds = float(clip["record_start"])
+            expected = start + math.floor(seconds * rate.numerator / rate.denominator + 0.5)
             report.check(clip["record_frame"] == expected, "record frame = start + seconds*fps")
     second = script.main(**kwargs)
     report.info("second run: {}".format(second["message"]))

@@ -204,12 +204,19 @@ def _add_models(subparsers: argparse._SubParsersAction) -> None:
     add_models(subparsers)
 
 
+def _add_resolve_clips(subparsers: argparse._SubParsersAction) -> None:
+    from sfxmatch._cli.resolve import add_resolve_clips
+
+    add_resolve_clips(subparsers)
+
+
 _SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_scenes,
     _add_library,
     _add_suggest,
     _add_daemon,
     _add_models,
+    _add_resolve_clips,
 )
 
 

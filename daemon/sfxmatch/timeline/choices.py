@@ -17,6 +17,7 @@ Times are seconds of record time (0 = the edit's first frame) and of the file.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,22 @@ class ChoiceClip:
             "score": self.score,
             "loop_pass": self.loop_pass,
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ChoiceClip:
+        """Read back :meth:`to_json` (what a plugin returns of the clips it was sent)."""
+        return cls(
+            str(data["track"]),
+            str(data["kind"]),
+            str(data["path"]),
+            str(data.get("label", "")),
+            str(data.get("sound_id", "")),
+            float(data["record_start"]),
+            float(data["record_end"]),
+            float(data.get("source_start", 0.0)),
+            float(data.get("score") or 0.0),
+            int(data.get("loop_pass", 0)),
+        )
 
 
 @dataclass(frozen=True, slots=True)
