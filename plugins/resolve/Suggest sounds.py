@@ -14,8 +14,9 @@ dialog and the script places them on audio tracks "Ambience" (layers: "Ambience 
 "SFX 1".."SFX n": after importing the sounds it sends the picks with what only Resolve knows
 (each sound's frame rate and length, the spans the user's own clips take) to
 ``resolve-clips``, which answers every append in frames, on its track; this script does no
-framing or track arithmetic of its own. Without a UIManager it asks the client for a Resolve-shaped OTIO file
-instead and tells the user to import it with File > Import > Timeline.
+framing or track arithmetic of its own. Without a UIManager it asks the client for a
+Resolve-shaped OTIO file instead and tells the user to import it with File > Import >
+Timeline.
 
 Clips placed by this script carry a clip marker whose custom data starts with "sfxmatch"
 (and the clip colour Teal, as a visual cue only); a later run deletes exactly those clips
