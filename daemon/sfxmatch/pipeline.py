@@ -35,7 +35,7 @@ from sfxmatch.errors import (
     UnknownSoundError,
 )
 from sfxmatch.files import exclusive, inside, real_paths, storage_writes
-from sfxmatch.library.indexer import IndexProgress, IndexReport, index_library
+from sfxmatch.library.indexer import index_library
 from sfxmatch.library.registry import (
     IndexedSound,
     IndexState,
@@ -46,7 +46,7 @@ from sfxmatch.library.registry import (
     display_path,
 )
 from sfxmatch.library.syncpoints import SyncPoint
-from sfxmatch.progress import Progress, ProgressFn
+from sfxmatch.progress import IndexProgress, IndexReport, Progress, ProgressFn
 from sfxmatch.store.base import KINDS, Filter, Hit, Kind, VectorStore
 from sfxmatch.suggestions import (
     Candidate,

@@ -695,7 +695,7 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_service_commands(subparsers: argparse._SubParsersAction) -> None:
+def add_service_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``install``, ``uninstall`` and ``service-status`` to ``subparsers``."""
     install = subparsers.add_parser(
         "install",
@@ -783,7 +783,7 @@ def _run_status(args: argparse.Namespace) -> int:
     return 0 if status.running else 3
 
 
-def _add_supervise(subparsers: argparse._SubParsersAction) -> None:
+def _add_supervise(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("supervise", help="run a command, log it, restart it")
     parser.add_argument("--log", type=Path, required=True)
     parser.add_argument("--pid-file", type=Path)

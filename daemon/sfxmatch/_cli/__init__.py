@@ -67,7 +67,7 @@ def _non_negative_float(text: str) -> float:
 # --- scenes -------------------------------------------------------------------------------
 
 
-def _add_scenes(subparsers: argparse._SubParsersAction) -> None:
+def _add_scenes(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from sfxmatch import scenes  # PyAV and OpenCV: not for commands that only call a daemon
 
     parser = subparsers.add_parser(
@@ -180,37 +180,37 @@ def _run_scenes(args: argparse.Namespace) -> int:
 # --- entry point --------------------------------------------------------------------------
 
 
-def _add_library(subparsers: argparse._SubParsersAction) -> None:
+def _add_library(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from sfxmatch._cli.library import add_library
 
     add_library(subparsers)
 
 
-def _add_suggest(subparsers: argparse._SubParsersAction) -> None:
+def _add_suggest(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from sfxmatch._cli.suggest import add_suggest
 
     add_suggest(subparsers)
 
 
-def _add_daemon(subparsers: argparse._SubParsersAction) -> None:
+def _add_daemon(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from sfxmatch._cli.daemon import add_daemon
 
     add_daemon(subparsers)
 
 
-def _add_models(subparsers: argparse._SubParsersAction) -> None:
+def _add_models(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from sfxmatch._cli.models import add_models
 
     add_models(subparsers)
 
 
-def _add_resolve_clips(subparsers: argparse._SubParsersAction) -> None:
+def _add_resolve_clips(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from sfxmatch._cli.resolve import add_resolve_clips
 
     add_resolve_clips(subparsers)
 
 
-_SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+_SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
     _add_scenes,
     _add_library,
     _add_suggest,

@@ -20,7 +20,7 @@ from sfxmatch.user_service import add_service_commands
 EXIT_NOT_RUNNING = 3  # what LSB init scripts return from `status` for a stopped service
 
 
-def add_daemon(subparsers: argparse._SubParsersAction) -> None:
+def add_daemon(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "daemon",
         help="run or control the background daemon",

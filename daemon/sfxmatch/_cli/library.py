@@ -36,7 +36,7 @@ def warn_if_meaningless(backend: Backend) -> None:
     warn_about_model(backend.model, meaningless=backend.meaningless)
 
 
-def add_library(subparsers: argparse._SubParsersAction) -> None:
+def add_library(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "library",
         help="manage and search your sound libraries",

@@ -11,7 +11,7 @@ from typing import Any
 from sfxmatch.config import Settings
 
 
-def add_models(subparsers: argparse._SubParsersAction) -> None:
+def add_models(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "models",
         help="list the models, or fetch one's weights",

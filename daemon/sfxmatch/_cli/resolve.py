@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 
-def add_resolve_clips(subparsers: argparse._SubParsersAction) -> None:
+def add_resolve_clips(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "resolve-clips",
         help="frame-ready clips for the Resolve script (JSON in, JSON out)",

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from sfxmatch.suggestions import Edit, RenderRequest, Suggestions, SuggestOptions
 
 
-def add_suggest(subparsers: argparse._SubParsersAction) -> None:
+def add_suggest(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "suggest",
         help="suggest, place and mix ambience and effects for a video",

@@ -251,7 +251,7 @@ class _Frames:
         self.read_error: str | None = None
         self.decode_error: str | None = None
 
-    def _decodes_all_from(self, packet: av.Packet | None, sent: int) -> bool:
+    def _decodes_all_from(self, packet: av.Packet[Any] | None, sent: int) -> bool:
         if sent == self.full_from:
             return True
         if self.full_at is None:
@@ -261,7 +261,7 @@ class _Frames:
         # Every frame shown at or after full_at comes in this packet or a later one.
         return self._time(packet) >= self.full_at - 1e-6
 
-    def _time(self, packet: av.Packet) -> float:
+    def _time(self, packet: av.Packet[Any]) -> float:
         """Seconds from the file origin (-inf without a timestamp: never late)."""
         if packet.pts is None or not packet.time_base:
             return -math.inf
@@ -276,7 +276,7 @@ class _Frames:
         sent = skipped = 0
         while True:
             try:
-                packet: av.Packet | None = next(packets)
+                packet: av.Packet[Any] | None = next(packets)
             except StopIteration:
                 packet = None
             except _ERROR_CLASSES as exc:
@@ -465,7 +465,7 @@ def _probe_video(
 
 
 def _decode_first(
-    stream: av.VideoStream, packet: av.Packet | None, errors: list[str]
+    stream: av.VideoStream, packet: av.Packet[Any] | None, errors: list[str]
 ) -> av.VideoFrame | None:
     try:
         frames = stream.decode(packet)

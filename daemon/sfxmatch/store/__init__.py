@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
+from sfxmatch.errors import StoreError
 from sfxmatch.store.base import (
     DEFAULT_DIM,
     KINDS,
@@ -25,7 +26,6 @@ from sfxmatch.store.base import (
     Modality,
     Record,
     SoundMeta,
-    StoreError,
     VectorStore,
 )
 

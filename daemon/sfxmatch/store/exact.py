@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from sfxmatch.errors import StoreError
 from sfxmatch.files import atomic_write
 from sfxmatch.store.base import (
     DEFAULT_DIM,
@@ -29,7 +30,6 @@ from sfxmatch.store.base import (
     Kind,
     Record,
     SoundMeta,
-    StoreError,
     StoreLifecycle,
     check_top_k,
     delete_selector,

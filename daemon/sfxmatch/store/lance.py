@@ -44,6 +44,7 @@ import pyarrow.compute as pc
 from numpy.typing import ArrayLike, NDArray
 
 from sfxmatch.config import Settings
+from sfxmatch.errors import StoreError
 from sfxmatch.files import storage_writes, write_text_atomic
 from sfxmatch.store.base import (
     DEFAULT_DIM,
@@ -54,7 +55,6 @@ from sfxmatch.store.base import (
     Hit,
     Record,
     SoundMeta,
-    StoreError,
     StoreLifecycle,
     check_top_k,
     chunks,

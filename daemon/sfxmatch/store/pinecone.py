@@ -39,6 +39,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from sfxmatch.config import ENV_PINECONE_API_KEY, env_text
+from sfxmatch.errors import StoreError
 from sfxmatch.store.base import (
     DEFAULT_DIM,
     KINDS,
@@ -46,7 +47,6 @@ from sfxmatch.store.base import (
     Hit,
     Record,
     SoundMeta,
-    StoreError,
     StoreLifecycle,
     check_top_k,
     chunks,
