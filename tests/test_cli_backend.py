@@ -146,3 +146,17 @@ def test_add_set_sync_and_remove_run_on_the_daemon(
     _run(["library", "remove", "fx2"], capsys)
     assert "fx2" not in {s.library.name for s in client.library_status()}
     assert calls == []
+
+
+def test_a_daemon_serving_another_model_is_refused_not_used_in_silence(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls = _forbid(monkeypatch, pipelines=True)
+    capsys.readouterr()
+    argv = ["library", "search", "a door", "--daemon", "--model", "pe-av-tiny"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "serves imagebind-tiny, not pe-av-tiny" in err and "--local" in err
+    assert calls == []
+    # The daemon's own model named explicitly is fine.
+    assert _run(["library", "search", "a door", "--daemon", "--model", "imagebind-tiny"], capsys)

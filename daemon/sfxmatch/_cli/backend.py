@@ -105,7 +105,19 @@ def backend_for(args: argparse.Namespace) -> Backend:
     if getattr(args, "mode", "auto") == "auto" and _own_model_or_store(args):
         return pipeline_from_args(args)
     client = client_for(args)
-    return client if client is not None else pipeline_from_args(args)
+    if client is None:
+        return pipeline_from_args(args)
+    asked = getattr(args, "model", None)
+    served = client.model if asked else None
+    if asked and asked != served:
+        from sfxmatch.errors import ConfigError
+
+        client.close()
+        raise ConfigError(
+            f"the running daemon serves {served}, not {asked}: run with --local, or start "
+            f"the daemon with --model {asked}"
+        )
+    return client
 
 
 def local_pipeline(backend: Backend) -> Pipeline | None:
